@@ -1,0 +1,157 @@
+"""SQLAlchemy 2 Core definitions of the warehouse tables named in the user's design note.
+
+Daily tables are keyed by (symbol, date) with UTC calendar dates. A column the data source does
+not provide stays NULL; series of a different scope get their own clearly named column instead of
+being spliced into an existing one.
+"""
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+)
+
+DEFAULT_DATABASE_URL = "sqlite:///data/warehouse.sqlite"
+DATABASE_URL_ENV = "RISKAI_DATABASE_URL"
+
+metadata = MetaData()
+
+
+def _key() -> list[Column]:
+    return [
+        Column("symbol", String(32), primary_key=True),
+        Column("date", Date, primary_key=True),
+    ]
+
+
+binance_futures_metrics = Table(
+    "binance_futures_metrics",
+    metadata,
+    *_key(),
+    # Daily perpetual klines (Binance USDT-M); prices in USDT, volumes in BTC.
+    Column("open", Double),
+    Column("high", Double),
+    Column("low", Double),
+    Column("close", Double),
+    Column("volume", Double),
+    Column("quote_volume", Double),
+    Column("trades", BigInteger),
+    Column("taker_buy_volume", Double),
+    Column("taker_buy_quote_volume", Double),
+    # Funding: mean of the day's 8-hourly settlements and how many there were.
+    Column("avg_funding_rate", Double),
+    Column("funding_count", Integer),
+    # Open interest of BTCUSDT itself: contracts (BTC) and USD value at the day's close.
+    Column("sum_open_interest", Double),
+    Column("sum_open_interest_value", Double),
+    # Mark-price OHLC (USDT).
+    Column("mark_open", Double),
+    Column("mark_high", Double),
+    Column("mark_low", Double),
+    Column("mark_close", Double),
+    # Liquidations of BTCUSDT positions (BTC).
+    Column("liquidated_long", Double),
+    Column("liquidated_short", Double),
+)
+
+futures_extended_metrics = Table(
+    "futures_extended_metrics",
+    metadata,
+    *_key(),
+    Column("global_long_short_account_ratio", Double),
+    Column("top_trader_long_short_account_ratio", Double),
+    Column("top_trader_long_short_position_ratio", Double),
+    # Taker buy volume / taker sell volume of the Binance BTCUSDT perpetual.
+    Column("taker_buy_sell_ratio", Double),
+    Column("bybit_funding_rate", Double),
+    Column("bybit_funding_count", Integer),
+    # Bybit BTCUSDT open interest (NULL where no BTCUSDT-scoped series exists).
+    Column("bybit_open_interest_value", Double),
+    # Different scope: all BTC contracts on the exchange (coin- and USDT-margined, perpetual and dated).
+    Column("binance_oi_all_btc_contracts_usd", Double),
+    Column("bybit_oi_all_btc_contracts_usd", Double),
+)
+
+whale_daily_stats = Table(
+    "whale_daily_stats",
+    metadata,
+    *_key(),
+    Column("exchange_inflow_usd", Double),
+    Column("exchange_outflow_usd", Double),
+    Column("net_flow_usd", Double),
+    Column("exchange_inflow_btc", Double),
+    Column("exchange_outflow_btc", Double),
+    Column("exchange_supply_btc", Double),
+    Column("active_addresses", BigInteger),
+    Column("large_tx_count", BigInteger),
+    Column("tx_count", BigInteger),
+)
+
+whale_weekly_stats = Table(
+    "whale_weekly_stats",
+    metadata,
+    Column("symbol", String(32), primary_key=True),
+    Column("week_start", Date, primary_key=True),  # Monday (ISO week), UTC
+    Column("days", Integer),
+    Column("exchange_inflow_usd", Double),
+    Column("exchange_outflow_usd", Double),
+    Column("net_flow_usd", Double),
+    Column("active_addresses_mean", Double),
+    Column("large_tx_count", BigInteger),
+    Column("tx_count", BigInteger),
+)
+
+bitinfocharts_whale = Table(
+    "bitinfocharts_whale",
+    metadata,
+    *_key(),
+    Column("top100_balance_btc", Double),
+    Column("top100_share_pct", Double),
+)
+
+hourly_klines = Table(
+    "hourly_klines",
+    metadata,
+    Column("symbol", String(32), primary_key=True),
+    Column("open_time", DateTime, primary_key=True),  # bar open, UTC (naive)
+    Column("open", Double),
+    Column("high", Double),
+    Column("low", Double),
+    Column("close", Double),
+    Column("volume", Double),
+)
+
+# Tables the extract stage reads, in a fixed order.
+SOURCE_TABLES: tuple[Table, ...] = (
+    binance_futures_metrics,
+    futures_extended_metrics,
+    whale_daily_stats,
+    whale_weekly_stats,
+    bitinfocharts_whale,
+    hourly_klines,
+)
+
+
+def database_url(url: str | None = None) -> str:
+    """The warehouse URL: an explicit one, else ``$RISKAI_DATABASE_URL``, else the embedded SQLite."""
+    return url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def make_engine(url: str | None = None) -> Engine:
+    return create_engine(database_url(url), future=True)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every warehouse table that does not exist yet (idempotent)."""
+    metadata.create_all(engine)

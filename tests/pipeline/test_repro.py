@@ -1,0 +1,68 @@
+"""End to end: `dvc repro` of all eight stages on the real data, its caching and reproducibility."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from tests.pipeline.conftest import cold_repository, run
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["extract", "features", "validate", "split", "xgb", "lstm", "meta", "evaluate"]
+
+
+def _ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([a-z_]+)'", output))
+
+
+def _lock_outputs(repo) -> dict[str, str]:
+    """Every output and metric path of dvc.lock with its md5, the fingerprint of a run."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+    }
+
+
+def test_all_stages_produce_their_outputs(reproduced_repo):
+    lock = yaml.safe_load((reproduced_repo / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(STAGES)
+    for name in ["validation", "split", "xgb", "lstm", "meta", "evaluate"]:
+        payload = json.loads((reproduced_repo / "metrics" / f"{name}.json").read_text())
+        assert payload, f"metrics/{name}.json is empty"
+    evaluate = json.loads((reproduced_repo / "metrics" / "evaluate.json").read_text())
+    assert "meta" in json.dumps(evaluate) and "har_logit" in json.dumps(evaluate)
+    for model_file in ["risk_ai_xgb.json", "risk_ai_lgbm.txt", "risk_ai_lstm.pt", "risk_ai_meta.json"]:
+        assert (reproduced_repo / "data" / "models" / model_file).stat().st_size > 0
+
+
+def test_second_repro_reruns_nothing_after_extract(reproduced_repo):
+    before = _lock_outputs(reproduced_repo)
+    out = run(["dvc", "repro"], reproduced_repo).stdout
+    assert _ran_stages(out) == {"extract"}, out
+    assert _lock_outputs(reproduced_repo) == before
+
+
+def test_changing_a_split_date_reruns_split_and_what_follows(reproduced_repo):
+    params_file = reproduced_repo / "params.yaml"
+    original = params_file.read_text()
+    try:
+        params_file.write_text(original.replace('valid_end: "2024-12-31"', 'valid_end: "2024-12-30"'))
+        assert params_file.read_text() != original
+        out = run(["dvc", "repro"], reproduced_repo).stdout
+        assert _ran_stages(out) == {"extract", "split", "xgb", "lstm", "meta", "evaluate"}, out
+    finally:
+        params_file.write_text(original)
+        run(["dvc", "repro"], reproduced_repo)
+
+
+def test_two_cold_runs_are_byte_identical(reproduced_repo, tmp_path):
+    other = cold_repository(tmp_path / "second")
+    run(["dvc", "repro"], other)
+    assert _lock_outputs(other) == _lock_outputs(reproduced_repo)
+    for metrics_file in sorted((reproduced_repo / "metrics").glob("*.json")):
+        assert (other / "metrics" / metrics_file.name).read_bytes() == metrics_file.read_bytes(), metrics_file.name
