@@ -6,6 +6,7 @@ being spliced into an existing one.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 from sqlalchemy import (
@@ -21,11 +22,16 @@ from sqlalchemy import (
     Table,
     create_engine,
 )
+from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite:///data/warehouse.sqlite"
 DATABASE_URL_ENV = "RISKAI_DATABASE_URL"
 
 metadata = MetaData()
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse problem the user can act on; the message names the table, column or URL."""
 
 
 def _key() -> list[Column]:
@@ -141,6 +147,36 @@ SOURCE_TABLES: tuple[Table, ...] = (
     bitinfocharts_whale,
     hourly_klines,
 )
+
+
+def table_named(name: str) -> Table:
+    """Look a warehouse table up by name, so callers can pass names from params or the CLI."""
+    try:
+        return metadata.tables[name]
+    except KeyError:
+        known = ", ".join(sorted(metadata.tables))
+        raise WarehouseError(f"unknown warehouse table '{name}' (known: {known})") from None
+
+
+def parse_day(value: str | dt.date | None) -> dt.date | None:
+    """A YYYY-MM-DD string (params, CLI) as a date; dates and None pass through."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise WarehouseError(f"not a YYYY-MM-DD date: '{value}'") from None
+
+
+def key_columns(table: Table) -> list[str]:
+    return [column.name for column in table.primary_key.columns]
+
+
+def masked_url(url: str | Engine) -> str:
+    """The URL with its password replaced by ***, fit for error messages and logs."""
+    if isinstance(url, Engine):
+        url = url.url
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def database_url(url: str | None = None) -> str:

@@ -1,0 +1,1 @@
+"""Feature regeneration, the high-volatility target and the time-ordered split."""

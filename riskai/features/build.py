@@ -1,0 +1,333 @@
+"""Feature regeneration: raw warehouse tables -> one row per UTC day of features and the label block.
+
+``build_features`` is pure and point-in-time: every feature and the threshold of day t use only raw
+rows dated <= t, so daily inference can call it on the warehouse's history up to t and take the
+last row. Missing values are handled in one place (``_align``): a source value is carried forward
+at most ``ffill_limit`` days, then it is NaN and the source's ``<source>_missing`` flag is 1.
+Nothing is zero-filled.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskai.features.volatility import VOL_ESTIMATORS, daily_vol, har_terms, high_vol_target, hourly_realized_vol
+from riskai.io import read_parquet
+
+SPINE_TABLE = "binance_futures_metrics"
+# Raw tables the features stage reads (data/raw/<table>.parquet); the extract writes them all.
+RAW_TABLES = ("binance_futures_metrics", "futures_extended_metrics", "whale_daily_stats", "hourly_klines")
+GROUPS = ("price", "volatility", "funding", "taker", "open_interest", "onchain", "calendar")
+# (table, column) each group cannot do without; a requested group whose source has no values fails.
+GROUP_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "price": (("binance_futures_metrics", "close"), ("binance_futures_metrics", "volume"),
+              ("binance_futures_metrics", "trades")),
+    "volatility": (("binance_futures_metrics", "open"), ("binance_futures_metrics", "high"),
+                   ("binance_futures_metrics", "low"), ("binance_futures_metrics", "close"),
+                   ("hourly_klines", "close")),
+    "funding": (("binance_futures_metrics", "avg_funding_rate"),),
+    "taker": (("binance_futures_metrics", "volume"), ("binance_futures_metrics", "taker_buy_volume")),
+    "open_interest": (("binance_futures_metrics", "sum_open_interest_value"),),
+    "onchain": (("whale_daily_stats", "net_flow_usd"), ("whale_daily_stats", "exchange_inflow_usd"),
+                ("whale_daily_stats", "active_addresses"), ("whale_daily_stats", "exchange_supply_btc")),
+    "calendar": (),
+}
+# Optional source: Bybit funding (late start); its spread is computed where available.
+BYBIT_FUNDING = ("futures_extended_metrics", "bybit_funding_rate")
+PARAM_KEYS = ("groups", "ffill_limit", "zscore_window", "vol_estimator", "target_quantile", "target_window",
+              "target_min_periods")
+LABEL_COLUMNS = ("vol", "vol_threshold", "vol_next", "target_high_vol")
+STATIC_FEATURES = ("weekday_next", "is_weekend_next")
+OI_FEATURES = ("oi_delta", "oi_accel", "oi_delta_7d")
+# Share of a trailing window that must hold values (a few missing days must not erase a month).
+MIN_WINDOW_COVERAGE = 0.8
+# Deliberately not model features; written to feature_spec.json so the choice is visible.
+EXCLUDED: dict[str, str] = {
+    "global_long_short_account_ratio": "long/short ratios exist only 2024-11-14..2025-11-13: no value in train",
+    "top_trader_long_short_account_ratio": "long/short ratios exist only 2024-11-14..2025-11-13: no value in train",
+    "top_trader_long_short_position_ratio": "long/short ratios exist only 2024-11-14..2025-11-13: no value in train",
+    "funding_spread_bybit": "Bybit funding starts 2023-11-29: missing on most labelled rows and all but the last "
+                            "month of train; kept in the frame for monitoring",
+    "bybit_funding_missing": "indicator of the excluded funding_spread_bybit; in train it would only encode the date",
+    "binance_oi_all_btc_contracts_usd": "all-BTC-contract OI (other scope) exists only from 2025-05-16: none of train",
+    "bybit_oi_all_btc_contracts_usd": "all-BTC-contract OI (other scope) exists only from 2025-05-16: none of train",
+    "bybit_open_interest_value": "no Bybit BTCUSDT-scoped open-interest series (column is NULL)",
+    "large_tx_count": "not in the Coin Metrics community data (column is NULL)",
+    "liquidated_long": "stops 2025-04-28 with the Coinalyze OI; not in the design note's feature set",
+    "liquidated_short": "stops 2025-04-28 with the Coinalyze OI; not in the design note's feature set",
+    "whale_weekly_stats": "weekly sums of whale_daily_stats, known only after the week ends: nothing new daily",
+    "bitinfocharts_whale": "rich-list history not available (table has no rows)",
+}
+
+
+class FeatureInputError(ValueError):
+    """Raw input or parameters that break a features contract (message names table/column/date)."""
+
+
+def _dates(values: pd.Index | pd.Series) -> str:
+    shown = [pd.Timestamp(v).strftime("%Y-%m-%d") for v in list(values)[:5]]
+    more = f" (+{len(values) - 5} more)" if len(values) > 5 else ""
+    return ", ".join(shown) + more
+
+
+def _check_params(params: dict) -> dict:
+    """Fail early on parameters that would silently produce a different feature set."""
+    absent = [key for key in PARAM_KEYS if key not in params]
+    if absent:
+        raise FeatureInputError(f"params.yaml: features.{', features.'.join(absent)} missing")
+    groups = list(params["groups"])
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        raise FeatureInputError(f"features.groups: unknown group(s) {unknown}; known: {list(GROUPS)}")
+    if len(set(groups)) != len(groups):
+        raise FeatureInputError(f"features.groups: duplicate group in {groups}")
+    if params["vol_estimator"] not in VOL_ESTIMATORS:
+        raise FeatureInputError(
+            f"features.vol_estimator: {params['vol_estimator']!r} is not one of {list(VOL_ESTIMATORS)}")
+    for key, minimum in (("ffill_limit", 0), ("zscore_window", 2), ("target_window", 2), ("target_min_periods", 1)):
+        if isinstance(params[key], bool) or not isinstance(params[key], int) or params[key] < minimum:
+            raise FeatureInputError(f"features.{key}: must be an integer >= {minimum}, got {params[key]!r}")
+    return {**params, "groups": groups}
+
+
+def _daily_table(raw: dict[str, pd.DataFrame], table: str, columns: list[str]) -> pd.DataFrame:
+    """One symbol's daily rows indexed by date, ``columns`` as float64; checks the key contract."""
+    if table not in raw:
+        raise FeatureInputError(f"{table}: table missing from the raw input")
+    frame = raw[table]
+    missing = [c for c in ("symbol", "date", *columns) if c not in frame.columns]
+    if missing:
+        raise FeatureInputError(f"{table}: column(s) {missing} missing (rule: raw tables keep the schema's columns)")
+    symbols = frame["symbol"].dropna().unique()
+    if len(symbols) > 1:
+        raise FeatureInputError(f"{table}: several symbols {sorted(map(str, symbols))} (rule: one symbol per build)")
+    dates = pd.to_datetime(frame["date"])
+    if dates.isna().any():
+        raise FeatureInputError(f"{table}: null date in {int(dates.isna().sum())} row(s) (rule: date is the key)")
+    if (dates != dates.dt.normalize()).any():
+        raise FeatureInputError(f"{table}: date not at midnight on {_dates(dates[dates != dates.dt.normalize()])}")
+    duplicated = dates[dates.duplicated()]
+    if len(duplicated):
+        raise FeatureInputError(f"{table}: duplicate date {_dates(duplicated)} (rule: one row per symbol and day)")
+    values = {c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in columns}
+    out = pd.DataFrame(values, index=pd.DatetimeIndex(dates.to_numpy(), name="date"))
+    return out.sort_index()
+
+
+def _check_sources(params: dict, raw: dict[str, pd.DataFrame]) -> None:
+    """A requested group must have values in each of its sources (pre-backfill data lacks some)."""
+    for group in params["groups"]:
+        for table, column in GROUP_SOURCES[group]:
+            frame = raw.get(table)
+            if frame is None or len(frame) == 0:
+                raise FeatureInputError(
+                    f"features group '{group}' needs table {table}, which has no rows; "
+                    f"remove '{group}' from features.groups (e.g. pre-backfill data)")
+            if column in frame.columns and frame[column].notna().sum() == 0:
+                raise FeatureInputError(
+                    f"features group '{group}' needs {table}.{column}, which has no values; "
+                    f"remove '{group}' from features.groups (e.g. pre-backfill data)")
+
+
+def _check_prices(daily: pd.DataFrame) -> None:
+    """OHLC and volumes must be coherent, or the estimators would return garbage instead of failing."""
+    ohlc = daily[["open", "high", "low", "close"]].dropna()
+    rules = {
+        "price <= 0": (ohlc <= 0).any(axis=1),
+        "high < max(open, close)": ohlc["high"] < ohlc[["open", "close"]].max(axis=1),
+        "low > min(open, close)": ohlc["low"] > ohlc[["open", "close"]].min(axis=1),
+    }
+    for rule, broken in rules.items():
+        if broken.any():
+            raise FeatureInputError(f"{SPINE_TABLE}: open/high/low/close break '{rule}' on {_dates(ohlc.index[broken])}")
+    taker = daily[["volume", "taker_buy_volume"]].dropna()
+    broken = (taker["taker_buy_volume"] < 0) | (taker["taker_buy_volume"] > taker["volume"])
+    if broken.any():
+        raise FeatureInputError(
+            f"{SPINE_TABLE}.taker_buy_volume: outside [0, volume] on {_dates(taker.index[broken])}")
+
+
+def _hourly_vol(raw: dict[str, pd.DataFrame], needed: bool) -> pd.Series:
+    if not needed:
+        return pd.Series(dtype="float64", index=pd.DatetimeIndex([], name="date"))
+    hourly = raw.get("hourly_klines")
+    if hourly is None or "open_time" not in hourly.columns or "close" not in hourly.columns:
+        raise FeatureInputError("hourly_klines: table or its open_time/close columns missing from the raw input")
+    open_time = pd.to_datetime(hourly["open_time"])
+    duplicated = open_time[open_time.duplicated()]
+    if len(duplicated):
+        raise FeatureInputError(f"hourly_klines: duplicate open_time {list(duplicated.astype(str)[:5])}")
+    close = hourly["close"].to_numpy(dtype="float64", na_value=np.nan)
+    if (close <= 0).any():
+        raise FeatureInputError(f"hourly_klines.close: value <= 0 at {list(open_time[close <= 0].astype(str)[:5])}")
+    return hourly_realized_vol(pd.DataFrame({"open_time": open_time, "close": close}))
+
+
+def _align(table: pd.DataFrame, spine: pd.DatetimeIndex, ffill_limit: int) -> pd.DataFrame:
+    """Left-join onto the spine and carry values forward at most ``ffill_limit`` days."""
+    aligned = table.reindex(spine)
+    return aligned.ffill(limit=ffill_limit) if ffill_limit > 0 else aligned
+
+
+def _min_periods(window: int) -> int:
+    return max(1, math.ceil(MIN_WINDOW_COVERAGE * window))
+
+
+def trailing_zscore(values: pd.Series, window: int) -> pd.Series:
+    """Z-score against the trailing window including today; 0 for a constant window (no deviation)."""
+    rolling = values.rolling(window, min_periods=_min_periods(window))
+    mean, std = rolling.mean(), rolling.std()
+    scale = values.abs().rolling(window, min_periods=_min_periods(window)).max()
+    flat = (std <= 1e-12 * scale) & values.notna()
+    return ((values - mean) / std).mask(flat, 0.0)
+
+
+def _log_change(values: pd.Series, periods: int = 1) -> pd.Series:
+    return np.log(values / values.shift(periods))
+
+
+def _price_features(daily: pd.DataFrame, window: int) -> dict[str, pd.Series]:
+    return {
+        "ret_1d": _log_change(daily["close"]),
+        "ret_7d": _log_change(daily["close"], 7),
+        "volume_zscore": trailing_zscore(np.log(daily["volume"]), window),
+        "trades_zscore": trailing_zscore(np.log(daily["trades"]), window),
+    }
+
+
+def _funding_features(daily: pd.DataFrame, bybit: pd.Series, window: int) -> dict[str, pd.Series]:
+    funding = daily["avg_funding_rate"]
+    return {
+        "funding_rate": funding,
+        "funding_rate_7d": funding.rolling(7, min_periods=_min_periods(7)).mean(),
+        "funding_zscore": trailing_zscore(funding, window),
+        "funding_spread_bybit": bybit - funding,
+        "bybit_funding_missing": bybit.isna().astype("float64"),
+    }
+
+
+def _taker_features(daily: pd.DataFrame) -> dict[str, pd.Series]:
+    taker_log_ratio = np.log(daily["taker_buy_volume"] / (daily["volume"] - daily["taker_buy_volume"]))
+    return {"taker_log_ratio": taker_log_ratio, "taker_ratio_delta": taker_log_ratio.diff()}
+
+
+def _oi_features(daily: pd.DataFrame) -> dict[str, pd.Series]:
+    oi_value = daily["sum_open_interest_value"]
+    oi_delta = _log_change(oi_value)
+    return {
+        "oi_delta": oi_delta,
+        "oi_accel": oi_delta.diff(),
+        "oi_delta_7d": _log_change(oi_value, 7),
+        "oi_missing": oi_value.isna().astype("float64"),
+    }
+
+
+def _onchain_features(whale: pd.DataFrame, window: int) -> dict[str, pd.Series]:
+    net_flow = whale["net_flow_usd"]
+    typical_flow = net_flow.abs().rolling(window, min_periods=_min_periods(window)).mean()
+    return {
+        # Scaled by the trailing mean absolute flow: flows grow with price, a raw difference would not.
+        "net_flow_delta": net_flow.diff() / typical_flow.where(typical_flow > 0),
+        "exchange_inflow_zscore": trailing_zscore(np.log1p(whale["exchange_inflow_usd"]), window),
+        "active_addresses_zscore": trailing_zscore(np.log(whale["active_addresses"]), window),
+        "exchange_supply_delta": _log_change(whale["exchange_supply_btc"]),
+        "onchain_missing": net_flow.isna().astype("float64"),
+    }
+
+
+def _calendar_features(spine: pd.DatetimeIndex) -> dict[str, pd.Series]:
+    weekday_next = pd.Series((spine + pd.Timedelta(days=1)).day_of_week, index=spine, dtype="float64")
+    return {"weekday_next": weekday_next, "is_weekend_next": (weekday_next >= 5).astype("float64")}
+
+
+def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataFrame, dict]:
+    """Build the daily feature frame and its spec from raw tables (see docs/CONTRACTS.md).
+
+    ``raw`` maps table name -> DataFrame with the schema's columns; ``params`` is the ``features``
+    section. Raises FeatureInputError naming the table/column/date of any broken input rule.
+    """
+    params = _check_params(params)
+    groups = params["groups"]
+    window, ffill_limit = int(params["zscore_window"]), int(params["ffill_limit"])
+    _check_sources(params, raw)
+
+    daily_columns = ["open", "high", "low", "close", "volume", "trades", "taker_buy_volume", "avg_funding_rate",
+                     "sum_open_interest_value"]
+    daily_raw = _daily_table(raw, SPINE_TABLE, daily_columns)
+    priced = daily_raw.index[daily_raw["close"].notna()]
+    if priced.empty:
+        raise FeatureInputError(f"{SPINE_TABLE}: no row with a close price; the calendar spine is taken from them")
+    _check_prices(daily_raw)
+    # The spine spans the days with prices: other sources (funding, OI) may start earlier in the table.
+    spine = pd.date_range(priced[0], priced[-1], freq="D", name="date")
+    daily = _align(daily_raw, spine, ffill_limit)
+
+    hourly_vol = _hourly_vol(raw, "volatility" in groups or params["vol_estimator"] == "hourly")
+    # Volatility is measured, never carried forward: a day without prices has unknown volatility.
+    vol = daily_vol(params["vol_estimator"], daily_raw.reindex(spine), hourly_vol)
+    if vol.notna().sum() == 0:
+        raise FeatureInputError(f"features.vol_estimator={params['vol_estimator']!r}: no day has a volatility value "
+                                f"(check {SPINE_TABLE} OHLC / hourly_klines)")
+
+    features: dict[str, pd.Series] = {}
+    if "price" in groups:
+        features.update(_price_features(daily, window))
+    if "volatility" in groups:
+        features.update(har_terms(vol, "rv"))
+        if params["vol_estimator"] != "hourly":
+            features.update(har_terms(hourly_vol.reindex(spine), "rv_hourly"))
+    if "funding" in groups:
+        extended = raw.get(BYBIT_FUNDING[0])
+        if extended is None or len(extended) == 0:
+            bybit = pd.Series(np.nan, index=spine)
+        else:
+            bybit = _align(_daily_table(raw, BYBIT_FUNDING[0], [BYBIT_FUNDING[1]]), spine, ffill_limit)[BYBIT_FUNDING[1]]
+        features.update(_funding_features(daily, bybit, window))
+    if "taker" in groups:
+        features.update(_taker_features(daily))
+    if "open_interest" in groups:
+        features.update(_oi_features(daily))
+    if "onchain" in groups:
+        whale_columns = [c for _, c in GROUP_SOURCES["onchain"]]
+        whale = _align(_daily_table(raw, "whale_daily_stats", whale_columns), spine, ffill_limit)
+        features.update(_onchain_features(whale, window))
+    if "calendar" in groups:
+        features.update(_calendar_features(spine))
+
+    labels = high_vol_target(vol, float(params["target_quantile"]), int(params["target_window"]),
+                             int(params["target_min_periods"]))
+    frame = pd.DataFrame({name: series.astype("float64") for name, series in features.items()}, index=spine)
+    frame = pd.concat([frame, labels], axis=1).reset_index()
+    return frame, _spec(list(features), params)
+
+
+def _spec(names: list[str], params: dict) -> dict:
+    indicators = [n for n in names if n.endswith("_missing")]
+    model = [n for n in names if n not in EXCLUDED]
+    return {
+        "model_features": model,
+        "dynamic_features": [n for n in model if n not in STATIC_FEATURES and n not in indicators],
+        "static_features": [n for n in model if n in STATIC_FEATURES],
+        "indicator_features": indicators,
+        "oi_features": [n for n in model if n in OI_FEATURES],
+        "funding_features": [n for n in model if n.startswith("funding_")],
+        "label_columns": list(LABEL_COLUMNS),
+        "groups": params["groups"],
+        "excluded": dict(EXCLUDED),
+        "params": params,
+    }
+
+
+def read_raw_tables(raw_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
+    """Read data/raw/<table>.parquet for every table the features use (a missing file is an error)."""
+    raw = {}
+    for table in RAW_TABLES:
+        path = Path(raw_dir) / f"{table}.parquet"
+        if not path.exists():
+            raise FeatureInputError(f"{table}: {path} does not exist (run the extract stage first)")
+        raw[table] = read_parquet(path)
+    return raw

@@ -1,0 +1,267 @@
+"""Gradient-boosted tree risk classifiers (XGBoost, LightGBM) behind one scikit-learn interface.
+
+Both are trained with the native APIs so that the model file is the library's own format (XGBoost
+JSON, LightGBM text), single-threaded and seeded so that two runs write byte-identical files. Early
+stopping picks the iteration on the valid segment; the saved model keeps only the trees up to it, so
+the reloaded model predicts exactly what the fitted one did.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from riskai.io import read_json, write_json, atomic_path
+from riskai.models.common import (
+    TARGET,
+    as_feature_frame,
+    binary_scores,
+    column_names,
+    fit_window,
+    library_versions,
+    predictions_frame,
+    segment_rows,
+)
+
+
+def metadata_path(model_path: str | Path) -> Path:
+    """risk_ai_xgb.json -> risk_ai_xgb.meta.json, risk_ai_lgbm.txt -> risk_ai_lgbm.meta.json."""
+    return Path(model_path).with_suffix(".meta.json")
+
+
+class _BoostingRiskClassifier(ClassifierMixin, BaseEstimator):
+    """Fit/predict/save/load shared by the two libraries; subclasses supply the native calls."""
+
+    library: str
+
+    def fit(self, X, y, *, dates=None, eval_set=None):
+        """Fit on (X, y); ``eval_set=(X_valid, y_valid)`` enables early stopping; ``dates`` the fit window."""
+        X = as_feature_frame(X, column_names(X))
+        y = np.asarray(y, dtype=np.float64)
+        if np.isnan(y).any():
+            raise ValueError("training labels contain NaN")
+        if eval_set is not None:
+            eval_set = (as_feature_frame(eval_set[0], list(X.columns)), np.asarray(eval_set[1], dtype=np.float64))
+        self.features_ = list(X.columns)
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = len(self.features_)
+        self.fit_window_ = fit_window(dates if dates is not None else [])
+        self.booster_, self.best_iteration_ = self._train(X, y, eval_set)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        positive = self._predict_positive(as_feature_frame(X, self.features_))
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def metadata(self, dataset_sha256: str | None = None) -> dict[str, Any]:
+        return {
+            "model": self.library,
+            "features": self.features_,
+            **self.fit_window_,
+            "best_iteration": self.best_iteration_,
+            "hyperparameters": self.get_params(),
+            "library_versions": library_versions(self.library),
+            "dataset_sha256": dataset_sha256,
+        }
+
+    def save(self, path: str | Path, *, dataset_sha256: str | None = None) -> None:
+        """Write the native model file and its metadata JSON beside it."""
+        with atomic_path(path, Path(path).suffix) as tmp:
+            self._save_booster(tmp)
+        write_json(metadata_path(path), self.metadata(dataset_sha256))
+
+    @classmethod
+    def load(cls, path: str | Path):
+        metadata = read_json(metadata_path(path))
+        if metadata["model"] != cls.library:
+            raise ValueError(f"{path} holds a {metadata['model']} model, not {cls.library}")
+        model = cls(**metadata["hyperparameters"])
+        model.features_ = list(metadata["features"])
+        model.classes_ = np.array([0, 1])
+        model.n_features_in_ = len(model.features_)
+        model.fit_window_ = {"train_start": metadata["train_start"], "train_end": metadata["train_end"]}
+        model.best_iteration_ = metadata["best_iteration"]
+        model.booster_ = model._load_booster(path)
+        model.metadata_ = metadata
+        return model
+
+
+class XGBRiskClassifier(_BoostingRiskClassifier):
+    """XGBoost binary classifier; saved as XGBoost JSON."""
+
+    library = "xgboost"
+
+    def __init__(
+        self,
+        n_estimators: int = 600,
+        max_depth: int = 3,
+        learning_rate: float = 0.03,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        min_child_weight: float = 5,
+        reg_lambda: float = 1.0,
+        early_stopping_rounds: int | None = 50,
+        seed: int = 42,
+        n_jobs: int = 1,
+    ):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    def _train(self, X, y, eval_set):
+        import xgboost as xgb
+
+        params = {
+            "objective": "binary:logistic",
+            "eval_metric": "logloss",
+            "tree_method": "hist",
+            "max_depth": self.max_depth,
+            "learning_rate": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "reg_lambda": self.reg_lambda,
+            "seed": self.seed,
+            "nthread": self.n_jobs,
+            "verbosity": 0,
+        }
+        train = xgb.DMatrix(X, label=y, nthread=self.n_jobs)
+        evals = [] if eval_set is None else [(xgb.DMatrix(eval_set[0], label=eval_set[1], nthread=self.n_jobs), "valid")]
+        booster = xgb.train(
+            params,
+            train,
+            num_boost_round=self.n_estimators,
+            evals=evals,
+            early_stopping_rounds=self.early_stopping_rounds if evals else None,
+            verbose_eval=False,
+        )
+        best = booster.best_iteration if evals and self.early_stopping_rounds else booster.num_boosted_rounds() - 1
+        return booster[: best + 1], int(best)
+
+    def _predict_positive(self, X: pd.DataFrame) -> np.ndarray:
+        import xgboost as xgb
+
+        matrix = xgb.DMatrix(X, nthread=self.n_jobs)
+        return self.booster_.predict(matrix).astype(np.float64)
+
+    def _save_booster(self, path: Path) -> None:
+        if path.suffix != ".json":
+            raise ValueError(f"{path}: XGBoost models are saved as JSON (.json)")
+        self.booster_.save_model(str(path))
+
+    def _load_booster(self, path):
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(str(path))
+        booster.set_param({"nthread": self.n_jobs})
+        return booster
+
+
+class LGBMRiskClassifier(_BoostingRiskClassifier):
+    """LightGBM binary classifier; saved as LightGBM text."""
+
+    library = "lightgbm"
+
+    def __init__(
+        self,
+        n_estimators: int = 600,
+        num_leaves: int = 7,
+        max_depth: int = 3,
+        learning_rate: float = 0.03,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        min_child_samples: int = 20,
+        reg_lambda: float = 1.0,
+        early_stopping_rounds: int | None = 50,
+        seed: int = 42,
+        n_jobs: int = 1,
+    ):
+        self.n_estimators = n_estimators
+        self.num_leaves = num_leaves
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_samples = min_child_samples
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    def _train(self, X, y, eval_set):
+        import lightgbm as lgb
+
+        params = {
+            "objective": "binary",
+            "metric": "binary_logloss",
+            "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
+            "learning_rate": self.learning_rate,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1,  # LightGBM ignores bagging_fraction unless this is set
+            "feature_fraction": self.colsample_bytree,
+            "min_child_samples": self.min_child_samples,
+            "lambda_l2": self.reg_lambda,
+            "seed": self.seed,
+            "num_threads": self.n_jobs,
+            "deterministic": True,
+            "force_col_wise": True,
+            "verbosity": -1,
+        }
+        train = lgb.Dataset(X, label=y, free_raw_data=False)
+        valid_sets, callbacks = [], []
+        if eval_set is not None:
+            valid_sets = [lgb.Dataset(eval_set[0], label=eval_set[1], reference=train)]
+            if self.early_stopping_rounds:
+                callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+        booster = lgb.train(params, train, num_boost_round=self.n_estimators, valid_sets=valid_sets, callbacks=callbacks)
+        best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+        # Rebuild from the truncated model text: the in-memory model is then exactly the saved one.
+        return lgb.Booster(model_str=booster.model_to_string(num_iteration=best)), int(best - 1)
+
+    def _predict_positive(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster_.predict(X, num_threads=self.n_jobs), dtype=np.float64)
+
+    def _save_booster(self, path: Path) -> None:
+        path.write_text(self.booster_.model_to_string(), encoding="utf-8")
+
+    def _load_booster(self, path):
+        import lightgbm as lgb
+
+        return lgb.Booster(model_file=str(path))
+
+
+def train_boosting_models(
+    dataset: pd.DataFrame, features: list[str], xgb_params: dict, lgbm_params: dict
+) -> tuple[dict[str, _BoostingRiskClassifier], pd.DataFrame, dict[str, Any]]:
+    """Fit both models on train (early stopping on valid); predict valid and test; score train and valid.
+
+    The test segment is only predicted here, never scored: it is scored once, in evaluate.
+    """
+    train, valid = segment_rows(dataset, "train"), segment_rows(dataset, "valid")
+    scored = dataset.loc[dataset["segment"].isin(["valid", "test"])]
+    models = {"xgb": XGBRiskClassifier(**xgb_params), "lgbm": LGBMRiskClassifier(**lgbm_params)}
+    probabilities, metrics = {}, {}
+    for name, model in models.items():
+        model.fit(train[features], train[TARGET], dates=train["date"], eval_set=(valid[features], valid[TARGET]))
+        probabilities[f"p_{name}"] = model.predict_proba(scored[features])[:, 1]
+        metrics[name] = {
+            "best_iteration": model.best_iteration_,
+            "train": binary_scores(train[TARGET], model.predict_proba(train[features])[:, 1]),
+            "valid": binary_scores(valid[TARGET], model.predict_proba(valid[features])[:, 1]),
+        }
+    return models, predictions_frame(scored, probabilities), metrics

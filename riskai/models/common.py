@@ -1,0 +1,92 @@
+"""Helpers shared by the model wrappers: provenance metadata, fit windows, scores, dataset slices."""
+from __future__ import annotations
+
+import platform
+from importlib.metadata import version
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from riskai import __version__ as RISKAI_VERSION
+
+TARGET = "target_high_vol"
+SEGMENT = "segment"
+DATE = "date"
+JSON_DECIMALS = 10  # riskai.io.write_json keeps this many decimals
+
+
+def library_versions(*packages: str) -> dict[str, str]:
+    """Versions of the libraries a model file depends on, read without importing them."""
+    versions = {"python": platform.python_version(), "riskai": RISKAI_VERSION}
+    versions.update({name: version(name) for name in ("numpy", "pandas", "scikit-learn", *packages)})
+    return versions
+
+
+def fit_window(dates: Iterable) -> dict[str, str | None]:
+    """First and last labelled day a model was fitted on: what the stacking guard checks against."""
+    dates = pd.to_datetime(pd.Series(list(dates)), errors="raise")
+    if dates.empty:
+        return {"train_start": None, "train_end": None}
+    return {"train_start": dates.min().strftime("%Y-%m-%d"), "train_end": dates.max().strftime("%Y-%m-%d")}
+
+
+def json_exact(values: Any) -> np.ndarray:
+    """Round float64 values the way write_json does, so a reloaded model predicts exactly as fitted."""
+    array = np.asarray(values, dtype=np.float64)
+    return np.array([round(float(v), JSON_DECIMALS) for v in array.ravel()]).reshape(array.shape)
+
+
+def binary_scores(y_true: Sequence[float], proba: Sequence[float]) -> dict[str, float]:
+    """ROC-AUC and PR-AUC (average precision); None when a class is missing."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    proba = np.asarray(proba, dtype=np.float64)
+    if len(np.unique(y_true)) < 2:
+        return {"roc_auc": None, "pr_auc": None}
+    return {
+        "roc_auc": float(roc_auc_score(y_true, proba)),
+        "pr_auc": float(average_precision_score(y_true, proba)),
+    }
+
+
+def segment_rows(dataset: pd.DataFrame, segment: str) -> pd.DataFrame:
+    """Rows of one segment; they must all carry a label (CONTRACTS.md, split)."""
+    rows = dataset.loc[dataset[SEGMENT] == segment]
+    if rows.empty:
+        raise ValueError(f"dataset has no '{segment}' rows")
+    if rows[TARGET].isna().any():
+        raise ValueError(f"'{segment}' rows without {TARGET}: the split contract is broken")
+    return rows
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KeyError(f"{what}: missing columns {missing}")
+
+
+def column_names(X: Any) -> list[str]:
+    """A DataFrame's columns, or positional names f0, f1, ... for a bare array."""
+    if isinstance(X, pd.DataFrame):
+        return [str(c) for c in X.columns]
+    return [f"f{i}" for i in range(np.asarray(X).shape[1])]
+
+
+def as_feature_frame(X: Any, features: Sequence[str]) -> pd.DataFrame:
+    """Select ``features`` in the fitted order; a bare array is taken to be in that order already."""
+    if isinstance(X, pd.DataFrame):
+        require_columns(X, features, "predict")
+        return X.loc[:, list(features)].astype(np.float64)
+    array = np.asarray(X, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != len(features):
+        raise ValueError(f"expected {len(features)} feature columns, got shape {array.shape}")
+    return pd.DataFrame(array, columns=list(features))
+
+
+def predictions_frame(rows: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The contract's predictions layout: date, segment, then one p_<model> column per model."""
+    frame = pd.DataFrame({DATE: rows[DATE].to_numpy().astype("datetime64[ns]"), SEGMENT: rows[SEGMENT].astype(str).to_numpy()})
+    for name, values in columns.items():
+        frame[name] = np.asarray(values, dtype=np.float64)
+    return frame

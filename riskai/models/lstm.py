@@ -1,0 +1,309 @@
+"""LSTM risk classifier over sliding windows of daily features.
+
+A window of ``seq_len`` consecutive days ending at day t predicts the label of day t. Its inputs may
+reach back into earlier segments (history is known at t), but the window is labelled in exactly one
+segment: its end row's. The scaler is fitted on train rows only, so valid/test values never leak into
+training. The model is saved as a torch ``state_dict`` (loaded back with ``weights_only=True``) plus a
+JSON config that holds everything else needed to rebuild it: feature order, scaler, hyperparameters.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.base import BaseEstimator, ClassifierMixin
+from torch import nn
+
+from riskai.config import seed_everything
+from riskai.io import atomic_path, read_json, write_json
+from riskai.models.common import (
+    DATE,
+    SEGMENT,
+    TARGET,
+    as_feature_frame,
+    binary_scores,
+    column_names,
+    fit_window,
+    json_exact,
+    library_versions,
+    predictions_frame,
+    require_columns,
+)
+
+PREDICT_BATCH = 1024
+
+
+def config_path(state_path: str | Path) -> Path:
+    """risk_ai_lstm.pt -> risk_ai_lstm.json."""
+    return Path(state_path).with_suffix(".json")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` means CUDA when torch sees a GPU, else CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
+    return device
+
+
+def labelled_window_ends(segment, target, seq_len: int, name: str) -> np.ndarray:
+    """Row positions of windows labelled in segment ``name``: end row in it, labelled, full history."""
+    segment = np.asarray(segment, dtype=object)
+    target = np.asarray(target, dtype=np.float64)
+    positions = np.arange(len(segment))
+    return positions[(segment == name) & ~np.isnan(target) & (positions >= seq_len - 1)]
+
+
+class _LSTMNet(nn.Module):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float):
+        super().__init__()
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, 1)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """Logit of the last day of each window."""
+        output, _ = self.lstm(windows)
+        return self.head(self.dropout(output[:, -1, :])).squeeze(-1)
+
+
+class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
+    """Scikit-learn style wrapper; ``X`` is always a contiguous, date-ordered daily frame of features."""
+
+    def __init__(
+        self,
+        seq_len: int = 30,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        dropout: float = 0.1,
+        learning_rate: float = 3e-3,
+        weight_decay: float = 1e-4,
+        batch_size: int = 64,
+        max_epochs: int = 40,
+        patience: int = 8,
+        device: str = "auto",
+        seed: int = 42,
+        num_threads: int = 1,
+    ):
+        self.seq_len = seq_len
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.device = device
+        self.seed = seed
+        self.num_threads = num_threads
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, X, y, *, segment, dates=None):
+        """Train on windows labelled ``train``; keep the epoch with the best valid ROC-AUC.
+
+        ``segment`` gives each row's split segment; rows of other segments still serve as history.
+        """
+        seed_everything(self.seed)
+        torch.set_num_threads(self.num_threads)
+        X = as_feature_frame(X, column_names(X))
+        y = np.asarray(y, dtype=np.float64)
+        segment = np.asarray(segment, dtype=object)
+        self.features_ = list(X.columns)
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = len(self.features_)
+        self.device_ = resolve_device(self.device)
+        self.scaler_mean_, self.scaler_std_ = _fit_scaler(X.to_numpy(), segment == "train")
+
+        train_ends = labelled_window_ends(segment, y, self.seq_len, "train")
+        valid_ends = labelled_window_ends(segment, y, self.seq_len, "valid")
+        if len(train_ends) == 0 or len(valid_ends) == 0:
+            raise ValueError("need labelled train and valid windows with a full history")
+        dates = pd.to_datetime(pd.Series(dates)) if dates is not None else None
+        self.fit_window_ = fit_window(dates.iloc[train_ends] if dates is not None else [])
+
+        scaled = self._scale(X.to_numpy())
+        train_x, train_y = self._windows(scaled, train_ends), torch.as_tensor(y[train_ends], dtype=torch.float32)
+        valid_x, valid_y = self._windows(scaled, valid_ends), y[valid_ends]
+        prevalence = float(y[train_ends].mean())
+        self.pos_weight_ = (1.0 - prevalence) / prevalence
+
+        self.net_ = self._build_net().to(self.device_)
+        self.history_ = self._train(train_x.to(self.device_), train_y.to(self.device_), valid_x.to(self.device_), valid_y)
+        self.net_.eval()
+        return self
+
+    def _train(self, train_x, train_y, valid_x, valid_y) -> list[dict[str, float]]:
+        """Mini-batch Adam with early stopping on valid ROC-AUC; restores the best epoch's weights."""
+        loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(self.pos_weight_, device=self.device_))
+        optimiser = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        shuffler = torch.Generator().manual_seed(int(self.seed))
+        valid_y_tensor = torch.as_tensor(valid_y, dtype=torch.float32, device=self.device_)
+        history, best_auc, best_state = [], -np.inf, None
+        self.best_epoch_ = 0
+        for epoch in range(1, self.max_epochs + 1):
+            self.net_.train()
+            total = 0.0
+            for batch in torch.randperm(len(train_y), generator=shuffler).split(self.batch_size):
+                batch = batch.to(self.device_)
+                optimiser.zero_grad()
+                loss = loss_fn(self.net_(train_x[batch]), train_y[batch])
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+            self.net_.eval()
+            with torch.no_grad():
+                valid_logits = self.net_(valid_x)
+                valid_loss = loss_fn(valid_logits, valid_y_tensor).item()
+            valid_auc = binary_scores(valid_y, torch.sigmoid(valid_logits).cpu().numpy())["roc_auc"]
+            history.append({"epoch": epoch, "train_loss": total / len(train_y), "valid_loss": valid_loss, "valid_roc_auc": valid_auc})
+            if valid_auc > best_auc:
+                best_auc, self.best_epoch_ = valid_auc, epoch
+                best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
+            elif epoch - self.best_epoch_ >= self.patience:
+                break
+        self.net_.load_state_dict(best_state)
+        self.epochs_run_ = len(history)
+        return history
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, 2) probabilities for the rows of a contiguous daily frame; NaN where no full window."""
+        positive = self._predict_positive(as_feature_frame(X, self.features_).to_numpy())
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Risk probability for every row of ``frame`` that has ``seq_len`` days of history (NaN otherwise).
+
+        Daily inference passes the feature frame (with ``date``) up to today; gaps in the calendar would
+        silently shift windows, so they are refused.
+        """
+        if DATE in frame.columns:
+            steps = pd.to_datetime(frame[DATE]).diff().dropna()
+            if not (steps == pd.Timedelta(days=1)).all():
+                raise ValueError("predict_frame needs consecutive daily rows sorted by date")
+        return self.predict_proba(frame)[:, 1]
+
+    def _predict_positive(self, features: np.ndarray) -> np.ndarray:
+        torch.set_num_threads(self.num_threads)
+        positive = np.full(len(features), np.nan)
+        ends = np.arange(self.seq_len - 1, len(features))
+        if len(ends) == 0:
+            return positive
+        scaled = self._scale(features)
+        self.net_.eval()
+        with torch.no_grad():
+            for chunk in np.array_split(ends, int(np.ceil(len(ends) / PREDICT_BATCH))):
+                logits = self.net_(self._windows(scaled, chunk).to(self.device_))
+                positive[chunk] = torch.sigmoid(logits).double().cpu().numpy()
+        return positive
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _build_net(self) -> _LSTMNet:
+        return _LSTMNet(len(self.features_), self.hidden_size, self.num_layers, self.dropout)
+
+    def _scale(self, features: np.ndarray) -> np.ndarray:
+        """Standardise with the train statistics; missing values become 0 (the train mean)."""
+        scaled = (np.asarray(features, dtype=np.float64) - self.scaler_mean_) / self.scaler_std_
+        return np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+    def _windows(self, scaled: np.ndarray, ends: np.ndarray) -> torch.Tensor:
+        """(len(ends), seq_len, n_features) windows ending at the given row positions."""
+        view = sliding_window_view(scaled, self.seq_len, axis=0)  # (n - seq_len + 1, features, seq_len)
+        return torch.from_numpy(np.ascontiguousarray(view[ends - self.seq_len + 1].transpose(0, 2, 1)))
+
+    # -- persistence ---------------------------------------------------------------------------
+    def config(self, dataset_sha256: str | None = None) -> dict[str, Any]:
+        return {
+            "model": "lstm",
+            "input_size": len(self.features_),
+            "features": self.features_,
+            "seq_len": self.seq_len,
+            "scaler": {"mean": self.scaler_mean_.tolist(), "std": self.scaler_std_.tolist()},
+            "hyperparameters": self.get_params(),
+            **self.fit_window_,
+            "best_epoch": self.best_epoch_,
+            "epochs_run": self.epochs_run_,
+            "pos_weight": self.pos_weight_,
+            "library_versions": library_versions("torch"),
+            "dataset_sha256": dataset_sha256,
+        }
+
+    def save(self, path: str | Path, *, dataset_sha256: str | None = None) -> None:
+        """Write the state_dict to ``path`` (.pt) and the JSON config beside it (.json)."""
+        buffer = io.BytesIO()  # a file object keeps the temp file's name out of the archive
+        torch.save({k: v.detach().cpu() for k, v in self.net_.state_dict().items()}, buffer)
+        with atomic_path(path, ".pt") as tmp:
+            tmp.write_bytes(buffer.getvalue())
+        write_json(config_path(path), self.config(dataset_sha256))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> "LSTMRiskClassifier":
+        config = read_json(config_path(path))
+        hyperparameters = dict(config["hyperparameters"])
+        if device is not None:
+            hyperparameters["device"] = device
+        model = cls(**hyperparameters)
+        model.features_ = list(config["features"])
+        model.classes_ = np.array([0, 1])
+        model.n_features_in_ = len(model.features_)
+        model.device_ = resolve_device(model.device)
+        model.scaler_mean_ = np.asarray(config["scaler"]["mean"], dtype=np.float64)
+        model.scaler_std_ = np.asarray(config["scaler"]["std"], dtype=np.float64)
+        model.fit_window_ = {"train_start": config["train_start"], "train_end": config["train_end"]}
+        model.best_epoch_, model.epochs_run_, model.pos_weight_ = config["best_epoch"], config["epochs_run"], config["pos_weight"]
+        model.net_ = model._build_net()
+        model.net_.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.net_.to(model.device_).eval()
+        model.metadata_ = config
+        return model
+
+
+def _fit_scaler(features: np.ndarray, train_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean/std over train rows only; constant or all-missing columns get std 1 (and mean 0 if empty)."""
+    train = np.asarray(features, dtype=np.float64)[train_rows]
+    observed = ~np.isnan(train)
+    counts = observed.sum(axis=0)
+    mean = np.where(counts > 0, np.nansum(train, axis=0) / np.maximum(counts, 1), 0.0)
+    deviations = np.where(observed, train - mean, 0.0)
+    std = np.sqrt((deviations**2).sum(axis=0) / np.maximum(counts, 1))
+    std = np.where(std > 1e-12, std, 1.0)
+    return json_exact(mean), json_exact(std)
+
+
+def train_lstm(dataset: pd.DataFrame, features: list[str], params: dict) -> tuple[LSTMRiskClassifier, pd.DataFrame, dict]:
+    """Fit on the whole date-ordered dataset (segments decide labels); predict valid and test rows."""
+    require_columns(dataset, [DATE, SEGMENT, TARGET, *features], "dataset")
+    dataset = dataset.sort_values(DATE).reset_index(drop=True)
+    model = LSTMRiskClassifier(**params).fit(
+        dataset[features], dataset[TARGET], segment=dataset[SEGMENT].astype(str), dates=dataset[DATE]
+    )
+    probability = model.predict_frame(dataset[[DATE, *features]])
+    scored = dataset[SEGMENT].isin(["valid", "test"]).to_numpy()
+    if np.isnan(probability[scored]).any():
+        raise ValueError(f"valid/test rows lack {model.seq_len} days of history")
+    metrics = {
+        "best_epoch": model.best_epoch_,
+        "epochs_run": model.epochs_run_,
+        "pos_weight": model.pos_weight_,
+    }
+    for name in ("train", "valid"):
+        rows = labelled_window_ends(dataset[SEGMENT].astype(str), dataset[TARGET], model.seq_len, name)
+        metrics[name] = binary_scores(dataset[TARGET].to_numpy()[rows], probability[rows])
+    predictions = predictions_frame(dataset.loc[scored], {"p_lstm": probability[scored]})
+    return model, predictions, metrics

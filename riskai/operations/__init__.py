@@ -1,0 +1,1 @@
+"""Operations around the DVC pipeline: releases, rollback, comparison, daily inference, retraining."""

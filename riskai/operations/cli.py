@@ -1,0 +1,200 @@
+"""`riskai`: the operator's command line (release, rollback, compare, daily, retrain, ...).
+
+Fit for cron: logs go to stderr, `--json` puts a machine-readable summary on stdout, and the exit
+code says what happened: 0 done, 2 refused (bad input or repository state; nothing was changed),
+1 unexpected failure.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from riskai.operations.shell import RefusedError
+
+log = logging.getLogger("riskai")
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
+
+
+def cmd_remote(args) -> dict[str, Any]:
+    from riskai.operations import versions
+
+    root = Path.cwd()
+    if args.url:
+        return {"remote": versions.REMOTE_NAME, "url": versions.set_remote(root, args.url)}
+    versions.ensure_remote(root)
+    from riskai.operations.shell import dvc
+
+    return {"remote": versions.default_remote(root), "url": dvc(root, "remote", "list").strip()}
+
+
+def cmd_release(args) -> dict[str, Any]:
+    from riskai.operations.versions import release
+
+    return release(Path.cwd(), args.tag, args.message, serve=not args.no_serve)
+
+
+def cmd_rollback(args) -> dict[str, Any]:
+    from riskai.operations.versions import rollback
+
+    return rollback(Path.cwd(), args.tag)
+
+
+def cmd_compare(args) -> dict[str, Any]:
+    from riskai.operations.versions import compare
+
+    return compare(Path.cwd(), args.old, args.new)
+
+
+def cmd_daily(args) -> dict[str, Any]:
+    from riskai.operations.daily import run_daily
+
+    return run_daily(Path.cwd(), args.date, args.database_url, args.predictions_url, args.out_of_range)
+
+
+def cmd_retrain(args) -> dict[str, Any]:
+    from riskai.operations.retrain import retrain
+
+    return retrain(Path.cwd(), tag=args.tag, assignments=args.set or [], dry_run=args.dry_run)
+
+
+def cmd_params_set(args) -> dict[str, Any]:
+    from riskai.operations.params_edit import parse_assignment, set_params
+
+    assignments = dict(parse_assignment(text) for text in args.assignments)
+    set_params(Path.cwd() / "params.yaml", assignments)
+    return {"params.yaml": {key: value for key, value in assignments.items()}}
+
+
+def cmd_repro(args) -> dict[str, Any]:
+    from riskai.operations.shell import dvc
+
+    dvc(Path.cwd(), "repro", *args.targets, stream=True)
+    return {"repro": args.targets or "all", "ok": True}
+
+
+def cmd_commit(args) -> dict[str, Any]:
+    from riskai.operations.versions import commit_pipeline_state
+
+    return {"commit": commit_pipeline_state(Path.cwd(), args.message)}
+
+
+def cmd_warehouse(args) -> dict[str, Any] | None:
+    """Hand the arguments to the warehouse package's own command line unchanged."""
+    from riskai.warehouse.__main__ import main as warehouse_main
+
+    code = warehouse_main(args.warehouse_args)
+    if code:
+        raise SystemExit(code)
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="riskai", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-C", "--repo", default=".", help="repository root (default: current directory)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (stderr)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("remote", cmd_remote, "show the DVC remote releases are pushed to, or set it (--url)")
+    p.add_argument("--url", help="directory or URL of the remote (kept in .dvc/config.local)")
+
+    p = command("release", cmd_release, "tag a clean, reproduced HEAD, push its outputs and serve it")
+    p.add_argument("tag")
+    p.add_argument("-m", "--message", help="tag annotation")
+    p.add_argument("--no-serve", action="store_true", help="tag and push only; keep serving the current release")
+
+    p = command("rollback", cmd_rollback, "serve an earlier release again (models and features, hash-checked)")
+    p.add_argument("tag")
+
+    p = command("compare", cmd_compare, "metrics, params and bucket shares of two releases side by side")
+    p.add_argument("old")
+    p.add_argument("new")
+
+    p = command("daily", cmd_daily, "score one day with the served release and upsert it into risk_predictions")
+    p.add_argument("--date", type=_day, required=True, help="day to score, YYYY-MM-DD (UTC)")
+    p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
+    p.add_argument("--predictions-url", help="where risk_predictions lives (default: the warehouse)")
+    p.add_argument("--out-of-range", choices=("refuse", "flag"), help="override operations.out_of_range")
+
+    p = command("retrain", cmd_retrain, "champion/challenger: retrain, compare on the latest window, release if better")
+    p.add_argument("--tag", help="release tag for a winning challenger (default: retrain-<last test day>)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="parameter edit committed before retraining (repeatable), e.g. extract.end=2025-12-31")
+    p.add_argument("--dry-run", action="store_true", help="decide but do not commit, release or serve")
+
+    p = command("params", cmd_params_set, "edit params.yaml values in place (comments kept)")
+    p.add_argument("action", choices=("set",))
+    p.add_argument("assignments", nargs="+", metavar="SECTION.KEY=VALUE")
+
+    p = command("repro", cmd_repro, "run `dvc repro` with this environment's python on PATH")
+    p.add_argument("targets", nargs="*")
+
+    p = command("commit", cmd_commit, "commit dvc.lock, params.yaml and metrics/ after `dvc repro`")
+    p.add_argument("-m", "--message", required=True)
+
+    p = sub.add_parser("warehouse", help="warehouse commands (load ...), delegated to riskai.warehouse",
+                       description="Delegates to `python -m riskai.warehouse`; see `riskai warehouse --help`.",
+                       add_help=False)
+    p.add_argument("warehouse_args", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=cmd_warehouse, json=False)
+    return parser
+
+
+def _print_human(command: str, summary: dict[str, Any]) -> None:
+    if command == "compare":
+        from riskai.operations.versions import format_comparison
+
+        print(format_comparison(summary))
+        return
+    for key, value in summary.items():
+        print(f"{key}: {json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        os.chdir(args.repo)
+        summary = args.handler(args)
+    except RefusedError as err:
+        log.error("refused: %s", err)
+        if args.json:
+            print(json.dumps({"status": "refused", "error": str(err)}, sort_keys=True))
+        return EXIT_REFUSED
+    except SystemExit:
+        raise
+    except Exception as err:  # cron needs a distinct code, and the traceback goes to the log
+        log.exception("failed: %s", err)
+        if args.json:
+            print(json.dumps({"status": "failed", "error": str(err)}, sort_keys=True))
+        return EXIT_FAILED
+    if summary is not None:
+        if args.json:
+            print(json.dumps({"status": "ok", **summary}, sort_keys=True, default=str))
+        else:
+            _print_human(args.command, summary)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

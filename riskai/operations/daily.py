@@ -1,0 +1,250 @@
+"""Daily inference: score one day with the served release, without retraining.
+
+The day's features come from exactly the pipeline's code path (the extract reader on the warehouse,
+then `build_features` with the served release's `features` params), so a served feature row equals
+the pipeline's features.parquet row for that date. Runs are serialised by a file lock and write one
+row per (date, symbol, model_version) with an upsert, so a rerun leaves the table unchanged.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from filelock import FileLock, Timeout
+from sqlalchemy import Engine, create_engine, select
+
+from riskai import paths
+from riskai.config import load_params
+from riskai.evaluation import liquidation
+from riskai.features.build import build_features
+from riskai.io import read_json, read_parquet
+from riskai.models.boosting import LGBMRiskClassifier, XGBRiskClassifier
+from riskai.models.lstm import LSTMRiskClassifier
+from riskai.models.meta import MetaStacker
+from riskai.operations.predictions_table import upsert_prediction
+from riskai.operations.shell import RefusedError
+from riskai.operations.versions import current_version, verify_outputs
+from riskai.warehouse.schema import binance_futures_metrics, database_url
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = Path("data/daily.lock")  # matched by /data/*.lock in .gitignore
+OUT_OF_RANGE_MODES = ("refuse", "flag")
+PROBABILITIES = ("p_xgb", "p_lgbm", "p_lstm", "p_meta")
+MODEL_FILES_WITH_FIT_WINDOW = (paths.XGB_META, paths.LGBM_META, paths.LSTM_CONFIG, paths.META_MODEL)
+
+
+@dataclass(frozen=True)
+class ServedRelease:
+    """The release named by data/serving/CURRENT.json, verified against its dvc.lock hashes."""
+
+    tag: str
+    commit: str
+    base: Path
+    params: dict[str, Any]
+
+    def path(self, relative: str | Path) -> Path:
+        return self.base / relative
+
+
+def load_served(root: Path) -> ServedRelease:
+    pointer = current_version(root)
+    if pointer is None:
+        raise RefusedError("no served release: run `riskai release TAG` or `riskai rollback TAG` first")
+    base = Path(root) / pointer["dir"]
+    verify_outputs(base, pointer["outputs"])  # a tampered or half-copied model never scores
+    params = yaml.safe_load((base / "params.yaml").read_text(encoding="utf-8"))
+    return ServedRelease(pointer["tag"], pointer["commit"], base, params)
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+def require_input_day(engine: Engine, symbol: str, day: dt.date) -> None:
+    """The day's futures row is the calendar spine: without it there is nothing to score."""
+    table = binance_futures_metrics
+    with engine.connect() as conn:
+        found = conn.execute(select(table.c.date).where(table.c.symbol == symbol, table.c.date == day)).first()
+    if found is None:
+        raise RefusedError(f"missing input day: no binance_futures_metrics row for {symbol} on {day}; "
+                           "upsert the day's data before scoring it")
+
+
+def day_features(engine: Engine, served: ServedRelease, day: dt.date) -> pd.DataFrame:
+    """The feature frame from the history up to `day`, exactly as the features stage builds it."""
+    extract = served.params["extract"]
+    raw = read_history(engine, extract["symbol"], extract["start"], day)
+    frame, _ = build_features(raw, served.params["features"])
+    frame = frame.loc[frame["date"] <= pd.Timestamp(day)].reset_index(drop=True)
+    if frame.empty or frame["date"].iloc[-1] != pd.Timestamp(day):
+        raise RefusedError(f"no feature row for {day}: the warehouse history ends before it")
+    return frame
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+def model_data_end(served: ServedRelease) -> dt.date:
+    """Last labelled day any served model was fitted on (the meta model's, normally valid_end)."""
+    ends = []
+    for relative in MODEL_FILES_WITH_FIT_WINDOW:
+        path = served.path(relative)
+        if path.exists() and read_json(path).get("train_end"):
+            ends.append(dt.date.fromisoformat(read_json(path)["train_end"]))
+    if not ends:
+        raise RefusedError(f"{served.tag}: no model states its fit window (train_end)")
+    return max(ends)
+
+
+def training_reference(served: ServedRelease) -> pd.DataFrame:
+    dataset = read_parquet(served.path(paths.DATASET))
+    return dataset.loc[dataset["segment"] == "train"]
+
+
+def robust_z(row: pd.Series, reference: pd.DataFrame, features: list[str]) -> pd.Series:
+    """(x - median) / (1.4826 * MAD) over the training window; std where the MAD is zero; features
+    that are constant in training, or missing today, are left out (NaN)."""
+    values = reference[features].astype(float)
+    median = values.median()
+    scale = 1.4826 * (values - median).abs().median()
+    scale = scale.where(scale > 0, values.std())
+    z = (row[features].astype(float) - median) / scale.where(scale > 0)
+    return z.replace([np.inf, -np.inf], np.nan)
+
+
+# --- prediction -------------------------------------------------------------------------------
+
+def score_frame(served: ServedRelease, frame: pd.DataFrame) -> pd.DataFrame:
+    """Every served model's probability for each row of a contiguous daily feature frame (the LSTM
+    and hence the meta model are NaN on rows without seq_len days of history)."""
+    xgb = XGBRiskClassifier.load(served.path(paths.XGB_MODEL))
+    lgbm = LGBMRiskClassifier.load(served.path(paths.LGBM_MODEL))
+    lstm = LSTMRiskClassifier.load(served.path(paths.LSTM_STATE), device="cpu")
+    meta = MetaStacker.load(served.path(paths.META_MODEL))
+    scored = frame.assign(
+        p_xgb=xgb.predict_proba(frame)[:, 1],
+        p_lgbm=lgbm.predict_proba(frame)[:, 1],
+        p_lstm=lstm.predict_frame(frame),
+    )
+    ready = scored["p_lstm"].notna()  # the meta model imputes its key features, not base probabilities
+    scored["p_meta"] = np.nan
+    if ready.any():
+        scored.loc[ready, "p_meta"] = meta.predict_proba(scored.loc[ready])[:, 1]
+    return scored[["date", *PROBABILITIES]]
+
+
+def predict_day(served: ServedRelease, frame: pd.DataFrame) -> dict[str, float]:
+    """The probabilities of the frame's last day, from its last seq_len rows."""
+    seq_len = int(read_json(served.path(paths.LSTM_CONFIG))["seq_len"])
+    last = score_frame(served, frame.iloc[-seq_len:]).iloc[-1]
+    if last[list(PROBABILITIES)].isna().any():
+        raise RefusedError(f"fewer than {seq_len} days of history before {last['date']:%Y-%m-%d}")
+    return {name: float(last[name]) for name in PROBABILITIES}
+
+
+def liquidation_risk(served: ServedRelease, p_meta: float, rv_7d: float, train: pd.DataFrame) -> dict[str, float]:
+    """P(liquidation next day) per leverage and side, as the evaluate stage computes it."""
+    settings = served.params["evaluate"]
+    ratios = liquidation.sigma_ratios(train)
+    risks = {}
+    for leverage in settings["leverages"]:
+        for side in liquidation.SIDES:
+            distance = liquidation.liquidation_distance(leverage, settings["maintenance_margin_rate"], side)
+            value = liquidation.liquidation_probability([p_meta], [rv_7d], ratios, distance, side)[0]
+            risks[f"{leverage:g}x_{side}"] = float(value)
+    return risks
+
+
+def feature_hash(row: pd.Series) -> str:
+    return hashlib.sha256(np.ascontiguousarray(row.to_numpy(dtype=np.float64)).tobytes()).hexdigest()
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+def run_daily(
+    root: Path,
+    day: dt.date,
+    database: str | None = None,
+    predictions_database: str | None = None,
+    out_of_range: str | None = None,
+) -> dict[str, Any]:
+    """Score `day` with the served release and upsert its row; refuses stale models, missing days
+    and (in refuse mode) out-of-range features. Holds data/daily.lock for the whole run."""
+    root = Path(root)
+    operations = load_params("operations", root / "params.yaml")
+    mode = out_of_range or operations["out_of_range"]
+    if mode not in OUT_OF_RANGE_MODES:
+        raise RefusedError(f"out_of_range must be one of {OUT_OF_RANGE_MODES}, not {mode!r}")
+    lock = FileLock(str(root / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RefusedError(f"another `riskai daily` run holds {LOCK_FILE}; not scoring {day} twice") from None
+    try:
+        return _score(root, day, database, predictions_database, mode, operations)
+    finally:
+        lock.release()
+
+
+def _score(root: Path, day: dt.date, database: str | None, predictions_database: str | None,
+           mode: str, operations: dict[str, Any]) -> dict[str, Any]:
+    served = load_served(root)
+    symbol = served.params["extract"]["symbol"]
+    data_end = model_data_end(served)
+    age = (day - data_end).days
+    if age > int(operations["max_model_age_days"]):
+        raise RefusedError(f"served model {served.tag} is {age} days old on {day} (fitted on data up to "
+                           f"{data_end}; limit operations.max_model_age_days={operations['max_model_age_days']}): "
+                           "retrain first")
+    warehouse = create_engine(_absolute_sqlite(database_url(database), root))
+    require_input_day(warehouse, symbol, day)
+    frame = day_features(warehouse, served, day)
+    spec = read_json(served.path(paths.FEATURE_SPEC))
+    today = frame.iloc[-1]
+    train = training_reference(served)
+    checked = [f for f in spec["model_features"] if f not in spec["indicator_features"]]
+    z = robust_z(today, train, checked)
+    limit = float(operations["out_of_range_z"])
+    outside = {name: float(value) for name, value in z.items() if abs(value) > limit}
+    if outside and mode == "refuse":
+        raise RefusedError(f"features of {day} far outside the training range (|robust z| > {limit:g}): "
+                           f"{json.dumps(outside, sort_keys=True)}")
+    probabilities = predict_day(served, frame)
+    risks = liquidation_risk(served, probabilities["p_meta"], float(today["rv_7d"]), train)
+    row = {
+        "date": day,
+        "symbol": symbol,
+        "model_version": served.tag,
+        "model_commit": served.commit,
+        **probabilities,
+        "risk_score": 100.0 * probabilities["p_meta"],
+        "liquidation_risk": json.dumps(risks, sort_keys=True),
+        "out_of_range": bool(outside),
+        "max_abs_robust_z": float(z.abs().max()) if z.notna().any() else None,
+        "out_of_range_features": json.dumps(outside, sort_keys=True),
+        "features_sha256": feature_hash(today[spec["model_features"]]),
+    }
+    target_url = _absolute_sqlite(database_url(predictions_database or database), root)
+    upsert_prediction(create_engine(target_url), row)
+    log.info("%s %s: risk score %.1f with %s (age %d days)%s", day, symbol, row["risk_score"], served.tag, age,
+             " OUT OF RANGE: " + ", ".join(outside) if outside else "")
+    return {**row, "date": day.isoformat(), "liquidation_risk": risks, "out_of_range_features": outside,
+            "model_age_days": age, "model_data_end": data_end.isoformat(), "out_of_range_mode": mode}
+
+
+def _absolute_sqlite(url: str, root: Path) -> str:
+    """Resolve a relative SQLite path against the repository root, not the caller's directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix):].startswith("/") and url[len(prefix):] != ":memory:":
+        return prefix + str((root / url[len(prefix):]).resolve())
+    return url
+
+
+def read_history(engine: Engine, symbol: str, start: str, end: dt.date) -> dict[str, pd.DataFrame]:
+    raise NotImplementedError  # the extract stage's reader, once riskai.warehouse.extract exists

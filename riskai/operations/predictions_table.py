@@ -1,0 +1,51 @@
+"""The `risk_predictions` table: one row per (date, symbol, model_version) written by `riskai daily`.
+
+It has its own MetaData so the warehouse's `create_schema` stays about source data; the row holds
+no wall-clock timestamp, so rerunning a day rewrites identical values (an idempotent upsert).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Boolean, Column, Date, Double, Engine, MetaData, String, Table, Text, select
+
+from riskai.warehouse.upsert import upsert_frame
+
+metadata = MetaData()
+
+risk_predictions = Table(
+    "risk_predictions",
+    metadata,
+    Column("date", Date, primary_key=True),  # the day whose features were scored (predicts day + 1)
+    Column("symbol", String(32), primary_key=True),
+    Column("model_version", String(128), primary_key=True),  # release tag served at the time
+    Column("model_commit", String(40), nullable=False),
+    Column("p_xgb", Double),
+    Column("p_lgbm", Double),
+    Column("p_lstm", Double),
+    Column("p_meta", Double),
+    Column("risk_score", Double),  # p_meta * 100
+    # {"long_10x": p, "short_10x": p, ...}: P(liquidation next day) per leverage and side, sorted JSON.
+    Column("liquidation_risk", Text),
+    Column("out_of_range", Boolean, nullable=False),
+    Column("max_abs_robust_z", Double),
+    Column("out_of_range_features", Text),  # sorted JSON {feature: robust z} above the threshold
+    Column("features_sha256", String(64), nullable=False),  # hash of the scored feature vector
+)
+
+
+def create_predictions_table(engine: Engine) -> None:
+    metadata.create_all(engine)
+
+
+def upsert_prediction(engine: Engine, row: dict[str, Any]) -> None:
+    """Insert the row, or update it where a value differs (same key -> same single row)."""
+    create_predictions_table(engine)
+    upsert_frame(engine, risk_predictions, pd.DataFrame([row]))
+
+
+def read_predictions(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(select(risk_predictions).order_by(*risk_predictions.primary_key.columns))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

@@ -1,0 +1,130 @@
+"""Periodic retraining as champion/challenger.
+
+The challenger is the pipeline rerun (`dvc repro`) on the current warehouse and params. Both models
+are scored on the challenger's test segment (the latest labelled window) with the challenger's
+labels: the champion by running its served models over features rebuilt with its own params, so the
+comparison is on identical days. The challenger is released only if
+
+    PR-AUC(meta) >= champion + operations.retrain_min_pr_auc_gain   AND
+    Brier(meta)  <= champion + operations.retrain_max_brier_increase;
+
+otherwise the branch is put back where it was (the challenger's commit stays on a `rejected/` branch
+for inspection) and the champion keeps serving.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss
+
+from riskai import paths
+from riskai.config import load_params
+from riskai.features.build import build_features, read_raw_tables
+from riskai.io import read_parquet
+from riskai.operations.daily import load_served, score_frame
+from riskai.operations.params_edit import parse_assignment, set_params
+from riskai.operations.shell import RefusedError, dvc, git
+from riskai.operations.versions import commit_pipeline_state, current_version, dirty_paths, release, tag_exists
+
+log = logging.getLogger(__name__)
+
+def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    return {"pr_auc": float(average_precision_score(y, p)), "brier": float(brier_score_loss(y, p)), "n_days": int(len(y))}
+
+
+def latest_window(root: Path) -> pd.DataFrame:
+    """The challenger's test rows with their label and the challenger's meta probability."""
+    dataset = read_parquet(root / paths.DATASET)
+    test = dataset.loc[dataset["segment"] == "test", ["date", "target_high_vol"]]
+    meta = read_parquet(root / paths.META_PREDICTIONS)[["date", "p_meta"]]
+    return test.merge(meta, on="date", how="inner", validate="one_to_one")
+
+
+def champion_probabilities(root: Path, dates: pd.Series) -> pd.Series:
+    """The served release's meta probability on `dates`, from features rebuilt with its own params
+    on the raw tables the challenger was trained from."""
+    served = load_served(root)
+    frame, _ = build_features(read_raw_tables(root / paths.RAW_DIR), served.params["features"])
+    scored = score_frame(served, frame)
+    return scored.set_index("date")["p_meta"].reindex(pd.to_datetime(dates)).reset_index(drop=True)
+
+
+def decide(challenger: dict[str, float], champion: dict[str, float], rule: dict[str, float]) -> tuple[bool, str]:
+    gain = challenger["pr_auc"] - champion["pr_auc"]
+    brier_increase = challenger["brier"] - champion["brier"]
+    reasons = []
+    if gain < rule["min_pr_auc_gain"]:
+        reasons.append(f"PR-AUC gain {gain:+.4f} < required {rule['min_pr_auc_gain']:+.4f}")
+    if brier_increase > rule["max_brier_increase"]:
+        reasons.append(f"Brier worse by {brier_increase:+.4f} > allowed {rule['max_brier_increase']:.4f}")
+    if reasons:
+        return False, "; ".join(reasons)
+    return True, f"PR-AUC gain {gain:+.4f}, Brier change {brier_increase:+.4f}"
+
+
+def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry_run: bool = False) -> dict[str, Any]:
+    root = Path(root)
+    dirty = dirty_paths(root)
+    if dirty:
+        raise RefusedError("git tree is dirty; retraining commits its results, so start clean:\n  " + "\n  ".join(dirty[:20]))
+    if tag and tag_exists(root, tag):
+        raise RefusedError(f"tag '{tag}' already exists")
+    operations = load_params("operations", root / "params.yaml")
+    rule = {"min_pr_auc_gain": float(operations["retrain_min_pr_auc_gain"]),
+            "max_brier_increase": float(operations["retrain_max_brier_increase"])}
+    base = git(root, "rev-parse", "HEAD").strip()
+    branch = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    champion_pointer = current_version(root)
+    if assignments:
+        set_params(root / "params.yaml", dict(parse_assignment(a) for a in assignments))
+    log.info("retraining: dvc repro from %s", base[:12])
+    try:
+        dvc(root, "repro", stream=True)
+    except Exception:
+        _restore(root, base)
+        raise
+    window = latest_window(root)
+    y = window["target_high_vol"].to_numpy(dtype=float)
+    challenger = scores(y, window["p_meta"].to_numpy(dtype=float))
+    summary: dict[str, Any] = {"rule": rule, "window": {"start": window["date"].min(), "end": window["date"].max()},
+                               "challenger": challenger, "base_commit": base}
+    tag = tag or f"retrain-{window['date'].max():%Y%m%d}"
+    if tag_exists(root, tag):
+        _restore(root, base)
+        raise RefusedError(f"tag '{tag}' already exists; pass --tag")
+    if champion_pointer is None:
+        promote, reason = True, "no served champion: the challenger is the first release"
+    else:
+        p_champion = champion_probabilities(root, window["date"])
+        usable = p_champion.notna().to_numpy()
+        champion = scores(y[usable], p_champion.to_numpy()[usable])
+        if usable.sum() < len(y):  # compare on the days both models score
+            challenger = scores(y[usable], window["p_meta"].to_numpy(dtype=float)[usable])
+            summary["challenger"] = challenger
+        summary["champion"] = {"tag": champion_pointer["tag"], **champion}
+        promote, reason = decide(challenger, champion, rule)
+    summary.update(promote=promote, reason=reason, tag=tag, dry_run=dry_run)
+    log.info("challenger %s: %s", "wins" if promote else "loses", reason)
+    if dry_run:
+        _restore(root, base)
+        return summary
+    commit = commit_pipeline_state(root, f"retrain: challenger {tag} ({reason})")
+    if promote:
+        summary["release"] = release(root, tag, f"riskai retrain: {reason}")
+    else:
+        rejected = f"rejected/{tag}"
+        git(root, "branch", "-f", rejected, commit)
+        _restore(root, base)
+        summary["rejected_branch"] = rejected
+    summary["branch"] = branch
+    return summary
+
+
+def _restore(root: Path, base: str) -> None:
+    """Put branch, params, dvc.lock and the DVC outputs back to `base` (outputs come from the cache)."""
+    git(root, "reset", "-q", "--hard", base)
+    dvc(root, "checkout", "--force")

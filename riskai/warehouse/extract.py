@@ -1,0 +1,199 @@
+"""Read the warehouse into ``data/raw``: one Parquet per source table plus a manifest.
+
+Frames get the stable dtypes of docs/CONTRACTS.md, so PostgreSQL and SQLite holding the same rows
+give byte-identical files. Output is written to a temporary folder and swapped into place, so a
+failure leaves the previous ``data/raw`` (or none) and never a partial one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+from sqlalchemy import Connection, Date, DateTime, Double, Engine, Integer, String, Table, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from riskai.io import sha256_file, write_json, write_parquet
+from riskai.paths import RAW_DIR
+from riskai.warehouse.schema import (
+    SOURCE_TABLES,
+    WarehouseError,
+    database_url,
+    key_columns,
+    make_engine,
+    masked_url,
+    parse_day,
+    table_named,
+)
+
+MANIFEST_NAME = "manifest.json"
+
+
+def _time_column(table: Table):
+    return table.c.open_time if "open_time" in table.c else table.c[key_columns(table)[1]]
+
+
+def _stable_dtypes(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """Cast each column from its SQL type, independent of what the driver returned."""
+    out = {}
+    for column in table.c:
+        values = frame[column.name]
+        if isinstance(column.type, (Date, DateTime)):
+            out[column.name] = pd.to_datetime(values).astype("datetime64[ns]")
+        elif isinstance(column.type, Double):
+            out[column.name] = pd.to_numeric(values).astype("float64")
+        elif isinstance(column.type, Integer):
+            out[column.name] = pd.array(values.tolist(), dtype="Int64")
+        elif isinstance(column.type, String):
+            out[column.name] = values.astype("string")
+        else:
+            raise WarehouseError(f"{table.name}.{column.name}: no stable dtype for {column.type}")
+    return pd.DataFrame(out, columns=[column.name for column in table.c])
+
+
+def _check_columns(conn: Connection, table: Table, url: str) -> None:
+    """Fail with the table or column name when the database's table is missing or incomplete."""
+    inspector = inspect(conn)
+    if not inspector.has_table(table.name):
+        raise WarehouseError(f"table '{table.name}' is missing in the warehouse at {url} "
+                             f"(create it with `python -m riskai.warehouse init`)")
+    present = {column["name"] for column in inspector.get_columns(table.name)}
+    missing = [column.name for column in table.c if column.name not in present]
+    if missing:
+        raise WarehouseError(f"table '{table.name}' at {url} lacks column(s) {', '.join(missing)}")
+
+
+def read_table(conn: Connection, table: Table, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Rows of ``table`` for ``symbol`` whose day lies in [start, end], sorted by key, stable dtypes."""
+    time = _time_column(table)
+    if isinstance(time.type, DateTime):  # hourly bars: every bar opening on those days
+        window = (time >= dt.datetime.combine(start, dt.time()),
+                  time < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+    else:
+        window = (time >= start, time <= end)
+    query = (select(*table.c).where(table.c.symbol == symbol, *window)
+             .order_by(*(table.c[name] for name in key_columns(table))))
+    rows = conn.execute(query).all()
+    frame = _stable_dtypes(table, pd.DataFrame(rows, columns=[column.name for column in table.c]))
+    duplicated = frame.duplicated(subset=key_columns(table))
+    if duplicated.any():
+        key = frame.loc[duplicated, key_columns(table)].iloc[0].tolist()
+        raise WarehouseError(f"table '{table.name}' has duplicate key {key}: its primary key is missing")
+    return frame
+
+
+def read_source_tables(engine: Engine, symbol: str, start: str | dt.date, end: str | dt.date,
+                       tables: Iterable[Table] = SOURCE_TABLES) -> dict[str, pd.DataFrame]:
+    """Every source table for ``symbol`` and [start, end], read in one consistent snapshot."""
+    start, end = parse_day(start), parse_day(end)
+    if start > end:
+        raise WarehouseError(f"extract window is empty: start {start} is after end {end}")
+    url = masked_url(engine)
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as error:
+        raise WarehouseError(f"cannot connect to the warehouse at {url}: {_reason(error)}") from error
+    # PostgreSQL reads each statement at its own snapshot unless asked; a concurrent daily upsert
+    # must not land between two tables of one extract.
+    if engine.dialect.name == "postgresql":
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    with conn, conn.begin():
+        try:
+            frames = {}
+            for table in tables:
+                _check_columns(conn, table, url)
+                frames[table.name] = read_table(conn, table, symbol, start, end)
+            return frames
+        except SQLAlchemyError as error:
+            raise WarehouseError(f"reading the warehouse at {url} failed: {_reason(error)}") from error
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    """The driver's own message, first line only (SQLAlchemy appends SQL and a help link)."""
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+
+
+def open_warehouse(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default ``$RISKAI_DATABASE_URL``, else the embedded SQLite).
+
+    A SQLite URL must name an existing file: connecting would otherwise create an empty database.
+    """
+    url = database_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not Path(parsed.database).is_file():
+        raise WarehouseError(f"warehouse database file not found: {parsed.database} ({masked_url(url)})")
+    return make_engine(url)
+
+
+def _summary(table: Table, frame: pd.DataFrame, path: Path) -> dict:
+    days = frame[_time_column(table).name].dt.strftime("%Y-%m-%d")
+    return {
+        "rows": len(frame),
+        "first": days.iloc[0] if len(frame) else None,
+        "last": days.iloc[-1] if len(frame) else None,
+        "sha256": sha256_file(path),
+    }
+
+
+def _swap_into_place(staged: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by ``staged`` with renames, so readers see the old or the new folder."""
+    retired = None
+    if out_dir.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.replace(out_dir, retired / out_dir.name)
+    os.replace(staged, out_dir)
+    if retired is not None:
+        shutil.rmtree(retired)
+
+
+def extract_raw(
+    url: str | Engine | None = None,
+    out_dir: str | os.PathLike = RAW_DIR,
+    *,
+    symbol: str,
+    start: str | dt.date,
+    end: str | dt.date,
+    required_tables: Iterable[str] = (),
+) -> dict:
+    """Write ``<out_dir>/<table>.parquet`` for every source table and the manifest; returns the manifest.
+
+    ``url`` defaults to ``$RISKAI_DATABASE_URL`` (else the embedded SQLite). Raises
+    :class:`WarehouseError` for an unreachable database, a missing table or column, duplicate keys,
+    or an empty required table, before anything is written.
+    """
+    required = [table_named(name) for name in required_tables]
+    engine = url if isinstance(url, Engine) else open_warehouse(url)
+    try:
+        frames = read_source_tables(engine, symbol, start, end)
+    finally:
+        if engine is not url:
+            engine.dispose()
+    empty = [table.name for table in required if frames[table.name].empty]
+    if empty:
+        raise WarehouseError(f"required table(s) {', '.join(empty)} have no rows for {symbol} "
+                             f"between {start} and {end} in the warehouse at {masked_url(engine)}")
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+    try:
+        staged.chmod(0o755)  # mkdtemp makes it private; data/raw is an ordinary shared folder
+        tables = {}
+        for table in SOURCE_TABLES:
+            path = staged / f"{table.name}.parquet"
+            write_parquet(path, frames[table.name])
+            tables[table.name] = _summary(table, frames[table.name], path)
+        manifest = {"symbol": symbol, "start": str(parse_day(start)), "end": str(parse_day(end)),
+                    "tables": tables}
+        write_json(staged / MANIFEST_NAME, manifest)
+        _swap_into_place(staged, out_dir)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged)
+    return manifest

@@ -1,0 +1,35 @@
+"""DVC stage `extract`: warehouse -> data/raw/<table>.parquet + manifest.json.
+
+Reads only the `extract` section of params.yaml; the database URL comes from $RISKAI_DATABASE_URL
+(default data/warehouse.sqlite), never from params, so credentials stay out of the repository.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Import this checkout's package, not whichever riskai the environment has installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from riskai.config import load_params  # noqa: E402
+from riskai.paths import RAW_DIR  # noqa: E402
+from riskai.warehouse.extract import extract_raw  # noqa: E402
+from riskai.warehouse.schema import WarehouseError  # noqa: E402
+
+
+def main() -> int:
+    params = load_params("extract")
+    try:
+        manifest = extract_raw(
+            out_dir=RAW_DIR, symbol=params["symbol"], start=params["start"], end=params["end"],
+            required_tables=params.get("required_tables", []))
+    except WarehouseError as error:
+        print(f"extract failed: {error}", file=sys.stderr)
+        return 1
+    for name, summary in manifest["tables"].items():
+        print(f"{name:<26} {summary['rows']:>7,d} rows  {summary['first']} .. {summary['last']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""DVC stage `meta`: stacking on valid (out-of-fold there), final fit scores test.
+
+The stacking guard inside MetaStacker.fit checks every training day against the base models' fit
+windows, read from their metadata files.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stages/meta.py` from the repo root
+
+from riskai.config import load_params  # noqa: E402
+from riskai.io import read_parquet, sha256_file, write_json, write_parquet  # noqa: E402
+from riskai.models.meta import read_fit_window, train_meta  # noqa: E402
+from riskai.paths import (  # noqa: E402
+    BOOSTING_PREDICTIONS,
+    DATASET,
+    LSTM_CONFIG,
+    LSTM_PREDICTIONS,
+    META_METRICS,
+    META_MODEL,
+    META_PREDICTIONS,
+    XGB_META,
+)
+
+
+def main() -> None:
+    params = load_params("meta")
+    base_windows = {"xgb": read_fit_window(XGB_META), "lstm": read_fit_window(LSTM_CONFIG)}
+    base_predictions = [read_parquet(BOOSTING_PREDICTIONS), read_parquet(LSTM_PREDICTIONS)]
+    model, predictions, metrics = train_meta(read_parquet(DATASET), base_predictions, base_windows, params)
+    model.save(META_MODEL, dataset_sha256=sha256_file(DATASET))
+    write_parquet(META_PREDICTIONS, predictions)
+    write_json(META_METRICS, metrics)
+    print(f"meta ({metrics['model']}): valid out-of-fold {metrics['valid_oof']}")
+
+
+if __name__ == "__main__":
+    main()

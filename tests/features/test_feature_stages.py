@@ -1,0 +1,85 @@
+"""The features and split stage scripts: outputs, byte-reproducibility, snapshot, no partial output."""
+import pandas as pd
+import pytest
+import yaml
+
+from riskai.io import read_json, read_parquet, sha256_file
+from riskai.paths import DATASET, FEATURE_SPEC, FEATURES, SNAPSHOT_DIR, SPLIT_METRICS, VALIDATION_METRICS
+from tests.features.stage_workspace import STAGE_PARAMS, run_stage, write_workspace
+from tests.features.synthetic_raw_tables import make_raw
+
+OUTPUTS = (FEATURES, FEATURE_SPEC, VALIDATION_METRICS, DATASET, SPLIT_METRICS)
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    write_workspace(tmp_path, make_raw(days=200, seed=1))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run_all():
+    for stage in ("features", "validate", "split"):
+        run_stage(stage)
+    return {str(path): sha256_file(path) for path in OUTPUTS}
+
+
+def test_stages_write_contract_outputs_byte_identically(workspace):
+    first = _run_all()
+    second = _run_all()
+    assert first == second
+    dataset = read_parquet(DATASET)
+    features = read_parquet(FEATURES)
+    pd.testing.assert_frame_equal(dataset.drop(columns="segment"), features)
+    assert set(dataset["segment"]) == {"warmup", "train", "valid", "test", "purged", "unlabelled"}
+    summary = read_json(SPLIT_METRICS)
+    assert summary["segments"]["test"]["last_date"] == "2022-07-18"
+    assert summary["segments"]["train"]["per_year"]["2022"]["rows"] == summary["segments"]["train"]["rows"]
+    spec = read_json(FEATURE_SPEC)
+    assert spec["params"] == STAGE_PARAMS["features"] and "global_long_short_account_ratio" in spec["excluded"]
+    assert not SNAPSHOT_DIR.exists()
+
+
+def test_snapshot_is_named_by_the_last_feature_date(workspace):
+    params = {**STAGE_PARAMS, "features": {**STAGE_PARAMS["features"], "snapshot": True}}
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    run_stage("features")
+    snapshot = SNAPSHOT_DIR / "risk_ai_features_20220719.parquet"
+    assert sha256_file(snapshot) == sha256_file(FEATURES)
+
+
+def test_bad_raw_input_fails_clearly_and_writes_nothing(tmp_path, monkeypatch):
+    raw = make_raw(days=200, seed=1)
+    metrics = raw["binance_futures_metrics"]
+    raw["binance_futures_metrics"] = pd.concat([metrics, metrics.iloc[[3]]], ignore_index=True)
+    write_workspace(tmp_path, raw)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="binance_futures_metrics: duplicate date 2022-01-04"):
+        run_stage("features")
+    assert not (tmp_path / "data" / "features").exists()
+
+
+def test_missing_raw_table_is_named(tmp_path, monkeypatch):
+    raw = make_raw(days=60, seed=1)
+    del raw["whale_daily_stats"]
+    write_workspace(tmp_path, raw)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match=r"whale_daily_stats: data/raw/whale_daily_stats.parquet does not exist"):
+        run_stage("features")
+
+
+def test_split_refuses_without_passing_validation(workspace):
+    run_stage("features")
+    with pytest.raises(SystemExit, match="validation.json missing or not 'ok'"):
+        run_stage("split")
+    assert not DATASET.exists()
+
+
+def test_split_error_leaves_no_output(workspace):
+    run_stage("features")
+    run_stage("validate")
+    params = {**STAGE_PARAMS, "split": {**STAGE_PARAMS["split"], "valid_start": "2022-04-15"}}
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    with pytest.raises(SystemExit, match="segments overlap or are unordered"):
+        run_stage("split")
+    assert not DATASET.exists() and not SPLIT_METRICS.exists()

@@ -1,0 +1,92 @@
+"""LSTM wrapper: windows, train-only scaler, determinism, state_dict round trip, device choice."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from riskai.io import read_json
+from riskai.models.lstm import LSTMRiskClassifier, config_path, labelled_window_ends, resolve_device, train_lstm
+
+SMALL = {"seq_len": 10, "hidden_size": 8, "max_epochs": 3, "patience": 2, "batch_size": 128, "seed": 3}
+
+
+def fit_small(dataset, features, **overrides):
+    model = LSTMRiskClassifier(**{**SMALL, **overrides})
+    returned = model.fit(dataset[features], dataset["target_high_vol"], segment=dataset["segment"], dates=dataset["date"])
+    assert returned is model
+    return model
+
+
+@pytest.fixture(scope="module")
+def fitted(dataset, features):
+    return fit_small(dataset, features)
+
+
+def test_predict_shapes_and_missing_history(fitted, dataset, features):
+    proba = fitted.predict_proba(dataset[features])
+    assert proba.shape == (len(dataset), 2)
+    assert np.isnan(proba[: SMALL["seq_len"] - 1]).all()
+    assert not np.isnan(proba[SMALL["seq_len"] - 1 :]).any()
+    frame = dataset[["date", *features]]
+    np.testing.assert_array_equal(fitted.predict_frame(frame), proba[:, 1])
+    with pytest.raises(ValueError, match="consecutive"):
+        fitted.predict_frame(frame.drop(index=frame.index[50]))
+
+
+def test_same_seed_identical_probabilities(fitted, dataset, features):
+    again = fit_small(dataset, features)
+    np.testing.assert_array_equal(again.predict_proba(dataset[features]), fitted.predict_proba(dataset[features]))
+    assert again.history_ == fitted.history_
+
+
+def test_save_load_round_trip(fitted, dataset, features, tmp_path):
+    path = tmp_path / "lstm.pt"
+    fitted.save(path, dataset_sha256="abc")
+    state = torch.load(path, weights_only=True)  # a plain tensor dict: loads without unpickling code
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    loaded = LSTMRiskClassifier.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(dataset[features]), fitted.predict_proba(dataset[features]))
+    config = read_json(config_path(path))
+    assert config["features"] == features and config["input_size"] == len(features)
+    assert config["seq_len"] == SMALL["seq_len"] and config["best_epoch"] == fitted.best_epoch_
+    assert {"train_start", "train_end", "scaler", "hyperparameters", "library_versions", "dataset_sha256"} <= set(config)
+
+
+def test_windows_are_labelled_in_their_end_rows_segment_only(dataset):
+    segment, target = dataset["segment"].to_numpy(), dataset["target_high_vol"].to_numpy()
+    train = labelled_window_ends(segment, target, 30, "train")
+    valid = labelled_window_ends(segment, target, 30, "valid")
+    assert set(segment[train]) == {"train"} and set(segment[valid]) == {"valid"}
+    assert not set(train) & set(valid)
+    assert (train >= 29).all()
+    # The first valid windows reach back into train/purged rows as history, yet are valid-only.
+    assert set(segment[valid[0] - 29 : valid[0]]) >= {"train"}
+
+
+def test_fit_window_is_the_train_label_dates(fitted):
+    assert fitted.fit_window_ == {"train_start": "2022-01-01", "train_end": "2023-06-29"}
+
+
+def test_scaler_uses_train_rows_only(fitted, dataset, features):
+    perturbed = dataset.copy()
+    outside_train = perturbed["segment"].isin(["valid", "test", "warmup"])
+    perturbed.loc[outside_train, features] = perturbed.loc[outside_train, features] * 7.0 + 100.0
+    refit = fit_small(perturbed, features, max_epochs=1)
+    np.testing.assert_array_equal(refit.scaler_mean_, fitted.scaler_mean_)
+    np.testing.assert_array_equal(refit.scaler_std_, fitted.scaler_std_)
+    train = dataset.loc[dataset["segment"] == "train", features]
+    np.testing.assert_allclose(fitted.scaler_mean_, train.mean().to_numpy(), rtol=1e-8)
+
+
+def test_device_auto_resolves_to_what_torch_sees(fitted):
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto") == expected == fitted.device_
+
+
+def test_train_lstm_predicts_valid_and_test(dataset, features):
+    _, predictions, metrics = train_lstm(dataset, features, SMALL)
+    assert list(predictions.columns) == ["date", "segment", "p_lstm"]
+    assert set(predictions["segment"]) == {"valid", "test"}
+    assert not predictions["p_lstm"].isna().any()
+    assert metrics["epochs_run"] <= SMALL["max_epochs"] and "test" not in metrics

@@ -1,0 +1,45 @@
+"""risk_predictions upserts are idempotent on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import create_engine, delete
+
+from riskai.operations.predictions_table import read_predictions, risk_predictions, upsert_prediction
+
+ROW = {
+    "date": dt.date(2025, 1, 20), "symbol": "TESTUSDT", "model_version": "v-test", "model_commit": "0" * 40,
+    "p_xgb": 0.1, "p_lgbm": 0.2, "p_lstm": 0.3, "p_meta": 0.25, "risk_score": 25.0,
+    "liquidation_risk": '{"10x_long": 0.01}', "out_of_range": False, "max_abs_robust_z": 1.5,
+    "out_of_range_features": "{}", "features_sha256": "f" * 64,
+}
+
+
+def _check_upserts(engine):
+    with engine.begin() as conn:
+        risk_predictions.create(conn, checkfirst=True)
+        conn.execute(delete(risk_predictions).where(risk_predictions.c.symbol == ROW["symbol"]))
+    upsert_prediction(engine, ROW)
+    first = read_predictions(engine)
+    upsert_prediction(engine, ROW)
+    assert read_predictions(engine).equals(first)
+    upsert_prediction(engine, {**ROW, "p_meta": 0.5, "risk_score": 50.0})
+    mine = read_predictions(engine).query("symbol == 'TESTUSDT'")
+    assert len(mine) == 1 and mine["risk_score"].iloc[0] == 50.0
+    upsert_prediction(engine, {**ROW, "model_version": "v-other"})
+    assert len(read_predictions(engine).query("symbol == 'TESTUSDT'")) == 2
+
+
+def test_sqlite_upsert_is_idempotent(tmp_path):
+    _check_upserts(create_engine(f"sqlite:///{tmp_path / 'w.sqlite'}"))
+
+
+@pytest.mark.postgres
+def test_postgres_upsert_is_idempotent(postgres_url):
+    engine = create_engine(postgres_url)
+    try:
+        _check_upserts(engine)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(risk_predictions).where(risk_predictions.c.symbol == ROW["symbol"]))
