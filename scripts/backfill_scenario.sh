@@ -6,6 +6,7 @@
 # ordinary commits (no `dvc exp`), so both tags can be checked out, reproduced and rolled back.
 #   PYTHON      interpreter with riskai installed (default: python)
 #   SOURCE      warehouse source: auto | real | synthetic (default: auto)
+#   DATA_DIR    folder of the real files (default: params.yaml warehouse.real_data_dir)
 #   PRE_TAG / POST_TAG   tag names (defaults below)
 #   COMPARISON_JSON      also write `riskai compare --json` to this file
 set -euo pipefail
@@ -19,6 +20,8 @@ PATH="$(dirname "$(command -v "$PYTHON")"):$PATH"
 export PATH
 
 riskai() { "$PYTHON" -m riskai.operations "$@"; }
+load_args=(--source "$SOURCE")
+[ -z "${DATA_DIR:-}" ] || load_args+=(--data-dir "$DATA_DIR")
 
 cd "$(git rev-parse --show-toplevel)"
 if [ -n "$(git status --porcelain)" ]; then
@@ -26,9 +29,10 @@ if [ -n "$(git status --porcelain)" ]; then
     exit 2
 fi
 base=$(git rev-parse HEAD)
+mkdir -p data  # the embedded SQLite warehouse lives there
 
 echo "== 1/2 before the backfill: OI for the last 30 days only, no extended futures, no whale stats" >&2
-riskai warehouse load --source "$SOURCE" --state prebackfill
+riskai warehouse load "${load_args[@]}" --state prebackfill
 # Feature groups, meta key features and required tables of the pre-backfill state, derived from the
 # current params so the two runs differ only in what the backfill added.
 mapfile -t pre_params < <("$PYTHON" - <<'PY'
@@ -51,7 +55,7 @@ riskai commit -m "pipeline: pre-backfill run"
 riskai release "$PRE_TAG" -m "Model before the OI / extended futures / whale backfill"
 
 echo "== 2/2 after the backfill: full history, default params" >&2
-riskai warehouse load --source "$SOURCE"
+riskai warehouse load "${load_args[@]}"
 git checkout "$base" -- params.yaml
 git commit -q -m "params: backfilled state" -- params.yaml
 riskai repro

@@ -28,7 +28,8 @@ def postgres_schema_url():
             conn.execute(text("select 1"))
     except Exception as error:  # noqa: BLE001 - any failure to connect means "no server here"
         admin.dispose()
-        reason = f"PostgreSQL at {make_url(POSTGRES_TEST_URL).render_as_string()} unreachable: {error}"
+        first_line = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        reason = f"PostgreSQL at {make_url(POSTGRES_TEST_URL).render_as_string()} unreachable: {first_line}"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)

@@ -39,7 +39,8 @@ def paired_differences(
     seed: int,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """For each (model, reference) pair and metric: the point difference model - reference on the
-    original days and its 2.5 / 97.5 % percentile interval over the block resamples."""
+    original days, its 2.5 / 97.5 % percentile interval over the block resamples and the share of
+    resamples in which the model is ahead."""
     y = np.asarray(y, dtype=float)
     rows = moving_block_indices(len(y), block, samples, seed)
     resampled_y = y[rows]

@@ -38,7 +38,10 @@ class _BoostingRiskClassifier(ClassifierMixin, BaseEstimator):
     library: str
 
     def fit(self, X, y, *, dates=None, eval_set=None):
-        """Fit on (X, y); ``eval_set=(X_valid, y_valid)`` enables early stopping; ``dates`` the fit window."""
+        """Fit on (X, y); ``eval_set=(X_valid, y_valid)`` enables early stopping; ``dates`` the fit window.
+
+        ``best_iteration_`` is the 0-based index of the last boosting round kept (trees = best + 1).
+        """
         X = as_feature_frame(X, column_names(X))
         y = np.asarray(y, dtype=np.float64)
         if np.isnan(y).any():

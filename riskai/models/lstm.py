@@ -131,8 +131,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         valid_ends = labelled_window_ends(segment, y, self.seq_len, "valid")
         if len(train_ends) == 0 or len(valid_ends) == 0:
             raise ValueError("need labelled train and valid windows with a full history")
-        dates = pd.to_datetime(pd.Series(dates)) if dates is not None else None
-        self.fit_window_ = fit_window(dates.iloc[train_ends] if dates is not None else [])
+        self.fit_window_ = fit_window([] if dates is None else pd.Series(dates).iloc[train_ends])
 
         scaled = self._scale(X.to_numpy())
         train_x, train_y = self._windows(scaled, train_ends), torch.as_tensor(y[train_ends], dtype=torch.float32)

@@ -18,7 +18,6 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from torch import nn
@@ -140,7 +139,7 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         inputs = self._standardise(X)
         if self.model == "logistic":
-            positive = expit(inputs @ self.coef_ + self.intercept_)
+            positive = np.exp(-np.logaddexp(0.0, -(inputs @ self.coef_ + self.intercept_)))  # overflow-free sigmoid
         else:
             with torch.no_grad():
                 positive = torch.sigmoid(self.net_(torch.as_tensor(inputs, dtype=torch.float32))).squeeze(-1).double().numpy()

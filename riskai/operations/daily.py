@@ -32,6 +32,7 @@ from riskai.models.meta import MetaStacker
 from riskai.operations.predictions_table import upsert_prediction
 from riskai.operations.shell import RefusedError
 from riskai.operations.versions import current_version, verify_outputs
+from riskai.warehouse.extract import open_warehouse, read_source_tables
 from riskai.warehouse.schema import binance_futures_metrics, database_url
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def require_input_day(engine: Engine, symbol: str, day: dt.date) -> None:
 def day_features(engine: Engine, served: ServedRelease, day: dt.date) -> pd.DataFrame:
     """The feature frame from the history up to `day`, exactly as the features stage builds it."""
     extract = served.params["extract"]
-    raw = read_history(engine, extract["symbol"], extract["start"], day)
+    raw = read_source_tables(engine, extract["symbol"], extract["start"], day)
     frame, _ = build_features(raw, served.params["features"])
     frame = frame.loc[frame["date"] <= pd.Timestamp(day)].reset_index(drop=True)
     if frame.empty or frame["date"].iloc[-1] != pd.Timestamp(day):
@@ -202,7 +203,7 @@ def _score(root: Path, day: dt.date, database: str | None, predictions_database:
         raise RefusedError(f"served model {served.tag} is {age} days old on {day} (fitted on data up to "
                            f"{data_end}; limit operations.max_model_age_days={operations['max_model_age_days']}): "
                            "retrain first")
-    warehouse = create_engine(_absolute_sqlite(database_url(database), root))
+    warehouse = open_warehouse(_absolute_sqlite(database_url(database), root))
     require_input_day(warehouse, symbol, day)
     frame = day_features(warehouse, served, day)
     spec = read_json(served.path(paths.FEATURE_SPEC))
@@ -244,7 +245,3 @@ def _absolute_sqlite(url: str, root: Path) -> str:
     if url.startswith(prefix) and not url[len(prefix):].startswith("/") and url[len(prefix):] != ":memory:":
         return prefix + str((root / url[len(prefix):]).resolve())
     return url
-
-
-def read_history(engine: Engine, symbol: str, start: str, end: dt.date) -> dict[str, pd.DataFrame]:
-    raise NotImplementedError  # the extract stage's reader, once riskai.warehouse.extract exists

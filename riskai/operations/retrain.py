@@ -66,6 +66,26 @@ def decide(challenger: dict[str, float], champion: dict[str, float], rule: dict[
     return True, f"PR-AUC gain {gain:+.4f}, Brier change {brier_increase:+.4f}"
 
 
+def _challenge(root: Path, champion_pointer: dict | None, rule: dict[str, float], tag: str | None):
+    """Score challenger and champion on the challenger's test window and apply the rule."""
+    window = latest_window(root)
+    y = window["target_high_vol"].to_numpy(dtype=float)
+    p_challenger = window["p_meta"].to_numpy(dtype=float)
+    summary: dict[str, Any] = {"rule": rule, "window": {"start": window["date"].min(), "end": window["date"].max()}}
+    tag = tag or f"retrain-{window['date'].max():%Y%m%d}"
+    if tag_exists(root, tag):
+        raise RefusedError(f"tag '{tag}' already exists; pass --tag")
+    if champion_pointer is None:
+        summary["challenger"] = scores(y, p_challenger)
+        return summary, True, "no served champion: the challenger is the first release", tag
+    p_champion = champion_probabilities(root, window["date"]).to_numpy()
+    both = ~np.isnan(p_champion)  # days both models score (the champion may need a longer history)
+    challenger, champion = scores(y[both], p_challenger[both]), scores(y[both], p_champion[both])
+    summary.update(challenger=challenger, champion={"tag": champion_pointer["tag"], **champion})
+    promote, reason = decide(challenger, champion, rule)
+    return summary, promote, reason, tag
+
+
 def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry_run: bool = False) -> dict[str, Any]:
     root = Path(root)
     dirty = dirty_paths(root)
@@ -73,49 +93,32 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
         raise RefusedError("git tree is dirty; retraining commits its results, so start clean:\n  " + "\n  ".join(dirty[:20]))
     if tag and tag_exists(root, tag):
         raise RefusedError(f"tag '{tag}' already exists")
-    operations = load_params("operations", root / "params.yaml")
-    rule = {"min_pr_auc_gain": float(operations["retrain_min_pr_auc_gain"]),
-            "max_brier_increase": float(operations["retrain_max_brier_increase"])}
     base = git(root, "rev-parse", "HEAD").strip()
     branch = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
     champion_pointer = current_version(root)
     if assignments:
         set_params(root / "params.yaml", dict(parse_assignment(a) for a in assignments))
+    operations = load_params("operations", root / "params.yaml")
+    rule = {"min_pr_auc_gain": float(operations["retrain_min_pr_auc_gain"]),
+            "max_brier_increase": float(operations["retrain_max_brier_increase"])}
     log.info("retraining: dvc repro from %s", base[:12])
     try:
         dvc(root, "repro", stream=True)
-    except Exception:
-        _restore(root, base)
+        summary, promote, reason, tag = _challenge(root, champion_pointer, rule, tag)
+    except BaseException:
+        _restore(root, base)  # a failed run leaves the branch and outputs as they were
         raise
-    window = latest_window(root)
-    y = window["target_high_vol"].to_numpy(dtype=float)
-    challenger = scores(y, window["p_meta"].to_numpy(dtype=float))
-    summary: dict[str, Any] = {"rule": rule, "window": {"start": window["date"].min(), "end": window["date"].max()},
-                               "challenger": challenger, "base_commit": base}
-    tag = tag or f"retrain-{window['date'].max():%Y%m%d}"
-    if tag_exists(root, tag):
-        _restore(root, base)
-        raise RefusedError(f"tag '{tag}' already exists; pass --tag")
-    if champion_pointer is None:
-        promote, reason = True, "no served champion: the challenger is the first release"
-    else:
-        p_champion = champion_probabilities(root, window["date"])
-        usable = p_champion.notna().to_numpy()
-        champion = scores(y[usable], p_champion.to_numpy()[usable])
-        if usable.sum() < len(y):  # compare on the days both models score
-            challenger = scores(y[usable], window["p_meta"].to_numpy(dtype=float)[usable])
-            summary["challenger"] = challenger
-        summary["champion"] = {"tag": champion_pointer["tag"], **champion}
-        promote, reason = decide(challenger, champion, rule)
+    summary["base_commit"] = base
     summary.update(promote=promote, reason=reason, tag=tag, dry_run=dry_run)
     log.info("challenger %s: %s", "wins" if promote else "loses", reason)
     if dry_run:
         _restore(root, base)
         return summary
-    commit = commit_pipeline_state(root, f"retrain: challenger {tag} ({reason})")
+    changed = bool(dirty_paths(root))  # an unchanged warehouse and params reproduce HEAD itself
+    commit = commit_pipeline_state(root, f"retrain: challenger {tag} ({reason})") if changed else base
     if promote:
         summary["release"] = release(root, tag, f"riskai retrain: {reason}")
-    else:
+    elif changed:
         rejected = f"rejected/{tag}"
         git(root, "branch", "-f", rejected, commit)
         _restore(root, base)

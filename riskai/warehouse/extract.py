@@ -35,7 +35,8 @@ MANIFEST_NAME = "manifest.json"
 
 
 def _time_column(table: Table):
-    return table.c.open_time if "open_time" in table.c else table.c[key_columns(table)[1]]
+    """The column the extract window applies to: the day, the week's Monday or the bar's open."""
+    return next(table.c[name] for name in ("date", "week_start", "open_time") if name in table.c)
 
 
 def _stable_dtypes(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +70,10 @@ def _check_columns(conn: Connection, table: Table, url: str) -> None:
 
 
 def read_table(conn: Connection, table: Table, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Rows of ``table`` for ``symbol`` whose day lies in [start, end], sorted by key, stable dtypes."""
+    """Rows of ``table`` for ``symbol`` in [start, end], sorted by key, with stable dtypes.
+
+    Daily tables by ``date``, the weekly one by its Monday ``week_start``, hourly bars by the day they open.
+    """
     time = _time_column(table)
     if isinstance(time.type, DateTime):  # hourly bars: every bar opening on those days
         window = (time >= dt.datetime.combine(start, dt.time()),
@@ -79,12 +83,15 @@ def read_table(conn: Connection, table: Table, symbol: str, start: dt.date, end:
     query = (select(*table.c).where(table.c.symbol == symbol, *window)
              .order_by(*(table.c[name] for name in key_columns(table))))
     rows = conn.execute(query).all()
-    frame = _stable_dtypes(table, pd.DataFrame(rows, columns=[column.name for column in table.c]))
+    return _stable_dtypes(table, pd.DataFrame(rows, columns=[column.name for column in table.c]))
+
+
+def _check_unique(table: Table, frame: pd.DataFrame, url: str) -> None:
+    """A table created without its primary key can hold a day twice; features would double-count it."""
     duplicated = frame.duplicated(subset=key_columns(table))
     if duplicated.any():
         key = frame.loc[duplicated, key_columns(table)].iloc[0].tolist()
-        raise WarehouseError(f"table '{table.name}' has duplicate key {key}: its primary key is missing")
-    return frame
+        raise WarehouseError(f"table '{table.name}' at {url} has duplicate key {key}: is its primary key missing?")
 
 
 def read_source_tables(engine: Engine, symbol: str, start: str | dt.date, end: str | dt.date,
@@ -108,6 +115,7 @@ def read_source_tables(engine: Engine, symbol: str, start: str | dt.date, end: s
             for table in tables:
                 _check_columns(conn, table, url)
                 frames[table.name] = read_table(conn, table, symbol, start, end)
+                _check_unique(table, frames[table.name], url)
             return frames
         except SQLAlchemyError as error:
             raise WarehouseError(f"reading the warehouse at {url} failed: {_reason(error)}") from error

@@ -35,7 +35,7 @@ def warehouse_params(path: str | os.PathLike = "params.yaml") -> dict:
     return load_params("warehouse", path)
 
 
-def resolve_source(source: str, data_dir: str | os.PathLike) -> str:
+def resolve_source(source: str, data_dir: str | os.PathLike | None) -> str:
     """``auto`` means the real files when their folder exists, else the synthetic sample."""
     if source not in SOURCES:
         raise WarehouseError(f"unknown source '{source}' (choose from {', '.join(SOURCES)})")

@@ -1,7 +1,11 @@
 """Warehouse rows from the real files in ``../shared/data/btcusdt`` (see that folder's README).
 
-Rows exist only for days a source has; a column no source provides stays NULL (never derived from
-another scope). The one derived value, ``taker_buy_sell_ratio``, is computed from the daily klines:
+A table has a row for every day any of its sources has, and only those; a column no source provides
+stays NULL rather than being derived from another scope: ``sum_open_interest`` (no contract-count
+series, only Coinalyze's USD value), ``bybit_open_interest_value`` (CoinGlass covers all BTC contracts,
+kept in the ``*_all_btc_contracts_usd`` columns), ``large_tx_count`` (not in Coin Metrics' community
+tier); ``bitinfocharts_whale`` stays empty. Funding is the UTC-day mean and count of the 8-hourly
+settlements. The one derived value, ``taker_buy_sell_ratio``, comes from the daily klines:
 taker buy volume / (volume - taker buy volume).
 """
 from __future__ import annotations
@@ -58,7 +62,7 @@ def _daily_funding(frame: pd.DataFrame, mean_name: str, count_name: str) -> pd.D
 
 def _assemble(table, parts: list[pd.DataFrame], symbol: str) -> pd.DataFrame:
     """Outer-join the per-source frames on date: a row for every day any of them has."""
-    return table_frame(table, pd.concat(parts, axis=1, join="outer").sort_index(), symbol)
+    return table_frame(table, pd.concat(parts, axis=1, join="outer", sort=True), symbol)
 
 
 def read_real_frames(data_dir: str | Path, symbol: str = "BTCUSDT") -> dict[str, pd.DataFrame]:

@@ -84,12 +84,12 @@ def upsert_statement(table: Table, staging: Table, dialect_name: str):
     for an existing key still replaces the stored one.
     """
     try:
-        insert = _DIALECT_INSERTS[dialect_name]
+        dialect_insert = _DIALECT_INSERTS[dialect_name]
     except KeyError:
         raise WarehouseError(f"upsert supports {sorted(_DIALECT_INSERTS)}, not '{dialect_name}'") from None
     columns = [column.name for column in staging.c]
     # ``WHERE true`` keeps SQLite from parsing ON CONFLICT as a join constraint of the SELECT.
-    statement = insert(table).from_select(columns, select(staging).where(true()))
+    statement = dialect_insert(table).from_select(columns, select(staging).where(true()))
     keys = key_columns(table)
     updated = [name for name in columns if name not in keys]
     if not updated:
@@ -115,6 +115,8 @@ def upsert_frame(bind: Engine | Connection, table: Table | str, frame: pd.DataFr
         return 0
     staging = _staging_table(table, list(frame.columns))
     with transaction(bind) as conn:
+        # pysqlite runs DDL outside the transaction, so a failed earlier upsert can leave one behind.
+        staging.drop(conn, checkfirst=True)
         staging.create(conn)
         for begin in range(0, len(records), CHUNK_ROWS):
             conn.execute(insert(staging), records[begin:begin + CHUNK_ROWS])

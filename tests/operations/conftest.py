@@ -76,10 +76,10 @@ def copy_repository(dest: Path) -> Path:
 def scenario_repo(tmp_path_factory) -> Path:
     """The backfill before/after scenario, run once: both releases exist, v2 is served."""
     repo = copy_repository(tmp_path_factory.mktemp("ops") / "repo")
-    source = "real" if REAL_DATA.is_dir() else "synthetic"
+    source = {"SOURCE": "real", "DATA_DIR": str(REAL_DATA)} if REAL_DATA.is_dir() else {"SOURCE": "synthetic"}
     comparison = repo.parent / "comparison.json"
     proc = run(["bash", "scripts/backfill_scenario.sh"], repo,
-               env={"PYTHON": sys.executable, "SOURCE": source, "COMPARISON_JSON": str(comparison)})
+               env={"PYTHON": sys.executable, "COMPARISON_JSON": str(comparison), **source})
     (repo.parent / "scenario.stdout").write_text(proc.stdout)
     (repo.parent / "scenario.stderr").write_text(proc.stderr)
     return repo

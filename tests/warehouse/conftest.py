@@ -44,7 +44,7 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def any_url(request, tmp_path) -> str:
     """The same test on the embedded SQLite and on PostgreSQL."""
     if request.param == "sqlite":

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from riskai.warehouse.load import load_warehouse
-from riskai.warehouse.schema import binance_futures_metrics, futures_extended_metrics, whale_daily_stats
+from riskai.warehouse.schema import binance_futures_metrics, whale_daily_stats
 from tests.warehouse.conftest import assert_same_tables, engine_for, snapshot
 
 REAL_COUNTS = {
@@ -102,4 +102,3 @@ def test_prebackfill_keeps_the_last_30_days_of_open_interest(real, tmp_path):
                               .where(futures.c.sum_open_interest_value.is_not(None))).one()
         assert tuple(oi) == (dt.date(2025, 3, 30), dt.date(2025, 4, 28), 30)
         assert counts["binance_futures_metrics"] == REAL_COUNTS["binance_futures_metrics"]
-        assert futures_extended_metrics.name in counts
