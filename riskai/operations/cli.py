@@ -166,7 +166,11 @@ def _print_human(command: str, summary: dict[str, Any]) -> None:
         print(format_comparison(summary))
         return
     for key, value in summary.items():
-        print(f"{key}: {json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value}")
+        if isinstance(value, dict) and len(value) > 6:  # e.g. every output hash: --json has them
+            value = f"{{{len(value)} entries}}"
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True, default=str)
+        print(f"{key}: {value}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,8 @@ def _challenge(root: Path, champion_pointer: dict | None, rule: dict[str, float]
     window = latest_window(root)
     y = window["target_high_vol"].to_numpy(dtype=float)
     p_challenger = window["p_meta"].to_numpy(dtype=float)
-    summary: dict[str, Any] = {"rule": rule, "window": {"start": window["date"].min(), "end": window["date"].max()}}
+    summary: dict[str, Any] = {"rule": rule, "window": {"start": f"{window['date'].min():%Y-%m-%d}",
+                                                        "end": f"{window['date'].max():%Y-%m-%d}"}}
     tag = tag or f"retrain-{window['date'].max():%Y%m%d}"
     if tag_exists(root, tag):
         raise RefusedError(f"tag '{tag}' already exists; pass --tag")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -254,11 +255,17 @@ def compare(root: Path, tag_a: str, tag_b: str) -> dict[str, Any]:
     buckets = {
         kind: {
             bucket: {"old": buckets_a.get(kind, {}).get(bucket), "new": buckets_b.get(kind, {}).get(bucket)}
-            for bucket in _ordered_union(buckets_a.get(kind, {}), buckets_b.get(kind, {}))
+            for bucket in sorted(_ordered_union(buckets_a.get(kind, {}), buckets_b.get(kind, {})), key=_bucket_order)
         }
         for kind in _ordered_union(buckets_a, buckets_b)
     }
     return {"old": tag_a, "new": tag_b, "metrics": metrics, "params": params, "buckets": buckets}
+
+
+def _bucket_order(name: str) -> tuple[float, str]:
+    """'0-20%' < '20-40%' < ... < '80-100%' < '100%' (evaluate.json stores them sorted as text)."""
+    match = re.match(r"\d+(\.\d+)?", name)
+    return (float(match.group()) if match else float("inf"), name)
 
 
 def _json_at(root: Path, rev: str, path: str) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def cold_repository(dest: Path) -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real data not found at {REAL_DATA}")
     copy_repository(dest)
-    run([str(BIN / "python"), "-m", "riskai.warehouse", "load", "--source", "real"], dest)
+    run([str(BIN / "python"), "-m", "riskai.warehouse", "load", "--source", "real", "--data-dir", str(REAL_DATA)], dest)
     return dest
 
 
