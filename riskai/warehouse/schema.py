@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -190,4 +191,7 @@ def make_engine(url: str | None = None) -> Engine:
 
 def create_schema(engine: Engine) -> None:
     """Create every warehouse table that does not exist yet (idempotent)."""
+    database = engine.url.database
+    if engine.url.get_backend_name() == "sqlite" and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/ yet
     metadata.create_all(engine)

@@ -1,0 +1,49 @@
+"""Champion/challenger retraining on the scenario repository."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.operations.conftest import POST_TAG, riskai, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def repo(scenario_repo):
+    riskai(scenario_repo, "rollback", POST_TAG)
+    return scenario_repo
+
+
+def test_a_challenger_that_is_not_better_is_not_released(repo):
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    params = (repo / "params.yaml").read_text()
+    proc = riskai(repo, "retrain", "--json", "--tag", "v-rejected",
+                  "--set", "meta.C=0.001", "--set", "operations.retrain_min_pr_auc_gain=1")
+    summary = json.loads(proc.stdout)
+    assert summary["promote"] is False and "PR-AUC gain" in summary["reason"]
+    assert summary["champion"]["tag"] == POST_TAG and summary["champion"]["n_days"] > 300
+    # The branch, params, dvc.lock and outputs are back where they were; the attempt is kept aside.
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == head
+    assert (repo / "params.yaml").read_text() == params
+    assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
+    assert run(["dvc", "status", "--json"], repo).stdout.strip() in ('{"extract": ["always changed"]}', "{}")
+    assert "meta.C" in run(["git", "log", "-1", "--format=%B", summary["rejected_branch"]], repo).stdout or \
+        "C: 0.001" in run(["git", "show", f"{summary['rejected_branch']}:params.yaml"], repo).stdout
+    assert "v-rejected" not in run(["git", "tag"], repo).stdout.split()
+    assert json.loads((repo / "data/serving/CURRENT.json").read_text())["tag"] == POST_TAG
+
+
+def test_a_winning_challenger_is_released_and_served(repo):
+    # Same data and hyperparameters: the challenger equals the champion, so a rule that accepts
+    # a zero gain releases it, and the served models must score exactly what the pipeline scored.
+    proc = riskai(repo, "retrain", "--json", "--tag", "v2.1-retrained",
+                  "--set", "operations.retrain_min_pr_auc_gain=0", "--set", "operations.retrain_max_brier_increase=0")
+    summary = json.loads(proc.stdout)
+    assert summary["promote"] is True
+    for metric in ("pr_auc", "brier"):
+        assert summary["challenger"][metric] == pytest.approx(summary["champion"][metric], abs=1e-12)
+    assert "v2.1-retrained" in run(["git", "tag"], repo).stdout.split()
+    assert json.loads((repo / "data/serving/CURRENT.json").read_text())["tag"] == "v2.1-retrained"
+    assert not run(["git", "status", "--porcelain"], repo).stdout.strip()

@@ -1,0 +1,71 @@
+"""The backfill before/after scenario end to end, and rollback of the full pipeline's models."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+import yaml
+
+from tests.operations.conftest import POST_TAG, PRE_TAG, riskai, run
+
+pytestmark = pytest.mark.slow
+
+BUCKETS = ["0-20%", "20-40%", "40-60%", "60-80%", "80-100%", "100%"]
+
+
+def _params_at(repo, tag):
+    return yaml.safe_load(run(["git", "show", f"{tag}:params.yaml"], repo).stdout)
+
+
+def test_scenario_releases_both_states(scenario_repo):
+    assert {PRE_TAG, POST_TAG} <= set(run(["git", "tag"], scenario_repo).stdout.split())
+    pre, post = _params_at(scenario_repo, PRE_TAG), _params_at(scenario_repo, POST_TAG)
+    assert "open_interest" not in pre["features"]["groups"] and "onchain" not in pre["features"]["groups"]
+    assert {"open_interest", "onchain"} <= set(post["features"]["groups"])
+    assert "whale_daily_stats" not in pre["extract"]["required_tables"]
+    assert pre["meta"]["features"] == ["funding_zscore"]
+    specs = {tag: json.loads((scenario_repo / f"data/serving/{tag}/data/features/feature_spec.json").read_text())
+             for tag in (PRE_TAG, POST_TAG)}
+    assert "oi_delta" not in specs[PRE_TAG]["model_features"]
+    assert {"oi_delta", "oi_accel", "net_flow_delta"} <= set(specs[POST_TAG]["model_features"])
+
+
+def test_compare_shows_moved_metrics_and_bucket_shares(scenario_repo):
+    result = json.loads((scenario_repo.parent / "comparison.json").read_text())
+    assert result["old"] == PRE_TAG and result["new"] == POST_TAG
+    moved = result["metrics"]["metrics/evaluate.json"]
+    assert moved and all(v["old"] != v["new"] for v in moved.values())
+    assert "features.groups" in result["params"]["params.yaml"]
+    for kind in ["risk_score.test", "risk_score.valid", "liquidation.10x_long", "liquidation.50x_short"]:
+        shares = result["buckets"][kind]
+        assert [b.rstrip("%") for b in shares] == [b.rstrip("%") for b in BUCKETS]
+        for side in ("old", "new"):
+            assert sum(v[side] for v in shares.values()) == pytest.approx(1.0)
+    table = (scenario_repo.parent / "scenario.stdout").read_text()
+    assert "bucket share" in table and "risk_score.test:0-20" in table
+
+
+def test_rollback_restores_the_pre_backfill_models_byte_for_byte(scenario_repo):
+    lock = yaml.safe_load(run(["git", "show", f"{PRE_TAG}:dvc.lock"], scenario_repo).stdout)
+    expected = {o["path"]: o["md5"] for s in lock["stages"].values() for o in s.get("outs", [])
+                if o["path"].startswith("data/models/")}
+    cache, parked = scenario_repo / ".dvc/cache", scenario_repo.parent / "parked-cache"
+    shutil.rmtree(scenario_repo / f"data/serving/{PRE_TAG}")
+    cache.rename(parked)  # the remote is the only source left
+    try:
+        summary = json.loads(riskai(scenario_repo, "rollback", PRE_TAG, "--json").stdout)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+        parked.rename(cache)
+    assert summary["to"] == PRE_TAG
+    served = scenario_repo / f"data/serving/{PRE_TAG}"
+    for path, md5 in expected.items():
+        assert hashlib.md5((served / path).read_bytes()).hexdigest() == md5, path
+    # The pre-backfill meta model is not the one in the workspace (which is the backfilled one).
+    workspace_meta = hashlib.md5((scenario_repo / "data/models/risk_ai_meta.json").read_bytes()).hexdigest()
+    assert workspace_meta != expected["data/models/risk_ai_meta.json"]
+    assert json.loads((scenario_repo / "data/serving/CURRENT.json").read_text())["tag"] == PRE_TAG
+    assert not run(["git", "status", "--porcelain"], scenario_repo).stdout.strip()
+    riskai(scenario_repo, "rollback", POST_TAG)
