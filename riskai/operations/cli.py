@@ -174,7 +174,12 @@ def _print_human(command: str, summary: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "warehouse":  # argparse leaves a leading option such as --help unclaimed
+        args.warehouse_args = extra + args.warehouse_args
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -194,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     if summary is not None:
         if args.json:
-            print(json.dumps({"status": "ok", **summary}, sort_keys=True, default=str))
+            print(json.dumps({"status": "ok", **summary}, default=str))  # keep the summary order (buckets)
         else:
             _print_human(args.command, summary)
     return EXIT_OK

@@ -51,7 +51,7 @@ def test_changing_a_split_date_reruns_split_and_what_follows(reproduced_repo):
     params_file = reproduced_repo / "params.yaml"
     original = params_file.read_text()
     try:
-        params_file.write_text(original.replace('valid_end: "2024-12-31"', 'valid_end: "2024-12-30"'))
+        params_file.write_text(original.replace('train_end: "2023-12-31"', 'train_end: "2023-11-30"'))
         assert params_file.read_text() != original
         out = run(["dvc", "repro"], reproduced_repo).stdout
         assert _ran_stages(out) == {"extract", "split", "xgb", "lstm", "meta", "evaluate"}, out
