@@ -66,3 +66,21 @@ def test_two_cold_runs_are_byte_identical(reproduced_repo, tmp_path):
     assert _lock_outputs(other) == _lock_outputs(reproduced_repo)
     for metrics_file in sorted((reproduced_repo / "metrics").glob("*.json")):
         assert (other / "metrics" / metrics_file.name).read_bytes() == metrics_file.read_bytes(), metrics_file.name
+
+
+def test_experiment_with_a_param_change_reruns_xgb_and_what_follows(reproduced_repo):
+    """`dvc exp run -S xgb.max_depth=4`: a sweep point, listed by `dvc exp show`, diffable."""
+    run(["git", "add", "-A"], reproduced_repo)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "baseline run"], reproduced_repo)
+    try:
+        out = run(["dvc", "exp", "run", "-n", "depth4", "-S", "xgb.max_depth=4"], reproduced_repo).stdout
+        assert _ran_stages(out) == {"extract", "xgb", "meta", "evaluate"}, out
+        shown = run(["dvc", "exp", "show", "--json"], reproduced_repo).stdout
+        assert "depth4" in shown
+        diff = json.loads(run(["dvc", "metrics", "diff", "--json"], reproduced_repo).stdout)
+        assert "metrics/xgb.json" in diff, diff
+        params_diff = json.loads(run(["dvc", "params", "diff", "--json"], reproduced_repo).stdout)
+        assert params_diff["params.yaml"]["xgb.max_depth"]["new"] == 4
+    finally:
+        run(["git", "checkout", "--", "."], reproduced_repo)
+        run(["dvc", "checkout", "--force"], reproduced_repo)
