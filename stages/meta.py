@@ -1,7 +1,7 @@
 """DVC stage `meta`: stacking on valid (out-of-fold there), final fit scores test.
 
-The stacking guard inside MetaStacker.fit checks every training day against the base models' fit
-windows, read from their metadata files.
+The stacking guard inside MetaStacker.fit checks every training day against the fit windows of the
+stacked base models (params `meta.base_models`), read from their metadata files.
 """
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stage
 
 from riskai.config import load_params  # noqa: E402
 from riskai.io import read_parquet, sha256_file, write_json, write_parquet  # noqa: E402
-from riskai.models.meta import read_fit_window, train_meta  # noqa: E402
+from riskai.models.meta import DEFAULT_BASE_MODELS, read_fit_window, train_meta  # noqa: E402
 from riskai.paths import (  # noqa: E402
     BOOSTING_PREDICTIONS,
     DATASET,
+    LGBM_META,
     LSTM_CONFIG,
     LSTM_PREDICTIONS,
     META_METRICS,
@@ -25,9 +26,17 @@ from riskai.paths import (  # noqa: E402
 )
 
 
+# Base model -> the metadata file that records its fit window.
+FIT_WINDOW_FILES = {"xgb": XGB_META, "lgbm": LGBM_META, "lstm": LSTM_CONFIG}
+
+
 def main() -> None:
     params = load_params("meta")
-    base_windows = {"xgb": read_fit_window(XGB_META), "lstm": read_fit_window(LSTM_CONFIG)}
+    base_models = list(params.get("base_models", DEFAULT_BASE_MODELS))
+    unknown = sorted(set(base_models) - set(FIT_WINDOW_FILES))
+    if unknown:
+        raise SystemExit(f"meta: no fit-window metadata known for base models {unknown}")
+    base_windows = {name: read_fit_window(FIT_WINDOW_FILES[name]) for name in base_models}
     base_predictions = [read_parquet(BOOSTING_PREDICTIONS), read_parquet(LSTM_PREDICTIONS)]
     model, predictions, metrics = train_meta(read_parquet(DATASET), base_predictions, base_windows, params)
     model.save(META_MODEL, dataset_sha256=sha256_file(DATASET))

@@ -6,6 +6,12 @@ on train, so the meta model is fitted on valid, and ``MetaStacker.fit`` refuses 
 falls inside a base model's fit window (``StackingLeakError``). Valid predictions reported for
 threshold choice are out-of-fold over contiguous blocks; the final fit on all valid rows scores test.
 
+Which base models are stacked is a parameter (``meta.base_models``; default xgb and lstm). With
+``logit_inputs`` the base probabilities enter on the log-odds scale, where a logistic combination of
+calibrated-ish probabilities is linear. Besides the raw key features from the dataset, the meta model
+knows a few derived ones (``DERIVED_FEATURES``), computed from dataset columns both when fitting and
+when predicting, so daily inference can pass its feature frame unchanged.
+
 Everything is saved as one JSON file (imputation, scaling, coefficients or MLP weights, feature order),
 with learned numbers rounded to what JSON keeps, so that a reloaded model predicts exactly the same.
 """
@@ -38,8 +44,44 @@ from riskai.models.common import (
     segment_rows,
 )
 
-# Base-model probability column -> the base model whose fit window it must lie outside of.
-BASE_MODELS = {"p_xgb": "xgb", "p_lstm": "lstm"}
+# Base models that can be stacked; each contributes the probability column ``p_<model>``, which must be
+# out-of-sample for that model's fit window.
+KNOWN_BASE_MODELS = ("xgb", "lgbm", "lstm")
+DEFAULT_BASE_MODELS = ("xgb", "lstm")
+BASE_MODELS = {f"p_{name}": name for name in DEFAULT_BASE_MODELS}  # the default inputs, column -> base model
+PROBABILITY_PREFIX = "p_"
+LOGIT_CLIP = 1e-6
+
+
+def _log_vol_over_threshold(frame: pd.DataFrame) -> pd.Series:
+    """log(vol_t / vol_threshold_t): how far today's volatility is from the label's threshold (both known
+    at day t; the label compares vol_{t+1} with vol_threshold_t). NaN where undefined (imputed later)."""
+    ratio = frame["vol"].astype(np.float64) / frame["vol_threshold"].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.log(ratio.where(ratio > 0))
+    return value.replace([np.inf, -np.inf], np.nan)
+
+
+# Derived key feature -> (dataset columns it needs, how it is computed from a frame holding them).
+DERIVED_FEATURES = {"log_vol_over_threshold": (("vol", "vol_threshold"), _log_vol_over_threshold)}
+
+
+def add_derived_features(frame: pd.DataFrame, names) -> pd.DataFrame:
+    """``frame`` with each derived feature in ``names`` that it lacks but can compute, added as a column."""
+    todo = [n for n in names if n in DERIVED_FEATURES and n not in frame.columns
+            and all(c in frame.columns for c in DERIVED_FEATURES[n][0])]
+    if not todo:
+        return frame
+    return frame.assign(**{n: DERIVED_FEATURES[n][1](frame).to_numpy(dtype=np.float64) for n in todo})
+
+
+def base_model_columns(base_models) -> dict[str, str]:
+    """Probability column -> base model, for the stacked base models (validated, order kept)."""
+    base_models = list(base_models)
+    unknown = [m for m in base_models if m not in KNOWN_BASE_MODELS]
+    if unknown or not base_models or len(set(base_models)) != len(base_models):
+        raise ValueError(f"meta base_models must be distinct names from {KNOWN_BASE_MODELS}, not {base_models}")
+    return {f"{PROBABILITY_PREFIX}{m}": m for m in base_models}
 
 
 class StackingLeakError(ValueError):
@@ -72,21 +114,29 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
 
     ``C`` is the inverse L2 strength for both models (for the MLP the penalty on its weights is scaled
     exactly as scikit-learn's logistic objective), so switching ``model`` keeps its meaning.
+    With ``logit_inputs`` every base probability input (``p_*``) is mapped to its log-odds (clipped to
+    [1e-6, 1 - 1e-6]) before imputation and scaling.
     """
 
-    def __init__(self, model: str = "logistic", C: float = 1.0, hidden_size: int = 8, mlp_epochs: int = 500, seed: int = 42):
+    def __init__(self, model: str = "logistic", C: float = 1.0, hidden_size: int = 8, mlp_epochs: int = 500, seed: int = 42,
+                 logit_inputs: bool = False):
         self.model = model
         self.C = C
         self.hidden_size = hidden_size
         self.mlp_epochs = mlp_epochs
         self.seed = seed
+        self.logit_inputs = logit_inputs
 
     def fit(self, X, y, *, dates, base_windows: Mapping[str, Mapping[str, str | None]]):
         """Fit after the stacking guard; ``base_windows`` maps base model -> its train_start/train_end."""
         check_out_of_sample(dates, base_windows)
         if self.model not in ("logistic", "mlp"):
             raise ValueError(f"meta model must be logistic or mlp, not {self.model!r}")
-        X = as_feature_frame(X, column_names(X))
+        features = column_names(X)
+        unguarded = [c for c in features if c.startswith(PROBABILITY_PREFIX) and c[len(PROBABILITY_PREFIX):] not in base_windows]
+        if unguarded:
+            raise StackingLeakError(f"base probabilities {unguarded} have no recorded fit window: cannot prove they are out-of-sample")
+        X = self._transform(as_feature_frame(X, features))
         y = np.array(y, dtype=np.float64)  # a writable copy for torch
         if np.isnan(y).any():
             raise ValueError("meta training labels contain NaN")
@@ -102,7 +152,7 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
         std = filled.std(axis=0)
         self.center_ = json_exact(filled.mean(axis=0))
         self.scale_ = json_exact(np.where(std > 1e-12, std, 1.0))
-        inputs = self._standardise(X)
+        inputs = self._scale(X.to_numpy())
         if self.model == "logistic":
             fitted = LogisticRegression(C=self.C, max_iter=1000).fit(inputs, y)
             self.coef_ = json_exact(fitted.coef_[0])
@@ -131,10 +181,25 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
     def _build_mlp(self) -> nn.Sequential:
         return nn.Sequential(nn.Linear(len(self.features_), self.hidden_size), nn.Tanh(), nn.Linear(self.hidden_size, 1))
 
-    def _standardise(self, X) -> np.ndarray:
-        values = as_feature_frame(X, self.features_).to_numpy()
+    def _transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Fitted-order inputs before imputation: base probabilities as log-odds when ``logit_inputs``."""
+        if not self.logit_inputs:
+            return frame
+        frame = frame.copy()
+        for column in frame.columns:
+            if column.startswith(PROBABILITY_PREFIX):
+                p = frame[column].to_numpy().clip(LOGIT_CLIP, 1.0 - LOGIT_CLIP)
+                frame[column] = np.log(p) - np.log1p(-p)
+        return frame
+
+    def _scale(self, values: np.ndarray) -> np.ndarray:
         values = np.where(np.isnan(values), self.impute_, values)
         return (values - self.center_) / self.scale_
+
+    def _standardise(self, X) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):
+            X = add_derived_features(X, self.features_)
+        return self._scale(self._transform(as_feature_frame(X, self.features_)).to_numpy())
 
     def predict_proba(self, X) -> np.ndarray:
         inputs = self._standardise(X)
@@ -215,26 +280,38 @@ def out_of_fold_proba(stacker: MetaStacker, X: pd.DataFrame, y, dates, base_wind
     return proba
 
 
-def stacking_frame(dataset: pd.DataFrame, base_predictions: list[pd.DataFrame], key_features: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def block_mean_roc_auc(y, proba, n_blocks: int) -> float | None:
+    """Mean ROC-AUC over the contiguous blocks (those holding both classes); None if there are none."""
+    y, proba = np.asarray(y, dtype=np.float64), np.asarray(proba, dtype=np.float64)
+    scores = [binary_scores(y[block], proba[block])["roc_auc"] for block in np.array_split(np.arange(len(y)), n_blocks)]
+    scores = [s for s in scores if s is not None]
+    return float(np.mean(scores)) if scores else None
+
+
+def stacking_frame(dataset: pd.DataFrame, base_predictions: list[pd.DataFrame], key_features: list[str],
+                   base_models=DEFAULT_BASE_MODELS) -> tuple[pd.DataFrame, list[str]]:
     """Valid and test rows with the base probabilities, key features, label and segment, by date.
 
     Key features the dataset lacks (e.g. a pre-backfill feature set without on-chain data) are dropped
-    with a notice rather than failing, so the same params serve both scenarios.
+    with a notice rather than failing, so the same params serve both scenarios; derived key features
+    (``DERIVED_FEATURES``) are computed here when the dataset has their source columns.
     """
+    probabilities = list(base_model_columns(base_models))
+    dataset = add_derived_features(dataset, key_features)
     present = [f for f in key_features if f in dataset.columns]
     absent = sorted(set(key_features) - set(present))
     if absent:
         print(f"meta: key features not in the dataset, left out: {absent}", file=sys.stderr)
     frame = dataset.loc[dataset[SEGMENT].isin(["valid", "test"]), [DATE, SEGMENT, TARGET, *present]]
     for predictions in base_predictions:
-        columns = [c for c in predictions.columns if c in BASE_MODELS]
+        columns = [c for c in predictions.columns if c in probabilities and c not in frame.columns]
         frame = frame.merge(predictions[[DATE, *columns]], on=DATE, how="left", validate="one_to_one")
-    missing = [c for c in BASE_MODELS if c not in frame.columns]
+    missing = [c for c in probabilities if c not in frame.columns]
     if missing:
         raise KeyError(f"meta: base predictions {missing} not found")
-    if frame[list(BASE_MODELS)].isna().any().any():
+    if frame[probabilities].isna().any().any():
         raise ValueError("meta: some valid/test rows have no base-model probability")
-    return frame.sort_values(DATE).reset_index(drop=True), [*BASE_MODELS, *present]
+    return frame.sort_values(DATE).reset_index(drop=True), [*probabilities, *present]
 
 
 def train_meta(
@@ -244,11 +321,17 @@ def train_meta(
     params: dict,
 ) -> tuple[MetaStacker, pd.DataFrame, dict[str, Any]]:
     """Out-of-fold meta probabilities on valid, then a final fit on all valid rows that scores test."""
-    frame, inputs = stacking_frame(dataset, base_predictions, list(params["features"]))
+    base_models = list(params.get("base_models", DEFAULT_BASE_MODELS))
+    frame, inputs = stacking_frame(dataset, base_predictions, list(params["features"]), base_models)
+    unknown = [m for m in base_models if m not in base_windows]
+    if unknown:
+        raise StackingLeakError(f"base models {unknown} have no recorded fit window: cannot prove their predictions are out-of-sample")
+    base_windows = {m: base_windows[m] for m in base_models}  # the guard checks exactly the stacked models
     valid = segment_rows(frame, "valid")
     test = frame.loc[frame[SEGMENT] == "test"]
-    stacker = MetaStacker(**{k: v for k, v in params.items() if k not in ("features", "cv_blocks")})
-    oof = out_of_fold_proba(stacker, valid[inputs], valid[TARGET], valid[DATE], base_windows, int(params["cv_blocks"]))
+    stacker = MetaStacker(**{k: v for k, v in params.items() if k not in ("features", "cv_blocks", "base_models")})
+    n_blocks = int(params["cv_blocks"])
+    oof = out_of_fold_proba(stacker, valid[inputs], valid[TARGET], valid[DATE], base_windows, n_blocks)
     stacker.fit(valid[inputs], valid[TARGET], dates=valid[DATE], base_windows=base_windows)
     predictions = pd.concat(
         [
@@ -259,7 +342,11 @@ def train_meta(
     )
     metrics = {
         "valid_oof": binary_scores(valid[TARGET], oof),
+        # Diagnostic: mean ROC-AUC within each out-of-fold block (insensitive to per-fold intercept shifts).
+        "valid_oof_block_mean_roc_auc": block_mean_roc_auc(valid[TARGET], oof, n_blocks),
         "model": stacker.model,
+        "base_models": base_models,
+        "logit_inputs": bool(stacker.logit_inputs),
         "features": inputs,
         "coefficients": stacker.coefficients(),
         "intercept": stacker.intercept_ if stacker.model == "logistic" else None,

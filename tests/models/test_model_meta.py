@@ -1,4 +1,4 @@
-"""Meta stacker: stacking guard, exact JSON round trip, out-of-fold blocks."""
+"""Meta stacker: stacking guard, exact JSON round trip, out-of-fold blocks, base-model and input options."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,10 +7,18 @@ import pytest
 
 from riskai.io import read_json
 from riskai.models.boosting import XGBRiskClassifier
-from riskai.models.meta import MetaStacker, StackingLeakError, check_out_of_sample, out_of_fold_proba, train_meta
+from riskai.models.meta import (
+    MetaStacker,
+    StackingLeakError,
+    add_derived_features,
+    check_out_of_sample,
+    out_of_fold_proba,
+    train_meta,
+)
 
 WINDOWS = {"xgb": {"train_start": "2022-01-01", "train_end": "2023-06-29"},
            "lstm": {"train_start": "2022-01-01", "train_end": "2023-06-29"}}
+WINDOWS_ALL = {**WINDOWS, "lgbm": {"train_start": "2022-01-01", "train_end": "2023-06-29"}}
 KEY_FEATURES = ["funding_zscore", "oi_accel", "net_flow_delta"]
 
 
@@ -22,6 +30,7 @@ def base_predictions(dataset):
     frame = dataset[["date", "segment"]].copy()
     frame["p_xgb"] = np.clip(0.3 * label + 0.35 + 0.2 * rng.normal(size=len(frame)), 0.01, 0.99)
     frame["p_lstm"] = np.clip(0.2 * label + 0.4 + 0.2 * rng.normal(size=len(frame)), 0.01, 0.99)
+    frame["p_lgbm"] = np.clip(0.25 * label + 0.38 + 0.2 * rng.normal(size=len(frame)), 0.01, 0.99)
     return frame
 
 
@@ -51,10 +60,11 @@ def test_guard_accepts_valid_and_rejects_unknown_windows(dataset):
         check_out_of_sample(valid_dates, {"lstm": {"train_start": "2022-01-01", "train_end": "2023-07-01"}})
 
 
+@pytest.mark.parametrize("logit_inputs", [False, True])
 @pytest.mark.parametrize("kind", ["logistic", "mlp"])
-def test_save_load_reproduces_probabilities_exactly(kind, dataset, base_predictions, tmp_path):
+def test_save_load_reproduces_probabilities_exactly(kind, logit_inputs, dataset, base_predictions, tmp_path):
     X, y, dates = stacking_inputs(dataset, base_predictions, "valid")
-    model = MetaStacker(model=kind, mlp_epochs=100).fit(X, y, dates=dates, base_windows=WINDOWS)
+    model = MetaStacker(model=kind, mlp_epochs=100, logit_inputs=logit_inputs).fit(X, y, dates=dates, base_windows=WINDOWS)
     test_X, _, _ = stacking_inputs(dataset, base_predictions, "test")
     proba = model.predict_proba(test_X)
     assert proba.shape == (len(test_X), 2)
@@ -64,6 +74,7 @@ def test_save_load_reproduces_probabilities_exactly(kind, dataset, base_predicti
     payload = read_json(tmp_path / "meta.json")
     assert payload["features"] == ["p_xgb", "p_lstm", *KEY_FEATURES]
     assert payload["base_models"] == WINDOWS and payload["train_start"] == "2023-07-01"
+    assert payload["hyperparameters"]["logit_inputs"] is logit_inputs and loaded.logit_inputs is logit_inputs
     # Imputation and scaling come from the rows the meta model was fitted on (valid).
     np.testing.assert_allclose(payload["impute"][-1], X["net_flow_delta"].median(), atol=1e-9)
 
@@ -97,3 +108,72 @@ def test_train_meta_outputs(dataset, base_predictions):
     assert metrics["valid_oof"]["roc_auc"] > 0.6
     with pytest.raises(StackingLeakError):
         train_meta(dataset, [base_predictions], {**WINDOWS, "lstm": {"train_start": "2022-01-01", "train_end": "2024-12-31"}}, params)
+
+
+def test_guard_refuses_base_probabilities_without_a_window(dataset, base_predictions):
+    """A p_<model> input whose base model has no recorded fit window cannot be proven out-of-sample."""
+    X, y, dates = stacking_inputs(dataset, base_predictions, "valid")
+    with pytest.raises(StackingLeakError, match="p_lstm"):
+        MetaStacker().fit(X, y, dates=dates, base_windows={"xgb": WINDOWS["xgb"]})
+
+
+def test_logit_inputs_stack_log_odds(dataset, base_predictions):
+    """With logit_inputs the fitted centre of each base input is the mean log-odds, key features unchanged."""
+    X, y, dates = stacking_inputs(dataset, base_predictions, "valid")
+    plain = MetaStacker().fit(X, y, dates=dates, base_windows=WINDOWS)
+    logit = MetaStacker(logit_inputs=True).fit(X, y, dates=dates, base_windows=WINDOWS)
+    p = X["p_xgb"].to_numpy()
+    np.testing.assert_allclose(logit.center_[0], np.mean(np.log(p / (1 - p))), atol=1e-9)
+    np.testing.assert_array_equal(logit.center_[2:], plain.center_[2:])
+    assert not np.array_equal(logit.predict_proba(X), plain.predict_proba(X))
+
+
+def test_models_saved_before_logit_inputs_still_load(dataset, base_predictions, tmp_path):
+    """A meta JSON written before the logit_inputs option existed predicts as it did (plain probabilities)."""
+    X, y, dates = stacking_inputs(dataset, base_predictions, "valid")
+    model = MetaStacker().fit(X, y, dates=dates, base_windows=WINDOWS)
+    model.save(tmp_path / "meta.json")
+    payload = read_json(tmp_path / "meta.json")
+    del payload["hyperparameters"]["logit_inputs"]
+    (tmp_path / "old.json").write_text(__import__("json").dumps(payload))
+    old = MetaStacker.load(tmp_path / "old.json")
+    assert old.logit_inputs is False
+    np.testing.assert_array_equal(old.predict_proba(X), model.predict_proba(X))
+
+
+def test_train_meta_with_lgbm_logit_and_rv(dataset, base_predictions, tmp_path):
+    params = {"model": "logistic", "base_models": ["xgb", "lgbm", "lstm"], "logit_inputs": True,
+              "features": [*KEY_FEATURES, "rv_7d"], "C": 1.0, "hidden_size": 8, "cv_blocks": 5, "seed": 42}
+    model, predictions, metrics = train_meta(dataset, [base_predictions], WINDOWS_ALL, params)
+    assert metrics["features"] == ["p_xgb", "p_lgbm", "p_lstm", *KEY_FEATURES, "rv_7d"]
+    assert metrics["base_models"] == ["xgb", "lgbm", "lstm"] and metrics["logit_inputs"] is True
+    assert 0.5 < metrics["valid_oof_block_mean_roc_auc"] <= 1.0
+    assert model.base_windows_ == WINDOWS_ALL and model.logit_inputs is True
+    assert not predictions["p_meta"].isna().any()
+    model.save(tmp_path / "meta.json")
+    test_rows = dataset.merge(base_predictions, on=["date", "segment"]).query("segment == 'test'")
+    np.testing.assert_array_equal(MetaStacker.load(tmp_path / "meta.json").predict_proba(test_rows)[:, 1],
+                                  predictions.loc[predictions["segment"] == "test", "p_meta"].to_numpy())
+    with pytest.raises(StackingLeakError, match="lgbm"):  # every stacked base model needs its fit window
+        train_meta(dataset, [base_predictions], WINDOWS, params)
+    with pytest.raises(StackingLeakError):
+        train_meta(dataset, [base_predictions], {**WINDOWS_ALL, "lgbm": {"train_start": "2022-01-01", "train_end": "2024-12-31"}}, params)
+    with pytest.raises(ValueError, match="base_models"):
+        train_meta(dataset, [base_predictions], WINDOWS_ALL, {**params, "base_models": ["xgb", "catboost"]})
+
+
+def test_derived_feature_is_computed_when_fitting_and_predicting(dataset, base_predictions, tmp_path):
+    """log_vol_over_threshold comes from vol and vol_threshold, so a plain feature frame can be scored."""
+    params = {"model": "logistic", "features": [*KEY_FEATURES, "log_vol_over_threshold"], "C": 1.0, "hidden_size": 8,
+              "cv_blocks": 5, "seed": 42, "logit_inputs": True}
+    model, predictions, metrics = train_meta(dataset, [base_predictions], WINDOWS, params)
+    assert metrics["features"][-1] == "log_vol_over_threshold"
+    rows = dataset.merge(base_predictions, on=["date", "segment"]).query("segment == 'test'")
+    assert "log_vol_over_threshold" not in rows.columns
+    expected = np.log(rows["vol"] / rows["vol_threshold"])
+    np.testing.assert_allclose(add_derived_features(rows, ["log_vol_over_threshold"])["log_vol_over_threshold"], expected)
+    model.save(tmp_path / "meta.json")
+    np.testing.assert_array_equal(MetaStacker.load(tmp_path / "meta.json").predict_proba(rows)[:, 1],
+                                  predictions.loc[predictions["segment"] == "test", "p_meta"].to_numpy())
+    no_threshold = rows.assign(vol_threshold=0.0)  # undefined ratio -> NaN -> imputed, never inf
+    assert np.isfinite(model.predict_proba(no_threshold)).all()
