@@ -29,7 +29,6 @@ if [ -n "$(git status --porcelain)" ]; then
     exit 2
 fi
 base=$(git rev-parse HEAD)
-mkdir -p data  # the embedded SQLite warehouse lives there
 
 echo "== 1/2 before the backfill: OI for the last 30 days only, no extended futures, no whale stats" >&2
 riskai warehouse load "${load_args[@]}" --state prebackfill
@@ -40,11 +39,10 @@ import yaml
 p = yaml.safe_load(open("params.yaml"))
 flow = lambda items: "[" + ", ".join(items) + "]"
 backfilled_groups = {"open_interest", "onchain"}
-backfilled_keys = {"oi_delta", "oi_accel", "oi_delta_7d", "net_flow_delta"}
+backfilled_feature_prefixes = ("oi_", "net_flow", "exchange_", "active_addresses")  # those groups' features
 backfilled_tables = {"futures_extended_metrics", "whale_daily_stats", "whale_weekly_stats"}
 print("features.groups=" + flow(g for g in p["features"]["groups"] if g not in backfilled_groups))
-print("meta.features=" + flow(k for k in p["meta"]["features"]
-                              if k not in backfilled_keys and not k.startswith(("oi_", "net_flow", "whale_"))))
+print("meta.features=" + flow(k for k in p["meta"]["features"] if not k.startswith(backfilled_feature_prefixes)))
 print("extract.required_tables=" + flow(t for t in p["extract"]["required_tables"] if t not in backfilled_tables))
 PY
 )

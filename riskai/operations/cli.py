@@ -29,16 +29,17 @@ def _day(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
 
 
+# Handlers import their modules lazily: `--help` and cron's argument errors stay instant.
 def cmd_remote(args) -> dict[str, Any]:
     from riskai.operations import versions
 
     root = Path.cwd()
     if args.url:
-        return {"remote": versions.REMOTE_NAME, "url": versions.set_remote(root, args.url)}
-    versions.ensure_remote(root)
-    from riskai.operations.shell import dvc
-
-    return {"remote": versions.default_remote(root), "url": dvc(root, "remote", "list").strip()}
+        versions.set_remote(root, args.url)
+    else:
+        versions.ensure_remote(root)
+    name = versions.default_remote(root)
+    return {"remote": name, "url": versions.remote_url(root, name)}
 
 
 def cmd_release(args) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def cmd_params_set(args) -> dict[str, Any]:
 
     assignments = dict(parse_assignment(text) for text in args.assignments)
     set_params(Path.cwd() / "params.yaml", assignments)
-    return {"params.yaml": {key: value for key, value in assignments.items()}}
+    return {"params.yaml": assignments}
 
 
 def cmd_repro(args) -> dict[str, Any]:

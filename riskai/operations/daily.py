@@ -93,11 +93,8 @@ def day_features(engine: Engine, served: ServedRelease, day: dt.date) -> pd.Data
 
 def model_data_end(served: ServedRelease) -> dt.date:
     """Last labelled day any served model was fitted on (the meta model's, normally valid_end)."""
-    ends = []
-    for relative in MODEL_FILES_WITH_FIT_WINDOW:
-        path = served.path(relative)
-        if path.exists() and read_json(path).get("train_end"):
-            ends.append(dt.date.fromisoformat(read_json(path)["train_end"]))
+    metadata = [read_json(served.path(p)) for p in MODEL_FILES_WITH_FIT_WINDOW if served.path(p).exists()]
+    ends = [dt.date.fromisoformat(m["train_end"]) for m in metadata if m.get("train_end")]
     if not ends:
         raise RefusedError(f"{served.tag}: no model states its fit window (train_end)")
     return max(ends)
@@ -106,6 +103,19 @@ def model_data_end(served: ServedRelease) -> dt.date:
 def training_reference(served: ServedRelease) -> pd.DataFrame:
     dataset = read_parquet(served.path(paths.DATASET))
     return dataset.loc[dataset["segment"] == "train"]
+
+
+def out_of_range(row: pd.Series, reference: pd.DataFrame, features: list[str], z_limit: float,
+                 missing_share: float) -> tuple[dict[str, float | str], pd.Series]:
+    """Features whose robust z exceeds `z_limit`, plus features missing today that training almost
+    never saw missing (reported as "missing"); also returns every robust z."""
+    z = robust_z(row, reference, features)
+    outside: dict[str, float | str] = {name: float(value) for name, value in z.items() if abs(value) > z_limit}
+    trained_missing = reference[features].isna().mean()
+    for name in features:
+        if pd.isna(row[name]) and trained_missing[name] <= missing_share:
+            outside[name] = "missing"
+    return outside, z
 
 
 def robust_z(row: pd.Series, reference: pd.DataFrame, features: list[str]) -> pd.Series:
@@ -122,8 +132,8 @@ def robust_z(row: pd.Series, reference: pd.DataFrame, features: list[str]) -> pd
 # --- prediction -------------------------------------------------------------------------------
 
 def score_frame(served: ServedRelease, frame: pd.DataFrame) -> pd.DataFrame:
-    """Every served model's probability for each row of a contiguous daily feature frame (the LSTM
-    and hence the meta model are NaN on rows without seq_len days of history)."""
+    """Every served model's probability for each row of a contiguous daily feature frame (the LSTM,
+    and a meta model stacking it, are NaN on rows without seq_len days of history)."""
     xgb = XGBRiskClassifier.load(served.path(paths.XGB_MODEL))
     lgbm = LGBMRiskClassifier.load(served.path(paths.LGBM_MODEL))
     lstm = LSTMRiskClassifier.load(served.path(paths.LSTM_STATE), device="cpu")
@@ -133,7 +143,8 @@ def score_frame(served: ServedRelease, frame: pd.DataFrame) -> pd.DataFrame:
         p_lgbm=lgbm.predict_proba(frame)[:, 1],
         p_lstm=lstm.predict_frame(frame),
     )
-    ready = scored["p_lstm"].notna()  # the meta model imputes its key features, not base probabilities
+    # The meta model imputes missing key features, but not missing base probabilities.
+    ready = scored[[c for c in meta.features_ if c in PROBABILITIES]].notna().all(axis=1)
     scored["p_meta"] = np.nan
     if ready.any():
         scored.loc[ready, "p_meta"] = meta.predict_proba(scored.loc[ready])[:, 1]
@@ -182,6 +193,7 @@ def run_daily(
     mode = out_of_range or operations["out_of_range"]
     if mode not in OUT_OF_RANGE_MODES:
         raise RefusedError(f"out_of_range must be one of {OUT_OF_RANGE_MODES}, not {mode!r}")
+    (root / LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(root / LOCK_FILE))
     try:
         lock.acquire(timeout=0)
@@ -210,12 +222,11 @@ def _score(root: Path, day: dt.date, database: str | None, predictions_database:
     today = frame.iloc[-1]
     train = training_reference(served)
     checked = [f for f in spec["model_features"] if f not in spec["indicator_features"]]
-    z = robust_z(today, train, checked)
     limit = float(operations["out_of_range_z"])
-    outside = {name: float(value) for name, value in z.items() if abs(value) > limit}
+    outside, z = out_of_range(today, train, checked, limit, float(operations["out_of_range_missing_share"]))
     if outside and mode == "refuse":
-        raise RefusedError(f"features of {day} far outside the training range (|robust z| > {limit:g}): "
-                           f"{json.dumps(outside, sort_keys=True)}")
+        raise RefusedError(f"features of {day} outside the training range (|robust z| > {limit:g}, or missing "
+                           f"where training had them): {json.dumps(outside, sort_keys=True)}")
     probabilities = predict_day(served, frame)
     risks = liquidation_risk(served, probabilities["p_meta"], float(today["rv_7d"]), train)
     row = {

@@ -30,7 +30,7 @@ risk_predictions = Table(
     Column("liquidation_risk", Text),
     Column("out_of_range", Boolean, nullable=False),
     Column("max_abs_robust_z", Double),
-    Column("out_of_range_features", Text),  # sorted JSON {feature: robust z} above the threshold
+    Column("out_of_range_features", Text),  # sorted JSON {feature: robust z above the limit, or "missing"}
     Column("features_sha256", String(64), nullable=False),  # hash of the scored feature vector
 )
 

@@ -32,6 +32,7 @@ from riskai.operations.versions import commit_pipeline_state, current_version, d
 
 log = logging.getLogger(__name__)
 
+
 def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"pr_auc": float(average_precision_score(y, p)), "brier": float(brier_score_loss(y, p)), "n_days": int(len(y))}
 

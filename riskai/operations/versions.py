@@ -35,7 +35,7 @@ REMOTE_NAME = "riskai"
 # --- repository state -------------------------------------------------------------------------
 
 def tag_exists(root: Path, tag: str) -> bool:
-    return bool(git(root, "tag", "--list", tag).strip())
+    return bool(git(root, "rev-parse", "-q", "--verify", f"refs/tags/{tag}", check=False).strip())
 
 
 def require_tag(root: Path, tag: str) -> str:
@@ -88,6 +88,12 @@ def lock_outputs(lock: dict[str, Any]) -> dict[str, str]:
 def default_remote(root: Path) -> str | None:
     name = dvc(root, "config", "core.remote", check=False).strip()
     return name or None
+
+
+def remote_url(root: Path, name: str) -> str:
+    """The URL of a configured remote, from `dvc remote list` (lines of `name  url  [(default)]`)."""
+    urls = {line.split()[0]: line.split()[1] for line in dvc(root, "remote", "list").splitlines() if line.strip()}
+    return urls[name]
 
 
 def set_remote(root: Path, url: str) -> str:
@@ -174,8 +180,8 @@ def dvc_md5(path: Path) -> str:
 
 def verify_outputs(base: Path, expected: dict[str, str]) -> None:
     """Raise unless every output under `base` hashes to the md5 recorded in dvc.lock."""
-    bad = {p: (md5, dvc_md5(base / p) if (base / p).exists() else "missing")
-           for p, md5 in expected.items() if not (base / p).exists() or dvc_md5(base / p) != md5}
+    found = {p: dvc_md5(base / p) if (base / p).exists() else "missing" for p in expected}
+    bad = {p: {"expected": md5, "found": found[p]} for p, md5 in expected.items() if found[p] != md5}
     if bad:
         raise RefusedError("served files do not match dvc.lock: " + json.dumps(bad, indent=2))
 

@@ -1,9 +1,8 @@
 """Real git + DVC repositories for the operations tests.
 
 `scenario_repo` runs scripts/backfill_scenario.sh once per session in a copy of this repository
-(two `dvc repro` runs, tags v1.0-pre-backfill and v2.0-backfilled-oi); the slow tests share it.
-Pipeline hyperparameters are cut (epochs, trees, bootstrap samples) so the session stays short;
-the code paths are the production ones.
+(two `dvc repro` runs with the repository's own params, about a minute on real data; tags
+v1.0-pre-backfill and v2.0-backfilled-oi); the slow tests share it.
 """
 from __future__ import annotations
 
@@ -16,21 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from riskai.operations.params_edit import set_params
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "btcusdt"
 BIN = Path(sys.executable).parent
 SKIP_PARTS = {".venv", ".git", "data", "metrics", ".pytest_cache", "__pycache__", ".dvc-remote", "tmp", "cache",
               "config.local", "dvc.lock"}
 PRE_TAG, POST_TAG = "v1.0-pre-backfill", "v2.0-backfilled-oi"
-FAST_PARAMS = {
-    "lstm.max_epochs": 6,
-    "lstm.patience": 3,
-    "xgb.n_estimators": 200,
-    "lgbm.n_estimators": 200,
-    "evaluate.bootstrap_samples": 100,
-}
 POSTGRES_URL = os.environ.get("RISKAI_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
@@ -67,7 +57,6 @@ def init_git(repo: Path) -> None:
 def copy_repository(dest: Path) -> Path:
     """This working tree's code, params and dvc.yaml, without data, caches, lock or git history."""
     shutil.copytree(REPO_ROOT, dest, ignore=lambda d, names: [n for n in names if n in SKIP_PARTS])
-    set_params(dest / "params.yaml", FAST_PARAMS)
     init_git(dest)
     return dest
 

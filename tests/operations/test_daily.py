@@ -11,8 +11,9 @@ import pytest
 from filelock import FileLock
 from sqlalchemy import create_engine, delete, update
 
+from riskai.config import load_params
 from riskai.io import read_json, read_parquet
-from riskai.operations.daily import LOCK_FILE, day_features, feature_hash, load_served
+from riskai.operations.daily import LOCK_FILE, day_features, feature_hash, load_served, model_data_end
 from riskai.operations.predictions_table import create_predictions_table, read_predictions, risk_predictions
 from riskai.warehouse.extract import open_warehouse
 from riskai.warehouse.schema import binance_futures_metrics
@@ -20,13 +21,22 @@ from tests.operations.conftest import POST_TAG, riskai
 
 pytestmark = pytest.mark.slow
 
-DAY = "2025-01-20"  # a test-segment day within max_model_age_days of the models' fit end
-
 
 @pytest.fixture
 def repo(scenario_repo):
     riskai(scenario_repo, "rollback", POST_TAG)
     return scenario_repo
+
+
+@pytest.fixture
+def fit_end(repo) -> dt.date:
+    return model_data_end(load_served(repo))
+
+
+@pytest.fixture
+def day(fit_end) -> dt.date:
+    """A test-segment day well within operations.max_model_age_days of the models' data end."""
+    return fit_end + dt.timedelta(days=20)
 
 
 @pytest.fixture
@@ -37,83 +47,95 @@ def warehouse_copy(repo, tmp_path):
     return f"sqlite:///{path}"
 
 
-def _daily(repo, *args, check=True):
-    proc = riskai(repo, "daily", "--date", DAY, "--json", *args, check=check)
+def _daily(repo, day, *args, check=True):
+    proc = riskai(repo, "daily", "--date", day.isoformat(), "--json", *args, check=check)
     return proc, json.loads(proc.stdout)
 
 
-def test_daily_writes_sqlite_and_a_rerun_changes_nothing(repo):
-    proc, summary = _daily(repo)
+def test_daily_writes_sqlite_and_a_rerun_changes_nothing(repo, day):
+    _, summary = _daily(repo, day)
     assert summary["status"] == "ok" and summary["model_version"] == POST_TAG
     assert summary["risk_score"] == pytest.approx(100 * summary["p_meta"])
-    assert set(summary["liquidation_risk"]) == {f"{lev}x_{side}" for lev in (5, 10, 20, 50) for side in ("long", "short")}
+    leverages = load_params("evaluate", repo / "params.yaml")["leverages"]
+    assert set(summary["liquidation_risk"]) == {f"{lev:g}x_{side}" for lev in leverages for side in ("long", "short")}
     engine = create_engine(f"sqlite:///{repo / 'data/warehouse.sqlite'}")
     first = read_predictions(engine)
-    assert len(first) == 1 and first["date"].iloc[0] == dt.date.fromisoformat(DAY)
-    _daily(repo)
+    assert len(first) == 1 and first["date"].iloc[0] == day
+    _daily(repo, day)
     assert read_predictions(engine).equals(first)
 
 
 @pytest.mark.postgres
-def test_daily_writes_postgres(repo, postgres_url):
+def test_daily_writes_postgres(repo, day, postgres_url):
     engine = create_engine(postgres_url)
-    key = (risk_predictions.c.model_version == POST_TAG) & (risk_predictions.c.date == dt.date.fromisoformat(DAY))
     try:
-        _daily(repo, "--predictions-url", postgres_url)
+        _daily(repo, day, "--predictions-url", postgres_url)
         first = read_predictions(engine)
-        mine = first.query("model_version == @POST_TAG")
+        mine = first[(first["model_version"] == POST_TAG) & (first["date"] == day)]
         assert len(mine) == 1 and not mine["out_of_range"].iloc[0]
-        _daily(repo, "--predictions-url", postgres_url)
+        _daily(repo, day, "--predictions-url", postgres_url)
         assert read_predictions(engine).equals(first)
     finally:
         with engine.begin() as conn:
-            conn.execute(delete(risk_predictions).where(key))
+            conn.execute(delete(risk_predictions).where(
+                (risk_predictions.c.model_version == POST_TAG) & (risk_predictions.c.date == day)))
 
 
-def test_served_features_equal_the_pipeline_features(repo):
-    served = load_served(repo)
-    day = dt.date.fromisoformat(DAY)
-    frame = day_features(open_warehouse(f"sqlite:///{repo / 'data/warehouse.sqlite'}"), served, day)
+def test_served_features_equal_the_pipeline_features(repo, day):
+    frame = day_features(open_warehouse(f"sqlite:///{repo / 'data/warehouse.sqlite'}"), load_served(repo), day)
     spec = read_json(repo / "data/features/feature_spec.json")
     pipeline = read_parquet(repo / "data/features/features.parquet").set_index("date")
     served_row = frame.iloc[-1][spec["model_features"]].astype(float)
     pipeline_row = pipeline.loc[pd.Timestamp(day), spec["model_features"]].astype(float)
     np.testing.assert_array_equal(served_row.to_numpy(), pipeline_row.to_numpy())
-    _, summary = _daily(repo)
+    _, summary = _daily(repo, day)
     assert summary["features_sha256"] == feature_hash(pipeline_row)
 
 
-def test_a_second_concurrent_run_is_refused(repo):
+def test_a_second_concurrent_run_is_refused(repo, day):
     with FileLock(str(repo / LOCK_FILE)).acquire(timeout=0):
-        proc, summary = _daily(repo, check=False)
+        proc, summary = _daily(repo, day, check=False)
     assert proc.returncode == 2 and summary["status"] == "refused"
     assert "holds" in summary["error"]
 
 
-def test_a_stale_model_is_refused(repo):
-    proc = riskai(repo, "daily", "--date", "2025-06-02", check=False)
-    assert proc.returncode == 2 and "days old" in proc.stderr and "max_model_age_days" in proc.stderr
+def test_a_stale_model_is_refused(repo, fit_end):
+    max_age = load_params("operations", repo / "params.yaml")["max_model_age_days"]
+    proc, summary = _daily(repo, fit_end + dt.timedelta(days=max_age + 1), check=False)
+    assert proc.returncode == 2 and "days old" in summary["error"] and "max_model_age_days" in summary["error"]
 
 
-def test_a_missing_input_day_is_refused(repo, warehouse_copy):
+def test_a_missing_input_day_is_refused(repo, day, warehouse_copy):
     with create_engine(warehouse_copy).begin() as conn:
-        conn.execute(delete(binance_futures_metrics).where(binance_futures_metrics.c.date == dt.date.fromisoformat(DAY)))
-    proc, summary = _daily(repo, "--database-url", warehouse_copy, check=False)
+        conn.execute(delete(binance_futures_metrics).where(binance_futures_metrics.c.date == day))
+    proc, summary = _daily(repo, day, "--database-url", warehouse_copy, check=False)
     assert proc.returncode == 2 and "missing input day" in summary["error"]
 
 
-def test_out_of_range_features_are_refused_or_flagged(repo, warehouse_copy):
+def test_out_of_range_features_are_refused_or_flagged(repo, day, warehouse_copy):
     table = binance_futures_metrics
     with create_engine(warehouse_copy).begin() as conn:  # 5 % per 8 h: a broken funding feed
-        conn.execute(update(table).where(table.c.date == dt.date.fromisoformat(DAY)).values(avg_funding_rate=0.05))
+        conn.execute(update(table).where(table.c.date == day).values(avg_funding_rate=0.05))
     engine = create_engine(warehouse_copy)
     create_predictions_table(engine)
     before = read_predictions(engine)
-    proc, summary = _daily(repo, "--database-url", warehouse_copy, check=False)
+    proc, summary = _daily(repo, day, "--database-url", warehouse_copy, check=False)
     assert proc.returncode == 2 and "funding_rate" in summary["error"]
     assert read_predictions(engine).equals(before)
 
-    _, flagged = _daily(repo, "--database-url", warehouse_copy, "--out-of-range", "flag")
+    _, flagged = _daily(repo, day, "--database-url", warehouse_copy, "--out-of-range", "flag")
     assert flagged["out_of_range"] and "funding_rate" in flagged["out_of_range_features"]
-    stored = read_predictions(engine).query("date == @flagged_day", local_dict={"flagged_day": dt.date.fromisoformat(DAY)})
+    stored = read_predictions(engine)
+    stored = stored[stored["date"] == day]
     assert len(stored) == 1 and bool(stored["out_of_range"].iloc[0])
+
+
+def test_a_feature_missing_where_training_had_it_is_out_of_range(repo, day, warehouse_copy):
+    table = binance_futures_metrics
+    gap = (table.c.date > day - dt.timedelta(days=7)) & (table.c.date <= day)  # longer than ffill_limit
+    with create_engine(warehouse_copy).begin() as conn:  # the open-interest collector stopped a week ago
+        conn.execute(update(table).where(gap).values(sum_open_interest=None, sum_open_interest_value=None))
+    proc, summary = _daily(repo, day, "--database-url", warehouse_copy, check=False)
+    assert proc.returncode == 2 and '"oi_delta": "missing"' in summary["error"]
+    _, flagged = _daily(repo, day, "--database-url", warehouse_copy, "--out-of-range", "flag")
+    assert flagged["out_of_range"] and flagged["out_of_range_features"]["oi_delta"] == "missing"
