@@ -1,0 +1,48 @@
+"""Throwaway copies of this repository for tests that run git, DVC and the stage scripts for real."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "btcusdt"
+BIN = Path(sys.executable).parent
+# Outputs, caches, the lock and git history stay behind: a copy starts cold.
+SKIP_PARTS = {".venv", ".git", "data", "metrics", ".pytest_cache", "__pycache__", ".dvc-remote", "tmp", "cache",
+              "config.local", "dvc.lock", "riskai.egg-info"}
+
+
+def tool_env() -> dict[str, str]:
+    """This interpreter's bin first (stage commands call `python`), the embedded warehouse default."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("RISKAI_DATABASE_URL", None)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env={**tool_env(), **(env or {})}, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def init_git(repo: Path) -> None:
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["git", "config", "user.email", "test@riskai.local"], repo)
+    run(["git", "config", "user.name", "riskai test"], repo)
+    if not (repo / ".dvc").is_dir():
+        run(["dvc", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "copy of the working tree"], repo)
+
+
+def copy_repository(dest: Path) -> Path:
+    """This working tree's code, params and dvc.yaml, without data, caches, lock or git history."""
+    shutil.copytree(REPO_ROOT, dest, ignore=lambda d, names: [n for n in names if n in SKIP_PARTS])
+    init_git(dest)
+    return dest
