@@ -139,7 +139,40 @@ def validate_features(frame: pd.DataFrame, spec: dict, params: dict) -> dict:
     elif not low <= prevalence <= high:
         problems.append(_problem("target_prevalence", TARGET, f"prevalence {prevalence:.3f} of labelled rows "
                                                               f"outside [{low}, {high}]"))
-    return _report(problems, stats, prevalence, int(labelled.sum()), frame)
+    report = _report(problems, stats, prevalence, int(labelled.sum()), frame)
+    report["indicator_vol_consistency"] = indicator_vol_consistency(frame, spec)
+    return report
+
+
+# Design note 4.3: the dashboard's dynamic indicators should move with realized volatility.
+CONSISTENCY_INDICATORS = ("oi_delta", "net_flow_delta", "taker_ratio_delta", "funding_zscore")
+CONSISTENCY_VOL = "rv_1d"
+
+
+def indicator_vol_consistency(frame: pd.DataFrame, spec: dict) -> dict:
+    """Spearman correlation of each dynamic indicator's size |x_t| with same-day realized vol.
+
+    Reported, not enforced: a sign flip or a collapse to ~0 after a backfill is what a risk engineer
+    looks for before trusting the indicator on the dashboard. Per calendar year, so a regime that
+    breaks the link shows up on its own.
+    """
+    if CONSISTENCY_VOL not in frame.columns:
+        return {}
+    years = frame["date"].dt.year
+    result = {}
+    for name in CONSISTENCY_INDICATORS:
+        if name not in spec.get("dynamic_features", []):
+            continue
+        size = frame[name].abs()
+        pairs = pd.DataFrame({"size": size, "vol": frame[CONSISTENCY_VOL], "year": years}).dropna()
+        if len(pairs) < 3:
+            continue
+        by_year = {str(year): float(group["size"].corr(group["vol"], method="spearman"))
+                   for year, group in pairs.groupby("year")
+                   if len(group) >= 30 and group["size"].nunique() > 1 and group["vol"].nunique() > 1}
+        result[name] = {"spearman_all": float(pairs["size"].corr(pairs["vol"], method="spearman")),
+                        "spearman_by_year": by_year, "n": len(pairs)}
+    return result
 
 
 def _report(problems: list[dict], stats: dict, prevalence: float | None, labelled_rows: int,

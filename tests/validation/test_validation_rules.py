@@ -122,3 +122,16 @@ def test_prebackfill_frame_without_bybit_funding_passes():
     frame, spec = build_features(raw, {**TEST_PARAMS, "groups": groups})
     assert frame["funding_spread_bybit"].isna().all()  # excluded from the model: not checked
     assert validate_features(frame, spec, PARAMS)["status"] == "ok"
+
+
+def test_indicator_vol_consistency_tracks_a_coupled_indicator(valid):
+    """Design note 4.3: an indicator whose size follows realized vol scores high, a shuffled one ~0."""
+    frame, spec = valid
+    frame = frame.copy()
+    rng = np.random.default_rng(0)
+    frame["oi_delta"] = frame["rv_1d"] * rng.choice([-1.0, 1.0], len(frame))
+    frame["net_flow_delta"] = rng.permutation(frame["rv_1d"].to_numpy())
+    consistency = validate_features(frame, spec, PARAMS)["indicator_vol_consistency"]
+    assert consistency["oi_delta"]["spearman_all"] > 0.99
+    assert abs(consistency["net_flow_delta"]["spearman_all"]) < 0.2
+    assert set(consistency["oi_delta"]["spearman_by_year"]) <= {str(y) for y in frame["date"].dt.year.unique()}
