@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 from typing import Iterable
@@ -24,6 +25,7 @@ from riskai.warehouse.schema import (
 from riskai.warehouse.synthetic import synthetic_frames
 from riskai.warehouse.upsert import transaction, upsert_frame
 
+LOG = logging.getLogger(__name__)
 SOURCES = ("auto", "real", "synthetic")
 STATES = ("full", "prebackfill")
 DEFAULT_SYMBOL = "BTCUSDT"
@@ -155,6 +157,8 @@ def load_warehouse(
     if source != "synthetic" and data_dir is None:
         data_dir = setting("real_data_dir")
     source = resolve_source(source, data_dir)
+    LOG.info("source: %s", f"real files in {Path(data_dir).resolve()}" if source == "real"
+             else f"synthetic sample (seed {seed if seed is not None else setting('synthetic_seed')})")
     start, end = parse_day(start), parse_day(end)
     if source == "real":
         frames = read_real_frames(data_dir, symbol)
