@@ -24,6 +24,12 @@ load_args=(--source "$SOURCE")
 [ -z "${DATA_DIR:-}" ] || load_args+=(--data-dir "$DATA_DIR")
 
 cd "$(git rev-parse --show-toplevel)"
+# The scenario rebuilds the warehouse twice (deleting what the backfill added): it only ever touches
+# the embedded SQLite file, never a warehouse that RISKAI_DATABASE_URL points at.
+if [ -n "${RISKAI_DATABASE_URL:-}" ]; then
+    echo "backfill_scenario: ignoring RISKAI_DATABASE_URL; using the embedded data/warehouse.sqlite" >&2
+    unset RISKAI_DATABASE_URL
+fi
 if [ -n "$(git status --porcelain)" ]; then
     echo "backfill_scenario: the git tree is dirty; commit or stash first" >&2
     exit 2

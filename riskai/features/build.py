@@ -264,6 +264,11 @@ def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataF
     _check_prices(daily_raw)
     # The spine spans the days with prices: other sources (funding, OI) may start earlier in the table.
     spine = pd.date_range(priced[0], priced[-1], freq="D", name="date")
+    unpriced = spine.difference(priced)
+    if len(unpriced):
+        raise FeatureInputError(f"{SPINE_TABLE}.close: {len(unpriced)} day(s) missing inside "
+                                f"{_dates([priced[0]])}..{_dates([priced[-1]])}: {_dates(unpriced)} "
+                                f"[rule: dates_contiguous]; a gap in prices would hide a volatility shock")
     daily = _align(daily_raw, spine, ffill_limit)
 
     hourly_vol = _hourly_vol(raw, "volatility" in groups or params["vol_estimator"] == "hourly")

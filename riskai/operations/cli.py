@@ -69,7 +69,7 @@ def cmd_daily(args) -> dict[str, Any]:
 def cmd_retrain(args) -> dict[str, Any]:
     from riskai.operations.retrain import retrain
 
-    return retrain(Path.cwd(), tag=args.tag, assignments=args.set or [], dry_run=args.dry_run)
+    return retrain(Path.cwd(), tag=args.tag, assignments=args.set or [], dry_run=args.dry_run, roll_to=args.roll_to)
 
 
 def cmd_params_set(args) -> dict[str, Any]:
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="parameter edit committed before retraining (repeatable), e.g. extract.end=2025-12-31")
     p.add_argument("--dry-run", action="store_true", help="decide but do not commit, release or serve")
+    p.add_argument("--roll-to", type=_day, metavar="YYYY-MM-DD",
+                   help="move extract.end to this day and every split date by as many days (monthly retrain)")
 
     p = command("params", cmd_params_set, "edit params.yaml values in place (comments kept)")
     p.add_argument("action", choices=("set",))

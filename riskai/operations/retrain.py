@@ -13,6 +13,7 @@ for inspection) and the champion keeps serving.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,32 @@ def _challenge(root: Path, champion_pointer: dict | None, rule: dict[str, float]
     return summary, promote, reason, tag
 
 
-def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry_run: bool = False) -> dict[str, Any]:
+SPLIT_DATES = ("train_start", "train_end", "valid_start", "valid_end", "test_start", "test_end")
+
+
+def rolled_window(params: dict, roll_to: dt.date) -> list[str]:
+    """Params edits that move the data window forward so that it ends on ``roll_to``.
+
+    ``extract.end`` becomes ``roll_to`` and every split date moves by the same number of days, so
+    the challenger trains, validates and is tested on windows of the champion's lengths, just
+    later; its test segment is then the latest labelled window. ``extract.start`` stays: more
+    warm-up history costs nothing.
+    """
+    end = dt.date.fromisoformat(str(params["extract"]["end"]))
+    shift = (roll_to - end).days
+    if shift <= 0:
+        raise RefusedError(f"--roll-to {roll_to} is not after extract.end {end}: nothing to roll forward")
+    edits = [f"extract.end={roll_to.isoformat()}"]
+    for key in SPLIT_DATES:
+        value = params["split"].get(key)
+        if value is not None:
+            moved = dt.date.fromisoformat(str(value)) + dt.timedelta(days=shift)
+            edits.append(f"split.{key}={moved.isoformat()}")
+    return edits
+
+
+def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry_run: bool = False,
+            roll_to: dt.date | None = None) -> dict[str, Any]:
     root = Path(root)
     dirty = dirty_paths(root)
     if dirty:
@@ -98,6 +124,8 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     base = git(root, "rev-parse", "HEAD").strip()
     branch = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
     champion_pointer = current_version(root)
+    if roll_to is not None:  # explicit --set edits still win over the rolled dates
+        assignments = [*rolled_window(load_params(path=root / "params.yaml"), roll_to), *assignments]
     if assignments:
         set_params(root / "params.yaml", dict(parse_assignment(a) for a in assignments))
     operations = load_params("operations", root / "params.yaml")

@@ -120,6 +120,8 @@ PIPELINE_STATE = ("dvc.lock", "params.yaml", "metrics", ":(glob)**/.gitignore")
 def commit_pipeline_state(root: Path, message: str) -> str:
     """Commit dvc.lock, params and the git-tracked metrics after `dvc repro`; returns the commit."""
     git(root, "add", "-A", "--", *PIPELINE_STATE)
+    if not git(root, "diff", "--cached", "--name-only").strip():
+        raise RefusedError("nothing to commit: dvc.lock, params.yaml and metrics/ match HEAD")
     git(root, "commit", "-q", "-m", message)
     return git(root, "rev-parse", "HEAD").strip()
 

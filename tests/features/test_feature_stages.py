@@ -59,6 +59,19 @@ def test_bad_raw_input_fails_clearly_and_writes_nothing(tmp_path, monkeypatch):
     assert not (tmp_path / "data" / "features").exists()
 
 
+def test_a_gap_in_daily_prices_fails_clearly_and_writes_nothing(tmp_path, monkeypatch):
+    raw = make_raw(days=200, seed=1)
+    metrics = raw["binance_futures_metrics"]
+    gap = pd.date_range("2022-03-01", "2022-03-03")
+    raw["binance_futures_metrics"] = metrics[~metrics["date"].isin(gap)].reset_index(drop=True)
+    write_workspace(tmp_path, raw)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match=r"binance_futures_metrics.close: 3 day\(s\) missing .*2022-03-01, "
+                                         r"2022-03-02, 2022-03-03 \[rule: dates_contiguous\]"):
+        run_stage("features")
+    assert not (tmp_path / "data" / "features").exists()
+
+
 def test_missing_raw_table_is_named(tmp_path, monkeypatch):
     raw = make_raw(days=60, seed=1)
     del raw["whale_daily_stats"]

@@ -1,6 +1,7 @@
 """Champion/challenger retraining on the scenario repository."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -47,3 +48,27 @@ def test_a_winning_challenger_is_released_and_served(repo):
     assert "v2.1-retrained" in run(["git", "tag"], repo).stdout.split()
     assert json.loads((repo / "data/serving/CURRENT.json").read_text())["tag"] == "v2.1-retrained"
     assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
+
+
+def test_roll_to_moves_the_data_window_and_every_split_date_forward():
+    from riskai.config import REPO_ROOT, load_params
+    from riskai.operations.retrain import rolled_window
+
+    params = load_params(path=REPO_ROOT / "params.yaml")
+    end = dt.date.fromisoformat(params["extract"]["end"])
+    edits = dict(edit.split("=", 1) for edit in rolled_window(params, end + dt.timedelta(days=31)))
+    assert edits["extract.end"] == (end + dt.timedelta(days=31)).isoformat()
+    for key in ("train_start", "train_end", "valid_start", "valid_end", "test_start"):
+        moved = dt.date.fromisoformat(params["split"][key]) + dt.timedelta(days=31)
+        assert edits[f"split.{key}"] == moved.isoformat()
+    assert "split.test_end" not in edits  # null: still the last labelled day
+
+
+def test_roll_to_refuses_a_day_that_is_not_later():
+    from riskai.config import REPO_ROOT, load_params
+    from riskai.operations.retrain import rolled_window
+    from riskai.operations.shell import RefusedError
+
+    params = load_params(path=REPO_ROOT / "params.yaml")
+    with pytest.raises(RefusedError, match="not after extract.end"):
+        rolled_window(params, dt.date.fromisoformat(params["extract"]["end"]))

@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import Column, Date, MetaData, String, Table, text
 
 from riskai.config import REPO_ROOT
-from riskai.io import read_json
+from riskai.config import load_params
+from riskai.features.build import build_features, read_raw_tables
+from riskai.io import read_json, write_parquet
 from riskai.warehouse.extract import extract_raw
 from riskai.warehouse.load import load_warehouse
 from riskai.warehouse.schema import SOURCE_TABLES, WarehouseError, whale_weekly_stats
@@ -21,6 +23,8 @@ from tests.warehouse.conftest import SEED, SHORT_SPAN, engine_for
 
 REQUIRED = ["binance_futures_metrics", "futures_extended_metrics", "whale_daily_stats", "whale_weekly_stats",
             "hourly_klines"]
+# A short span must still label some days: a shorter threshold window than the pipeline's.
+FEATURE_PARAMS = {**load_params("features", REPO_ROOT / "params.yaml"), "target_window": 60, "target_min_periods": 30}
 WINDOW = {"symbol": "BTCUSDT", "start": "2024-02-01", "end": "2024-05-31"}
 
 
@@ -71,13 +75,17 @@ def test_extract_follows_the_contract_and_repeats_byte_for_byte(loaded_sqlite, t
 def test_postgresql_and_sqlite_give_identical_files(source, sqlite_url, postgres_schema_url, tmp_path, request):
     load = {"seed": SEED, **SHORT_SPAN} if source == "synthetic" else {"data_dir": request.getfixturevalue("real_data_dir")}
     window = WINDOW if source == "synthetic" else {"symbol": "BTCUSDT", "start": "2021-01-01", "end": "2025-11-30"}
-    outputs = []
+    outputs, features = [], []
     for url in (sqlite_url, postgres_schema_url):
         with engine_for(url) as engine:
             load_warehouse(engine, source, **load)
             _extract(engine, tmp_path / engine.dialect.name, **window)
         outputs.append(_file_bytes(tmp_path / engine.dialect.name))
+        frame, _ = build_features(read_raw_tables(tmp_path / engine.dialect.name), FEATURE_PARAMS)
+        write_parquet(tmp_path / f"{engine.dialect.name}_features.parquet", frame)
+        features.append((tmp_path / f"{engine.dialect.name}_features.parquet").read_bytes())
     assert outputs[0] == outputs[1]
+    assert features[0] == features[1]
 
 
 def _assert_untouched(out_dir: Path, before: dict[str, bytes]) -> None:
