@@ -5,7 +5,6 @@ from pathlib import Path
 
 DATA = Path("data")
 RAW_DIR = DATA / "raw"
-RAW_MANIFEST = RAW_DIR / "manifest.json"
 FEATURES_DIR = DATA / "features"
 FEATURES = FEATURES_DIR / "features.parquet"
 FEATURE_SPEC = FEATURES_DIR / "feature_spec.json"

@@ -48,7 +48,6 @@ from riskai.models.common import (
 # out-of-sample for that model's fit window.
 KNOWN_BASE_MODELS = ("xgb", "lgbm", "lstm")
 DEFAULT_BASE_MODELS = ("xgb", "lstm")
-BASE_MODELS = {f"p_{name}": name for name in DEFAULT_BASE_MODELS}  # the default inputs, column -> base model
 PROBABILITY_PREFIX = "p_"
 LOGIT_CLIP = 1e-6
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, brier_score_loss
 
 from riskai import paths
 from riskai.config import load_params
+from riskai.evaluation.metrics import average_precision, brier_score
 from riskai.features.build import build_features, read_raw_tables
 from riskai.io import read_parquet
 from riskai.operations.daily import load_served, score_frame
@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 
 def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    return {"pr_auc": float(average_precision_score(y, p)), "brier": float(brier_score_loss(y, p)), "n_days": int(len(y))}
+    """The evaluate stage's own PR-AUC and Brier, so the rule compares what metrics/evaluate.json reports."""
+    return {"pr_auc": float(average_precision(y, p)), "brier": float(brier_score(y, p)), "n_days": int(len(y))}
 
 
 def latest_window(root: Path) -> pd.DataFrame:
