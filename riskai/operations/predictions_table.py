@@ -42,7 +42,7 @@ def create_predictions_table(engine: Engine) -> None:
 def upsert_prediction(engine: Engine, row: dict[str, Any]) -> None:
     """Insert the row, or update it where a value differs (same key -> same single row)."""
     create_predictions_table(engine)
-    upsert_frame(engine, risk_predictions, pd.DataFrame([row]))
+    upsert_frame(engine, risk_predictions, pd.DataFrame([row]), null_overwrites=True)  # a row is scored as a whole
 
 
 def read_predictions(engine: Engine) -> pd.DataFrame:

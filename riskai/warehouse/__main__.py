@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--tables", nargs="+", choices=sorted(metadata.tables), help="only these tables")
     load.add_argument("--state", choices=STATES, default="full",
                       help="prebackfill: OI only for the last 30 days, no extended metrics, no whale stats")
+    load.add_argument("--allow-null-overwrite", action="store_true",
+                      help="let an empty or missing source value delete a stored one (default: it keeps it)")
     return parser
 
 
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             counts = load_warehouse(
                 engine, args.source, data_dir=args.data_dir, seed=args.seed, start=args.start,
-                end=args.end, tables=args.tables, state=args.state)
+                end=args.end, tables=args.tables, state=args.state,
+                allow_null_overwrite=args.allow_null_overwrite)
     except WarehouseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

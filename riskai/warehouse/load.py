@@ -74,7 +74,7 @@ def refresh_weekly_stats(bind: Engine | Connection, symbol: str = DEFAULT_SYMBOL
         weeks = [value.date() for value in pd.to_datetime(weekly["week_start"])]
         conn.execute(delete(whale_weekly_stats).where(
             whale_weekly_stats.c.symbol == symbol, whale_weekly_stats.c.week_start.not_in(weeks)))
-        return upsert_frame(conn, whale_weekly_stats, weekly)
+        return upsert_frame(conn, whale_weekly_stats, weekly, null_overwrites=True)  # derived as a whole
 
 
 def apply_prebackfill(bind: Engine | Connection, symbol: str = DEFAULT_SYMBOL, oi_last_days: int = 30,
@@ -131,6 +131,7 @@ def load_warehouse(
     state: str = "full",
     symbol: str = DEFAULT_SYMBOL,
     params: dict | None = None,
+    allow_null_overwrite: bool = False,
 ) -> dict[str, int]:
     """Create the schema and upsert the chosen source's rows; returns rows per table afterwards.
 
@@ -139,7 +140,8 @@ def load_warehouse(
     ``synthetic_start..synthetic_end``. ``tables`` restricts which tables are written (the weekly
     whale table is always recomputed from the daily one when either is chosen). ``state="prebackfill"``
     then applies :func:`apply_prebackfill` (its defaults). Everything happens in one transaction: a failure leaves
-    the warehouse as it was.
+    the warehouse as it was. A missing value in the source never replaces a stored one unless
+    ``allow_null_overwrite``.
     """
     if state not in STATES:
         raise WarehouseError(f"unknown state '{state}' (choose from {', '.join(STATES)})")
@@ -176,7 +178,7 @@ def load_warehouse(
     with engine.begin() as conn:
         for name, frame in frames.items():
             if name in chosen:
-                upsert_frame(conn, name, _clip(frame, start, end))
+                upsert_frame(conn, name, _clip(frame, start, end), null_overwrites=allow_null_overwrite)
         if chosen & {whale_daily_stats.name, whale_weekly_stats.name}:
             refresh_weekly_stats(conn, symbol)
         if state == "prebackfill":

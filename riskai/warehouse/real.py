@@ -10,8 +10,13 @@ taker buy volume / (volume - taker buy volume).
 """
 from __future__ import annotations
 
+import csv
+import gzip
+import io
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from riskai.warehouse.schema import (
@@ -35,18 +40,129 @@ ONCHAIN = "onchain_coinmetrics_1d.csv"
 LIQUIDATIONS = "liquidations_1d.csv"
 
 
+# Cell texts that mean "no value": stored as NULL, which never overwrites a stored value (upsert).
+MISSING_TOKENS = frozenset({"", "n/a", "na", "nan", "null", "none"})
+# Source columns holding counts: a fractional value there is a broken file, not a rounding matter.
+INTEGER_COLUMNS = frozenset({"n_trades", "active_addresses", "tx_count"})
+TIME_FORMATS = {"date": "%Y-%m-%d", "funding_time_utc": "%Y-%m-%d %H:%M:%S",
+                "open_time_utc": "%Y-%m-%d %H:%M:%S"}
+# Settlement times of the 8-hourly funding files.
+FUNDING_HOURS = (0, 8, 16)
+
+
+def _refuse(path: Path, line: int | None, rule: str, detail: str) -> WarehouseError:
+    where = f"{path}: line {line}" if line is not None else f"{path}"
+    return WarehouseError(f"{where}: {detail} [rule: {rule}]")
+
+
+def _text(path: Path) -> str:
+    """The whole file as text; a cut, empty or mislabelled file is refused before any row is read."""
+    data = path.read_bytes()
+    if not data:
+        raise _refuse(path, None, "not_empty", "file is empty")
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+            raise _refuse(path, None, "gzip_intact", f"not a complete gzip file ({error})") from None
+        if not data:
+            raise _refuse(path, None, "not_empty", "gzip file holds no data")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _refuse(path, None, "utf8_text", f"not UTF-8 text (byte {error.start})") from None
+    if not text.endswith("\n"):
+        lines = text.count("\n") + 1
+        raise _refuse(path, lines, "complete_last_line",
+                      "last line has no line end: the file was cut (a truncated download or copy)")
+    return text
+
+
+def _rows(path: Path, text: str) -> pd.DataFrame:
+    """Every cell as text; each line must have the header's number of fields."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or not rows[0]:
+        raise _refuse(path, 1, "header", "no header line")
+    header, body = rows[0], rows[1:]
+    if not body:
+        raise _refuse(path, 2, "has_rows", "header only, no data rows")
+    width = len(header)
+    for number, row in enumerate(body, start=2):
+        if len(row) != width:
+            raise _refuse(path, number, "field_count", f"{len(row)} fields, the header has {width}")
+    return pd.DataFrame(body, columns=header)
+
+
+def _numbers(path: Path, cells: pd.Series, column: str) -> pd.Series:
+    """Floats; missing tokens -> NaN; any other text, or inf, is refused with its line."""
+    stripped = cells.str.strip()
+    missing = stripped.str.lower().isin(MISSING_TOKENS)
+    values = pd.to_numeric(stripped.where(~missing), errors="coerce")
+    bad = (values.isna() & ~missing) | np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise _refuse(path, first + 2, "numeric", f"column {column}: {cells.iloc[first]!r} is not a finite number")
+    if column in INTEGER_COLUMNS:
+        fractional = values.notna() & (values != values.round())
+        if fractional.any():
+            first = int(np.flatnonzero(fractional.to_numpy())[0])
+            raise _refuse(path, first + 2, "integer", f"column {column}: {cells.iloc[first]!r} is not a whole number")
+    return values.astype("float64")
+
+
+def _times(path: Path, cells: pd.Series, column: str) -> pd.Series:
+    """Timestamps in the file's one format; a malformed or repeated one is refused with its line."""
+    time_format = TIME_FORMATS[column]
+    times = pd.to_datetime(cells.str.strip(), format=time_format, errors="coerce")
+    bad = times.isna()
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise _refuse(path, first + 2, "time_format",
+                      f"column {column}: {cells.iloc[first]!r} is not a {time_format} time")
+    repeated = times.duplicated()
+    if repeated.any():
+        first = int(np.flatnonzero(repeated.to_numpy())[0])
+        raise _refuse(path, first + 2, "unique_time", f"column {column}: {cells.iloc[first]!r} appears twice")
+    return times.astype("datetime64[ns]")
+
+
 def _read(data_dir: Path, name: str, renames: dict[str, str], time_column: str = "date") -> pd.DataFrame:
-    """Read ``name``, check it has the columns we map, and return them renamed with ``date`` parsed."""
+    """Read ``name`` strictly and return the mapped columns renamed, with ``time`` parsed.
+
+    Refused with file, line and rule: an empty, cut or non-gzip file, a line with the wrong number of
+    fields, a malformed or repeated time, text or inf in a numeric column. Empty cells and the
+    tokens of ``MISSING_TOKENS`` are missing values (NULL: they never overwrite a stored value).
+    """
     path = data_dir / name
     if not path.is_file():
         raise WarehouseError(f"real data file missing: {path}")
-    frame = pd.read_csv(path)
+    frame = _rows(path, _text(path))
     missing = [column for column in [time_column, *renames] if column not in frame.columns]
     if missing:
-        raise WarehouseError(f"{path}: column(s) {missing} missing")
-    out = frame[list(renames)].rename(columns=renames)
-    out.insert(0, "time", pd.to_datetime(frame[time_column]).astype("datetime64[ns]"))
+        raise _refuse(path, 1, "columns_present", f"column(s) {missing} missing")
+    out = pd.DataFrame({renames[column]: _numbers(path, frame[column], column) for column in renames})
+    out.insert(0, "time", _times(path, frame[time_column], time_column))
+    if time_column == "funding_time_utc":
+        _check_funding_grid(path, out["time"])
+    elif time_column == "open_time_utc":
+        _check_hour_grid(path, out["time"])
     return out
+
+
+def _check_funding_grid(path: Path, times: pd.Series) -> None:
+    """Funding settles every 8 hours at 00:00, 08:00 and 16:00 UTC; any other time is a shifted file."""
+    off = ~times.dt.hour.isin(FUNDING_HOURS) | (times.dt.minute != 0) | (times.dt.second != 0)
+    if off.any():
+        first = int(np.flatnonzero(off.to_numpy())[0])
+        raise _refuse(path, first + 2, "funding_8h_grid",
+                      f"settlement at {times.iloc[first]} is not on the 00:00/08:00/16:00 UTC grid")
+
+
+def _check_hour_grid(path: Path, times: pd.Series) -> None:
+    off = (times.dt.minute != 0) | (times.dt.second != 0)
+    if off.any():
+        first = int(np.flatnonzero(off.to_numpy())[0])
+        raise _refuse(path, first + 2, "hourly_grid", f"bar open {times.iloc[first]} is not on a full hour")
 
 
 def _daily(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Connection, Date, DateTime, Engine, Integer, MetaData, Table, insert, or_, select, true
+from sqlalchemy import Column, Connection, Date, DateTime, Engine, Integer, MetaData, Table, and_, func, insert, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from riskai.warehouse.schema import WarehouseError, key_columns, table_named
@@ -77,11 +77,12 @@ def _staging_table(table: Table, columns: list[str]) -> Table:
                  prefixes=["TEMPORARY"])
 
 
-def upsert_statement(table: Table, staging: Table, dialect_name: str):
+def upsert_statement(table: Table, staging: Table, dialect_name: str, null_overwrites: bool = False):
     """INSERT INTO table SELECT * FROM staging ON CONFLICT (key) DO UPDATE where a value differs.
 
     The WHERE clause makes a repeated load a true no-op (no rewritten rows), while a corrected value
-    for an existing key still replaces the stored one.
+    for an existing key still replaces the stored one. A NULL (a missing or unparseable cell) never
+    replaces a stored value unless ``null_overwrites``: deleting a value is an explicit decision.
     """
     try:
         dialect_insert = _DIALECT_INSERTS[dialect_name]
@@ -94,18 +95,27 @@ def upsert_statement(table: Table, staging: Table, dialect_name: str):
     updated = [name for name in columns if name not in keys]
     if not updated:
         return statement.on_conflict_do_nothing(index_elements=keys)
+    new = statement.excluded
+    if null_overwrites:
+        return statement.on_conflict_do_update(
+            index_elements=keys,
+            set_={name: new[name] for name in updated},
+            where=or_(*(table.c[name].is_distinct_from(new[name]) for name in updated)),
+        )
     return statement.on_conflict_do_update(
         index_elements=keys,
-        set_={name: statement.excluded[name] for name in updated},
-        where=or_(*(table.c[name].is_distinct_from(statement.excluded[name]) for name in updated)),
+        set_={name: func.coalesce(new[name], table.c[name]) for name in updated},
+        where=or_(*(and_(new[name].is_not(None), table.c[name].is_distinct_from(new[name])) for name in updated)),
     )
 
 
-def upsert_frame(bind: Engine | Connection, table: Table | str, frame: pd.DataFrame) -> int:
+def upsert_frame(bind: Engine | Connection, table: Table | str, frame: pd.DataFrame,
+                 null_overwrites: bool = False) -> int:
     """Upsert the rows of ``frame`` into ``table`` in one transaction; returns the rows sent.
 
     Only the columns present in ``frame`` are written, so a partial frame (say, today's funding)
-    updates those columns and keeps the others. Rows are first bulk-inserted, in chunks, into a
+    updates those columns and keeps the others; a NULL in ``frame`` keeps the stored value unless
+    ``null_overwrites``. Rows are first bulk-inserted, in chunks, into a
     temporary table (drivers batch plain INSERTs but send an upsert row by row), then merged with
     one set-based upsert.
     """
@@ -120,6 +130,6 @@ def upsert_frame(bind: Engine | Connection, table: Table | str, frame: pd.DataFr
         staging.create(conn)
         for begin in range(0, len(records), CHUNK_ROWS):
             conn.execute(insert(staging), records[begin:begin + CHUNK_ROWS])
-        conn.execute(upsert_statement(table, staging, conn.dialect.name))
+        conn.execute(upsert_statement(table, staging, conn.dialect.name, null_overwrites))
         staging.drop(conn)
     return len(records)
