@@ -55,9 +55,11 @@ def cmd_rollback(args) -> dict[str, Any]:
 
 
 def cmd_compare(args) -> dict[str, Any]:
+    from riskai.operations.render import release_headline
     from riskai.operations.versions import compare
 
-    return compare(Path.cwd(), args.old, args.new)
+    summary = compare(Path.cwd(), args.old, args.new)
+    return {**summary, "headline": release_headline(Path.cwd(), args.old, args.new)}
 
 
 def cmd_daily(args) -> dict[str, Any]:
@@ -91,6 +93,16 @@ def cmd_commit(args) -> dict[str, Any]:
     from riskai.operations.versions import commit_pipeline_state
 
     return {"commit": commit_pipeline_state(Path.cwd(), args.message)}
+
+
+def cmd_dashboard(args) -> None:
+    """Run the Streamlit dashboard in the foreground (Ctrl-C stops it)."""
+    from riskai.dashboard.launch import launch
+
+    code = launch(Path.cwd(), args.port, args.address, args.database_url, args.headless)
+    if code:
+        raise SystemExit(code)
+    return None
 
 
 def cmd_warehouse(args) -> dict[str, Any] | None:
@@ -154,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("commit", cmd_commit, "commit dvc.lock, params.yaml and metrics/ after `dvc repro`")
     p.add_argument("-m", "--message", required=True)
 
+    p = command("dashboard", cmd_dashboard, "open the Streamlit risk dashboard (Today, History, Models, Data)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="localhost", help="address to listen on (0.0.0.0 for every interface)")
+    p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
+    p.add_argument("--headless", action="store_true", help="do not open a browser window")
+
     p = sub.add_parser("warehouse", help="warehouse commands (load ...), delegated to riskai.warehouse",
                        description="Delegates to `python -m riskai.warehouse`; see `riskai warehouse --help`.",
                        add_help=False)
@@ -163,17 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_human(command: str, summary: dict[str, Any]) -> None:
-    if command == "compare":
-        from riskai.operations.versions import format_comparison
+    from riskai.operations.render import render_human
 
-        print(format_comparison(summary))
-        return
-    for key, value in summary.items():
-        if isinstance(value, dict) and len(value) > 6:  # e.g. every output hash: --json has them
-            value = f"{{{len(value)} entries}}"
-        elif isinstance(value, (dict, list)):
-            value = json.dumps(value, sort_keys=True, default=str)
-        print(f"{key}: {value}")
+    print(render_human(command, summary))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,230 @@
+"""The Streamlit app (`riskai dashboard`): Today, History, Models and Data pages.
+
+Configuration comes from the environment so `streamlit run` and Streamlit's AppTest see the same:
+``RISKAI_DATABASE_URL`` (the pipeline's warehouse URL, default data/warehouse.sqlite) and
+``RISKAI_DASHBOARD_ROOT`` (the repository whose params, metrics and tags are read; default: cwd).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from riskai.dashboard import charts, data, palette
+from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL, indicator_vol_consistency
+from riskai.warehouse.schema import WarehouseError, masked_url
+
+PAGES = ("Today", "History", "Models", "Data")
+CACHE_SECONDS = 300
+PROB = st.column_config.NumberColumn(format="percent")
+SCORE = st.column_config.NumberColumn(format="%.3f")
+
+# --- cached reads (arguments are plain values, so the cache key is the URL/root/revision) --------
+
+predictions = st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)(data.predictions)
+freshness = st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)(data.freshness)
+coverage = st.cache_data(ttl=CACHE_SECONDS, show_spinner="Scanning every table ...")(data.coverage)
+symbols = st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)(data.symbols)
+tags = st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)(data.tags)
+json_at = st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)(data.json_at)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Building features from the warehouse ...")
+def history(url: str, root: str, symbol: str, start: dt.date, end: dt.date) -> tuple[pd.DataFrame, dict]:
+    frame = data.features_history(url, root, symbol, start, end)
+    spec = {"dynamic_features": [n for n in CONSISTENCY_INDICATORS if n in frame]}
+    return frame, indicator_vol_consistency(frame, spec)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def backtest_calibration(root: str) -> pd.DataFrame | None:
+    path = Path(root) / data.BACKTEST_PREDICTIONS
+    if not path.is_file():
+        return None
+    return data.calibration_from_predictions(pd.read_parquet(path))
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+def today_page(url: str, root: str) -> None:
+    st.header("Today")
+    today = dt.datetime.now(dt.timezone.utc).date()
+    st.caption(f"Warehouse {masked_url(url)} · {today:%Y-%m-%d} (UTC) · a score on day t forecasts day t+1")
+    latest = data.latest_predictions(predictions(url), today, data.served_tag(root))
+    if latest.empty:
+        st.info("No scored day in risk_predictions yet: run `riskai daily --date YYYY-MM-DD`.")
+    for row in latest.to_dict("records"):
+        st.subheader(row["symbol"])
+        cols = st.columns(5)
+        cols[0].metric("Risk score", f"{row['risk_score']:.1f}", help="100 × p_meta, probability of a "
+                       "high-volatility next day")
+        cols[1].metric("Model version", row["model_version"])
+        cols[2].metric("Scored day", f"{row['date']:%Y-%m-%d}", f"{row['age_days']} days ago",
+                       delta_color="off")
+        cols[3].metric("Out of range", "yes" if row["out_of_range"] else "no")
+        variant = row.get("variant")
+        cols[4].metric("Variant", variant if isinstance(variant, str) and variant else "full model")
+        outside = data.out_of_range_features(row.get("out_of_range_features"))
+        if outside:
+            st.warning("Features outside the training range: " + ", ".join(f"{k} ({v})" for k, v in outside.items()))
+        liquidation = data.liquidation_table(row.get("liquidation_risk"))
+        if not liquidation.empty:
+            wide = liquidation.pivot(index="leverage", columns="side", values="probability").reset_index()
+            wide["leverage"] = wide["leverage"].map(lambda v: f"{v:g}×")
+            left, right = st.columns([1, 2])
+            left.dataframe(wide, hide_index=True, column_config={"long": PROB, "short": PROB})
+            right.altair_chart(charts.liquidation(liquidation, f"{row['symbol']}: liquidation risk by leverage"))
+    st.subheader("Source freshness")
+    fresh = freshness(url, today)
+    st.dataframe(fresh, hide_index=True, column_config={"rows": st.column_config.NumberColumn(format="localized"),
+                                                         "age_days": st.column_config.NumberColumn("days since last")})
+
+
+def history_page(url: str, root: str) -> None:
+    st.header("History")
+    available = symbols(url)
+    if not available:
+        st.info("The warehouse has no daily prices yet: run `riskai warehouse load`.")
+        return
+    fresh = freshness(url, dt.date.today())
+    spine = fresh[fresh["table"] == "binance_futures_metrics"]
+    symbol = st.selectbox("Symbol", available)
+    span = spine[spine["symbol"] == symbol]
+    if span.empty:
+        st.info(f"binance_futures_metrics has no rows for {symbol}.")
+        return
+    first, last = span["first"].iloc[0], span["last"].iloc[0]
+    picked = st.date_input("Date range", (first, last), min_value=first, max_value=last)
+    if not isinstance(picked, tuple) or len(picked) != 2:
+        st.info("Pick a start and an end day.")
+        return
+    start, end = picked
+    window = st.slider("Correlation window (days)", 30, 365, 90, step=15)
+    try:
+        frame, yearly = history(url, root, symbol, start, end)
+    except Exception as error:  # a broken input rule of the pipeline: show its one-line message
+        st.error(f"Features for {symbol} {start}..{end}: {error}")
+        return
+    scored = data.risk_vs_vol(frame, predictions(url), symbol)
+    cols = st.columns(3)
+    cols[0].metric("Days", f"{len(frame):,}")
+    cols[1].metric("High-volatility days", f"{int(frame['high_vol_day'].sum()):,}")
+    cols[2].metric("Scored days (risk_predictions)", f"{int(scored['risk_score'].notna().sum()):,}")
+    st.altair_chart(charts.risk_vs_vol(scored, CONSISTENCY_VOL, f"{symbol}: risk score and realized volatility "
+                                       "(shaded: high-volatility days)"), width="stretch")
+    names = [n for n in CONSISTENCY_INDICATORS if n in frame]
+    st.altair_chart(charts.indicators(frame, names, data.INDICATOR_LABELS, CONSISTENCY_VOL), width="stretch")
+    rolling = data.rolling_correlation(frame, window)
+    st.altair_chart(charts.rolling_correlation(rolling, data.INDICATOR_LABELS, window), width="stretch")
+    st.subheader("Spearman correlation of |indicator| with realized volatility, per year")
+    table = pd.DataFrame(yearly).T.reset_index(names="indicator") if yearly else pd.DataFrame()
+    st.dataframe(table, hide_index=True)
+
+
+def models_page(root: str, rev: str) -> None:
+    st.header("Models")
+    st.caption(f"Metrics from {rev}")
+    walk = json_at(root, rev, data.WALKFORWARD)
+    st.subheader("Walk-forward performance")
+    if walk is None:
+        st.info(f"{data.WALKFORWARD} does not exist at {rev}: the walk-forward has not run for it.")
+    else:
+        overall = data.walkforward_overall(walk)
+        overall["model"] = overall["model"].map(palette.label)
+        st.dataframe(overall, hide_index=True, column_config={"prevalence": PROB})
+        scores = data.walkforward_scores(walk)
+        if not scores.empty:
+            left, right = st.columns(2)
+            left.altair_chart(charts.walkforward(scores, "roc_auc", "ROC-AUC per walk-forward fold"),
+                              width="stretch")
+            right.altair_chart(charts.walkforward(scores, "pr_auc", "PR-AUC per walk-forward fold"),
+                               width="stretch")
+    evaluation = json_at(root, rev, data.EVALUATE) or {}
+    st.subheader("Calibration")
+    curves = backtest_calibration(root) if rev == data.WORKING_TREE else None
+    source = "walk-forward out-of-sample days"
+    if curves is None:
+        curves = data.calibration_from_plots(root, rev, palette.known_models(evaluation.get("test", {})))
+        source = "test segment"
+    if curves.empty:
+        st.info(f"No calibration data at {rev}.")
+    else:
+        st.altair_chart(charts.calibration(curves, f"Calibration on the {source} (dashed: perfect)"),
+                        width="stretch")
+    st.subheader("Risk-score buckets")
+    buckets = data.risk_buckets(evaluation)
+    if buckets.empty:
+        st.info(f"{data.EVALUATE} has no risk_buckets at {rev}.")
+    else:
+        st.altair_chart(charts.buckets(buckets, "segment", "Share of days per risk-score bucket"),
+                        width="stretch")
+    compare_releases(root)
+
+
+def compare_releases(root: str) -> None:
+    st.subheader("Two releases side by side")
+    choices = [data.WORKING_TREE] + tags(root)
+    if len(choices) < 2:
+        st.info("Only the working tree: tag a release (`riskai release TAG`) to compare.")
+        return
+    cols = st.columns(2)
+    old = cols[0].selectbox("Before", choices, index=min(2, len(choices) - 1))
+    new = cols[1].selectbox("After", choices, index=1)
+    evaluations = {name: json_at(root, name, data.EVALUATE) for name in (old, new)}
+    missing = [name for name, value in evaluations.items() if value is None]
+    if missing:
+        st.warning(f"{data.EVALUATE} does not exist at {', '.join(missing)}.")
+        return
+    headline = data.compare_releases(evaluations[old], evaluations[new])
+    headline["model"] = headline["model"].map(palette.label)
+    st.dataframe(headline.rename(columns={"old": old, "new": new}), hide_index=True,
+                 column_config={old: SCORE, new: SCORE, "change": st.column_config.NumberColumn(format="%+.3f")})
+    st.caption("Meta minus HAR-logit on each release's own test days (moving-block bootstrap, 95 % interval)")
+    intervals = data.bootstrap_intervals(evaluations)
+    st.dataframe(intervals, hide_index=True, column_config={
+        "estimate": st.column_config.NumberColumn(format="%+.3f"), "low": st.column_config.NumberColumn(format="%+.3f"),
+        "high": st.column_config.NumberColumn(format="%+.3f"), "share_above_zero": PROB})
+    shares = data.bucket_comparison(evaluations[old], evaluations[new])
+    st.dataframe(shares.rename(columns={"old": old, "new": new}), hide_index=True,
+                 column_config={old: PROB, new: PROB})
+    long = shares.melt("bucket", var_name="release", value_name="share").replace({"old": old, "new": new})
+    st.altair_chart(charts.buckets(long, "release", f"Test risk-score buckets: {old} vs {new}"),
+                    width="stretch")
+
+
+def data_page(url: str) -> None:
+    st.header("Data")
+    st.caption("Coverage per table, column and symbol: first and last value, missing steps (days, weeks or "
+               "hours without a value inside that span) and the longest gap")
+    frame = coverage(url)
+    chosen = st.multiselect("Tables", sorted(frame["table"].unique()), default=sorted(frame["table"].unique()))
+    st.dataframe(frame[frame["table"].isin(chosen)], hide_index=True,
+                 column_config={"values": st.column_config.NumberColumn(format="localized"),
+                                "missing_steps": st.column_config.NumberColumn(format="localized")})
+
+
+def main() -> None:
+    st.set_page_config(page_title="riskai risk dashboard", layout="wide")
+    root = str(Path(os.environ.get("RISKAI_DASHBOARD_ROOT") or os.getcwd()).resolve())
+    url = data.resolve_url(None, root)
+    st.sidebar.title("riskai")
+    page = st.sidebar.radio("Page", PAGES)
+    rev = st.sidebar.selectbox("Metrics from", [data.WORKING_TREE] + tags(root))
+    st.sidebar.caption(f"Warehouse: {masked_url(url)}")
+    try:
+        if page == "Today":
+            today_page(url, root)
+        elif page == "History":
+            history_page(url, root)
+        elif page == "Models":
+            models_page(root, rev)
+        else:
+            data_page(url)
+    except (WarehouseError, data.DashboardError) as error:
+        st.error(str(error))
+
+
+main()
