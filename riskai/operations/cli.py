@@ -105,6 +105,29 @@ def cmd_dashboard(args) -> None:
     return None
 
 
+def cmd_collect(args) -> dict[str, Any]:
+    """Fetch a source into the warehouse; a bad page or failed request is one error line, exit 1."""
+    from riskai.collectors.core import CollectUsageError
+    from riskai.collectors.errors import CollectError
+    from riskai.collectors.sources import collect, make_context
+    from riskai.warehouse.schema import make_engine
+
+    engine = make_engine(args.database_url)
+    try:
+        ctx = make_context(engine, progress=not args.no_progress)
+        summaries = collect(ctx, args.source, args.symbol, args.start, args.end)
+    except CollectUsageError as err:
+        raise RefusedError(str(err)) from None
+    except CollectError as err:
+        log.error("collect failed: %s", err)
+        if args.json:
+            print(json.dumps({"status": "failed", "error": str(err)}, sort_keys=True))
+        raise SystemExit(EXIT_FAILED) from None
+    finally:
+        engine.dispose()
+    return {"collected": summaries}
+
+
 def cmd_warehouse(args) -> dict[str, Any] | None:
     """Hand the arguments to the warehouse package's own command line unchanged."""
     from riskai.warehouse.__main__ import main as warehouse_main
@@ -171,6 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="localhost", help="address to listen on (0.0.0.0 for every interface)")
     p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
     p.add_argument("--headless", action="store_true", help="do not open a browser window")
+
+    p = command("collect", cmd_collect, "fetch a source (or all) from the exchanges' APIs into the warehouse")
+    p.add_argument("source", metavar="SOURCE", help="all, or one of: binance-klines, binance-hourly, binance-mark, "
+                   "binance-funding, binance-oi, binance-ratios, binance-metrics, binance-archive-klines, "
+                   "bybit-funding, bybit-oi, coinmetrics")
+    p.add_argument("--symbol", help="one symbol (default: every symbol of params collect.symbols)")
+    p.add_argument("--start", type=_day, help="first day, YYYY-MM-DD (default: the day of the last stored key)")
+    p.add_argument("--end", type=_day, help="last day, YYYY-MM-DD (default: the last closed UTC day)")
+    p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (they show only on a terminal)")
 
     p = sub.add_parser("warehouse", help="warehouse commands (load ...), delegated to riskai.warehouse",
                        description="Delegates to `python -m riskai.warehouse`; see `riskai warehouse --help`.",

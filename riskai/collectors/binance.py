@@ -1,0 +1,446 @@
+"""Binance USDT-M futures REST (fapi) and the public data archive (data.binance.vision).
+
+Formats as documented by Binance (developers.binance.com, "USDS-margined futures / market data /
+REST API"; the archive's README in github.com/binance/binance-public-data):
+
+* ``GET /fapi/v1/klines`` and ``/fapi/v1/markPriceKlines``: arrays ``[openTime, open, high, low,
+  close, volume, closeTime, quoteVolume, trades, takerBuyBase, takerBuyQuote, ignore]`` (mark-price
+  klines carry no volumes); ``limit`` up to 1000; weight 5 at limit 500..1000.
+* ``GET /fapi/v1/fundingRate``: ``[{symbol, fundingRate, fundingTime, markPrice}]``, ascending,
+  ``limit`` up to 1000.
+* ``GET /futures/data/openInterestHist`` (``period=1d``): ``[{symbol, sumOpenInterest,
+  sumOpenInterestValue, timestamp}]``; ``globalLongShortAccountRatio``, ``topLongShortAccountRatio``,
+  ``topLongShortPositionRatio``: ``[{symbol, longShortRatio, longAccount, shortAccount, timestamp}]``;
+  ``takerlongshortRatio``: ``[{buySellRatio, buyVol, sellVol, timestamp}]`` (no symbol). Only the last
+  30 days are served; ``limit`` up to 500.
+* Archive ``data/futures/um/daily/metrics/S/S-metrics-D.zip`` (5-minute rows: ``create_time, symbol,
+  sum_open_interest, sum_open_interest_value, count_toptrader_long_short_ratio,
+  sum_toptrader_long_short_ratio, count_long_short_ratio, sum_taker_long_short_vol_ratio``) and
+  ``data/futures/um/daily/klines/S/I/S-I-D.zip`` (the kline columns, with or without a header), each
+  with ``<file>.CHECKSUM`` = ``"<sha256>  <file name>"``.
+
+Mapping to the warehouse is that of ``riskai warehouse load --source real``: daily klines fill the
+price columns and ``taker_buy_sell_ratio`` = taker buy / (volume - taker buy); funding is the UTC-day
+mean and count of the settlements; open interest is the day's last value.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import zipfile
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from riskai.collectors.core import DAY, Context, Page
+from riskai.collectors.http import Where
+from riskai.collectors.validate import FUNDING, NON_NEGATIVE, PRICE, check_page, numbers
+from riskai.warehouse.schema import binance_futures_metrics, futures_extended_metrics, hourly_klines
+
+FUTURES, EXTENDED, HOURLY = binance_futures_metrics.name, futures_extended_metrics.name, hourly_klines.name
+KLINE_FIELDS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades",
+                "taker_buy_volume", "taker_buy_quote_volume", "ignore"]
+KLINE_LIMIT = 1000
+FUNDING_LIMIT = 1000
+STATS_LIMIT = 500
+INTERVALS = {"1d": pd.Timedelta(days=1), "1h": pd.Timedelta(hours=1)}
+RATIO_ENDPOINTS = {
+    "/futures/data/globalLongShortAccountRatio": "global_long_short_account_ratio",
+    "/futures/data/topLongShortAccountRatio": "top_trader_long_short_account_ratio",
+    "/futures/data/topLongShortPositionRatio": "top_trader_long_short_position_ratio",
+}
+# Archive metrics column -> warehouse column (ratios: the day's mean of the 5-minute values).
+METRIC_RATIOS = {
+    "count_long_short_ratio": "global_long_short_account_ratio",
+    "count_toptrader_long_short_ratio": "top_trader_long_short_account_ratio",
+    "sum_toptrader_long_short_ratio": "top_trader_long_short_position_ratio",
+}
+METRIC_FIELDS = ["create_time", "symbol", "sum_open_interest", "sum_open_interest_value",
+                 "count_toptrader_long_short_ratio", "sum_toptrader_long_short_ratio", "count_long_short_ratio",
+                 "sum_taker_long_short_vol_ratio"]
+
+
+def ms(value: dt.date | pd.Timestamp) -> int:
+    return int(pd.Timestamp(value).value // 1_000_000)
+
+
+def from_ms(values) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype="int64"), unit="ms").astype("datetime64[ns]")
+
+
+def span(lo: pd.Timestamp | int, hi: pd.Timestamp | int) -> str:
+    lo = pd.Timestamp(lo, unit="ms") if isinstance(lo, (int, np.integer)) else pd.Timestamp(lo)
+    hi = pd.Timestamp(hi, unit="ms") if isinstance(hi, (int, np.integer)) else pd.Timestamp(hi)
+    return f"{lo:%Y-%m-%d %H:%M}..{hi:%Y-%m-%d %H:%M}"
+
+
+def kline_weight(limit: int) -> int:
+    """Request weight of /fapi/v1/klines by limit (Binance: 1, 2, 5, 10)."""
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+def _rows_list(payload, where: Where) -> list:
+    if not isinstance(payload, list):
+        raise where.error(f"expected a JSON array, got {type(payload).__name__}: {str(payload)[:120]}")
+    return payload
+
+
+def _kline_frame(rows: list, where: Where, width: int = 11) -> pd.DataFrame:
+    short = [row for row in rows if not isinstance(row, list) or len(row) < width]
+    if short:
+        raise where.error(f"a kline has {len(short[0]) if isinstance(short[0], list) else 0} fields, "
+                          f"expected at least {width}")
+    frame = pd.DataFrame([row[:12] for row in rows]).iloc[:, :min(12, len(rows[0]))]
+    frame.columns = KLINE_FIELDS[:frame.shape[1]]
+    try:
+        frame["time"] = from_ms(frame["open_time"])
+    except (TypeError, ValueError):
+        raise where.error("open time is not an integer (ms)") from None
+    return frame
+
+
+def daily_kline_frames(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Validated 1d klines -> futures price columns and the extended taker ratio."""
+    date = frame["time"].dt.normalize()
+    futures = pd.DataFrame({
+        "date": date, "open": frame["open"], "high": frame["high"], "low": frame["low"], "close": frame["close"],
+        "volume": frame["volume"], "quote_volume": frame["quote_volume"], "trades": frame["trades"].astype("Int64"),
+        "taker_buy_volume": frame["taker_buy_volume"], "taker_buy_quote_volume": frame["taker_buy_quote_volume"]})
+    sell = frame["volume"] - frame["taker_buy_volume"]
+    extended = pd.DataFrame({"date": date, "taker_buy_sell_ratio": frame["taker_buy_volume"] / sell.where(sell > 0)})
+    return {FUTURES: futures.reset_index(drop=True), EXTENDED: extended.reset_index(drop=True)}
+
+
+KLINE_CHECKS = {"1d": {"open": PRICE, "high": PRICE, "low": PRICE, "close": PRICE, "volume": NON_NEGATIVE,
+                       "quote_volume": NON_NEGATIVE, "trades": NON_NEGATIVE, "taker_buy_volume": NON_NEGATIVE,
+                       "taker_buy_quote_volume": NON_NEGATIVE},
+                "1h": {"open": PRICE, "high": PRICE, "low": PRICE, "close": PRICE, "volume": NON_NEGATIVE},
+                "mark": {"open": PRICE, "high": PRICE, "low": PRICE, "close": PRICE}}
+
+
+def check_klines(frame: pd.DataFrame, kind: str, where: Where, ctx: Context, lo, hi, step) -> pd.DataFrame:
+    checks = KLINE_CHECKS[kind]
+    frame = numbers(frame, list(checks), where)
+    gaps = str(ctx.params.get("kline_gaps", "error"))
+    frame = check_page(frame, where, checks=checks, lo=lo, hi=hi, step=step if gaps == "error" else None)
+    bad = frame[(frame["high"] < frame["low"]) | (frame["high"] < frame[["open", "close"]].max(axis=1))
+                | (frame["low"] > frame[["open", "close"]].min(axis=1))]
+    if len(bad):
+        raise where.error(f"invalid page: high/low do not bound open/close at {bad['time'].iloc[0]}")
+    if kind == "1d":
+        over = frame[frame["taker_buy_volume"] > frame["volume"]]
+        if len(over):
+            raise where.error(f"invalid page: taker buy volume above volume at {over['time'].iloc[0]}")
+    return frame
+
+
+def paged_klines(ctx: Context, source: str, path: str, symbol: str, interval: str, kind: str,
+                 start: dt.date, end: dt.date) -> Iterator[tuple[pd.DataFrame, pd.Timestamp]]:
+    """Validated kline pages for start..end (only closed bars), paged forward by open time."""
+    step = INTERVALS[interval]
+    lo = pd.Timestamp(start)
+    hi = pd.Timestamp(end) + pd.Timedelta(days=1) - step  # last bar's open time
+    now = pd.Timestamp(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    hi = min(hi, now.floor(step) - step)  # a bar still open is not stored
+    cursor, previous = lo, None
+    url = ctx.urls["binance_fapi"] + path
+    while cursor <= hi:
+        where = Where(source, path, symbol, span(cursor, hi + step))
+        params = {"symbol": symbol, "interval": interval, "startTime": ms(cursor),
+                  "endTime": ms(hi + step) - 1, "limit": KLINE_LIMIT}
+        rows = _rows_list(ctx.client.get_json(url, params, where, budget="binance",
+                                              weight=kline_weight(KLINE_LIMIT)), where)
+        if not rows:
+            return
+        frame = check_klines(_kline_frame(rows, where, 5 if kind == "mark" else 11 if kind == "1d" else 6),
+                             kind, where, ctx, cursor, hi, step)
+        if previous is not None and frame["time"].iloc[0] != previous + step and ctx.params.get(
+                "kline_gaps", "error") == "error":
+            raise where.error(f"invalid page: a gap: the page starts at {frame['time'].iloc[0]}, "
+                              f"the previous one ended at {previous}")
+        yield frame, frame["time"].iloc[-1]
+        previous = frame["time"].iloc[-1]
+        cursor = previous + step
+        if len(rows) < KLINE_LIMIT:
+            return
+
+
+def fetch_daily_klines(ctx: Context, symbol: str, start: dt.date, end: dt.date) -> Iterator[Page]:
+    for frame, last in paged_klines(ctx, "binance-klines", "/fapi/v1/klines", symbol, "1d", "1d", start, end):
+        yield Page(daily_kline_frames(frame), last.date())
+
+
+def fetch_hourly_klines(ctx: Context, symbol: str, start: dt.date, end: dt.date) -> Iterator[Page]:
+    for frame, last in paged_klines(ctx, "binance-hourly", "/fapi/v1/klines", symbol, "1h", "1h", start, end):
+        hourly = frame[["time", "open", "high", "low", "close", "volume"]].rename(columns={"time": "open_time"})
+        yield Page({HOURLY: hourly.reset_index(drop=True)}, last.date())
+
+
+def fetch_mark_klines(ctx: Context, symbol: str, start: dt.date, end: dt.date) -> Iterator[Page]:
+    for frame, last in paged_klines(ctx, "binance-mark", "/fapi/v1/markPriceKlines", symbol, "1d", "mark",
+                                    start, end):
+        mark = pd.DataFrame({"date": frame["time"].dt.normalize(), "mark_open": frame["open"],
+                             "mark_high": frame["high"], "mark_low": frame["low"], "mark_close": frame["close"]})
+        yield Page({FUTURES: mark.reset_index(drop=True)}, last.date())
+
+
+def daily_funding(frame: pd.DataFrame, mean_name: str, count_name: str) -> pd.DataFrame:
+    """Mean and count of the settlements of each UTC day (as the file loader does)."""
+    grouped = frame.groupby(frame["time"].dt.normalize().rename("date"))["funding_rate"]
+    return pd.DataFrame({mean_name: grouped.mean(), count_name: grouped.count().astype("Int64")}).reset_index()
+
+
+def settlement_times(values: pd.Series, where: Where) -> pd.Series:
+    """Settlement times rounded to the second (Binance stamps some a few ms late)."""
+    try:
+        stamps = pd.Series(values).astype("int64")
+    except (TypeError, ValueError):
+        raise where.error("funding time is not an integer (ms)") from None
+    return from_ms((stamps + 500) // 1000 * 1000)
+
+
+def fetch_funding(ctx: Context, symbol: str, start: dt.date, end: dt.date) -> Iterator[Page]:
+    """Funding settlements paged forward; a day split across two pages is written once complete."""
+    path = "/fapi/v1/fundingRate"
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
+    cursor, carry = lo, None
+    url = ctx.urls["binance_fapi"] + path
+    while cursor <= hi:
+        where = Where("binance-funding", path, symbol, span(cursor, hi))
+        rows = _rows_list(ctx.client.get_json(
+            url, {"symbol": symbol, "startTime": ms(cursor), "endTime": ms(hi), "limit": FUNDING_LIMIT},
+            where, budget="binance", weight=1), where)
+        final = len(rows) < FUNDING_LIMIT
+        if rows:
+            frame = pd.DataFrame(rows)
+            for column in ("symbol", "fundingTime", "fundingRate"):
+                if column not in frame:
+                    raise where.error(f"field '{column}' missing from the response")
+            frame = numbers(frame.rename(columns={"fundingRate": "funding_rate"}), ["funding_rate"], where)
+            frame["time"] = settlement_times(frame["fundingTime"], where)
+            frame = check_page(frame, where, checks={"funding_rate": FUNDING}, lo=cursor.floor("s"), hi=hi,
+                               symbol=symbol)
+            frame = frame[["time", "funding_rate"]]
+            if carry is not None:
+                if frame["time"].iloc[0] <= carry["time"].iloc[-1]:
+                    raise where.error("invalid page: times are not strictly increasing across pages")
+                frame = pd.concat([carry, frame], ignore_index=True)
+            cursor = pd.Timestamp(int(rows[-1]["fundingTime"]) + 1, unit="ms")
+        elif carry is None:
+            return
+        else:
+            frame, final = carry, True
+        last_day = frame["time"].iloc[-1].normalize()
+        ready = frame if final else frame[frame["time"] < last_day]
+        carry = None if final else frame[frame["time"] >= last_day]
+        if len(ready):
+            yield Page({FUTURES: daily_funding(ready, "avg_funding_rate", "funding_count")},
+                       ready["time"].iloc[-1].date())
+        if final:
+            return
+    if carry is not None and len(carry):
+        yield Page({FUTURES: daily_funding(carry, "avg_funding_rate", "funding_count")}, carry["time"].iloc[-1].date())
+
+
+def _stats_pages(ctx: Context, source: str, path: str, symbol: str, start: dt.date, end: dt.date,
+                 fields: list[str], checks: dict, nullable: tuple[str, ...] = (), has_symbol: bool = True
+                 ) -> Iterator[pd.DataFrame]:
+    """Pages of a /futures/data statistics endpoint with period=1d, validated."""
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
+    cursor = lo
+    url = ctx.urls["binance_fapi"] + path
+    while cursor <= hi:
+        where = Where(source, path, symbol, span(cursor, hi))
+        rows = _rows_list(ctx.client.get_json(
+            url, {"symbol": symbol, "period": "1d", "startTime": ms(cursor), "endTime": ms(hi), "limit": STATS_LIMIT},
+            where, budget="binance", weight=1), where)
+        if not rows:
+            return
+        frame = pd.DataFrame(rows)
+        for column in ["timestamp", *fields, *(["symbol"] if has_symbol else [])]:
+            if column not in frame:
+                raise where.error(f"field '{column}' missing from the response")
+        try:
+            frame["time"] = from_ms(frame["timestamp"].astype("int64"))
+        except (TypeError, ValueError):
+            raise where.error("timestamp is not an integer (ms)") from None
+        frame = numbers(frame, fields, where)
+        frame = check_page(frame, where, checks=checks, nullable=nullable, lo=cursor, hi=hi,
+                           symbol=symbol if has_symbol else None)
+        yield frame
+        cursor = frame["time"].iloc[-1] + pd.Timedelta(milliseconds=1)
+        if len(rows) < STATS_LIMIT:
+            return
+
+
+def fetch_open_interest(ctx: Context, symbol: str, start: dt.date, end: dt.date) -> Iterator[Page]:
+    """openInterestHist, period=1d: a row stamped on day D is D's open interest."""
+    for frame in _stats_pages(ctx, "binance-oi", "/futures/data/openInterestHist", symbol, start, end,
+                              ["sumOpenInterest", "sumOpenInterestValue"],
+                              {"sumOpenInterest": NON_NEGATIVE, "sumOpenInterestValue": NON_NEGATIVE},
+                              nullable=("sumOpenInterest",)):
+        daily = pd.DataFrame({"date": frame["time"].dt.normalize(), "sum_open_interest": frame["sumOpenInterest"],
+                              "sum_open_interest_value": frame["sumOpenInterestValue"]})
+        daily = daily.groupby("date", as_index=False).last()
+        if daily["sum_open_interest"].isna().all():  # never write an absent series over a stored one
+            daily = daily.drop(columns="sum_open_interest")
+        yield Page({FUTURES: daily}, daily["date"].iloc[-1].date())
+
+
+def fetch_ratios(ctx: Context, symbol: str, start: dt.date, end: dt.date) -> Iterator[Page]:
+    """Long/short ratios (global, top accounts, top positions) and the taker buy/sell ratio, period=1d."""
+    for path, column in RATIO_ENDPOINTS.items():
+        for frame in _stats_pages(ctx, "binance-ratios", path, symbol, start, end, ["longShortRatio"],
+                                  {"longShortRatio": PRICE}):
+            daily = pd.DataFrame({"date": frame["time"].dt.normalize(), column: frame["longShortRatio"]})
+            yield Page({EXTENDED: daily.groupby("date", as_index=False).last()}, None)
+    for frame in _stats_pages(ctx, "binance-ratios", "/futures/data/takerlongshortRatio", symbol, start, end,
+                              ["buyVol", "sellVol"], {"buyVol": NON_NEGATIVE, "sellVol": NON_NEGATIVE},
+                              has_symbol=False):
+        # The ratio from the volumes, as the file loader derives it from the daily klines.
+        sell = frame["sellVol"].where(frame["sellVol"] > 0)
+        daily = pd.DataFrame({"date": frame["time"].dt.normalize(), "taker_buy_sell_ratio": frame["buyVol"] / sell})
+        yield Page({EXTENDED: daily.groupby("date", as_index=False).last()}, daily["date"].iloc[-1].date())
+
+
+# ---------------------------------------------------------------- archive (data.binance.vision)
+
+def verified_zip(ctx: Context, where: Where, url: str) -> bytes | None:
+    """The zip at ``url`` after checking it against ``url.CHECKSUM``; None when the archive has no file."""
+    data = ctx.client.get_bytes(url, where, missing_ok=True)
+    if data is None:
+        return None
+    published = ctx.client.get_bytes(url + ".CHECKSUM", where, missing_ok=True)
+    if published is None:
+        raise where.error(f"no published checksum {url.rsplit('/', 1)[-1]}.CHECKSUM: the file cannot be verified")
+    parts = published.decode("utf-8", "replace").split()
+    name = url.rsplit("/", 1)[-1]
+    if len(parts) != 2 or len(parts[0]) != 64 or parts[1].lstrip("*") != name:
+        raise where.error(f"malformed checksum file for {name}: {published[:100]!r}")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != parts[0].lower():
+        raise where.error(f"checksum mismatch for {name}: sha256 {actual}, published {parts[0]}")
+    return data
+
+
+def zip_rows(data: bytes, where: Where, fields: list[str]) -> pd.DataFrame:
+    """The CSV inside an archive zip as text cells; a header line is recognised and skipped."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = [name for name in archive.namelist() if name.endswith(".csv")]
+            if len(names) != 1:
+                raise where.error(f"expected one CSV in the zip, found {names}")
+            text = archive.read(names[0]).decode("utf-8")
+    except (zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise where.error(f"unreadable zip: {error}") from None
+    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    if rows and rows[0] and rows[0][0] == fields[0]:
+        header, rows = rows[0], rows[1:]
+        if header[:len(fields)] != fields[:len(header)]:
+            raise where.error(f"unexpected header {header}")
+    short = [row for row in rows if len(row) < len(fields) - (1 if fields is KLINE_FIELDS else 0)]
+    if short:
+        raise where.error(f"a row has {len(short[0])} fields, expected {len(fields)}")
+    return pd.DataFrame([row[:len(fields)] for row in rows], columns=fields[:len(rows[0])] if rows else fields)
+
+
+def _archive_days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
+    day = start
+    while day <= end:
+        yield day
+        day += DAY
+
+
+def metrics_day(frame: pd.DataFrame, day: dt.date) -> tuple[dict, dict]:
+    """A day's open interest (its last value) and ratios (the mean of its 5-minute values)."""
+    futures, extended = {}, {}
+    for column in ("sum_open_interest", "sum_open_interest_value"):
+        present = frame[column].dropna()
+        if len(present):
+            futures[column] = present.iloc[-1]
+    for source_column, column in METRIC_RATIOS.items():
+        present = frame[source_column].dropna()
+        if len(present):
+            extended[column] = present.mean()
+    return futures, extended
+
+
+def fetch_metrics_archive(ctx: Context, symbol: str, start: dt.date, end: dt.date,
+                          batch_days: int = 31) -> Iterator[Page]:
+    """Daily metrics files; a missing file is a gap in the archive (kept as a gap, logged)."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    base = f"{ctx.urls['binance_archive']}/data/futures/um/daily/metrics/{symbol}"
+    futures_rows, extended_rows, last = [], [], None
+    for day in _archive_days(start, end):
+        name = f"{symbol}-metrics-{day}.zip"
+        where = Where("binance-metrics", f"/data/futures/um/daily/metrics/{name}", symbol, f"{day}")
+        data = verified_zip(ctx, where, f"{base}/{name}")
+        if data is None:
+            log.info("binance-metrics %s: no archive file for %s (kept as a gap)", symbol, day)
+        else:
+            frame = zip_rows(data, where, METRIC_FIELDS)
+            if len(frame):
+                frame = numbers(frame, METRIC_FIELDS[2:], where)
+                frame["time"] = pd.to_datetime(frame["create_time"], format="%Y-%m-%d %H:%M:%S", errors="coerce")
+                if frame["time"].isna().any():
+                    raise where.error(f"create_time {frame['create_time'][frame['time'].isna()].iloc[0]!r} "
+                                      "is not YYYY-MM-DD HH:MM:SS")
+                frame = check_page(frame, where, checks={name: NON_NEGATIVE for name in METRIC_FIELDS[2:]},
+                                   nullable=tuple(METRIC_FIELDS[2:]), lo=pd.Timestamp(day),
+                                   hi=pd.Timestamp(day) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1),
+                                   symbol=symbol)
+                futures, extended = metrics_day(frame, day)
+                if futures:
+                    futures_rows.append({"date": pd.Timestamp(day), **futures})
+                if extended:
+                    extended_rows.append({"date": pd.Timestamp(day), **extended})
+        last = day
+        if (day - start).days % batch_days == batch_days - 1 or day == end:
+            frames = {}
+            if futures_rows:
+                frames[FUTURES] = pd.DataFrame(futures_rows)
+            if extended_rows:
+                frames[EXTENDED] = pd.DataFrame(extended_rows)
+            yield Page(frames, last)
+            futures_rows, extended_rows = [], []
+
+
+def fetch_kline_archive(ctx: Context, symbol: str, start: dt.date, end: dt.date,
+                        batch_days: int = 31) -> Iterator[Page]:
+    """Daily 1d and 1h kline files of the archive (an alternative to the REST klines for old history)."""
+    base = f"{ctx.urls['binance_archive']}/data/futures/um/daily/klines/{symbol}"
+    daily_parts, hourly_parts = [], []
+    for day in _archive_days(start, end):
+        for interval, kind, parts in (("1d", "1d", daily_parts), ("1h", "1h", hourly_parts)):
+            name = f"{symbol}-{interval}-{day}.zip"
+            where = Where("binance-archive-klines", f"/data/futures/um/daily/klines/{symbol}/{interval}/{name}",
+                          symbol, f"{day}")
+            data = verified_zip(ctx, where, f"{base}/{interval}/{name}")
+            if data is None:
+                continue
+            frame = zip_rows(data, where, KLINE_FIELDS)
+            if not len(frame):
+                continue
+            frame.columns = KLINE_FIELDS[:frame.shape[1]]
+            try:
+                frame["time"] = from_ms(frame["open_time"].astype("int64"))
+            except (TypeError, ValueError):
+                raise where.error("open time is not an integer (ms)") from None
+            step = INTERVALS[interval]
+            parts.append(check_klines(frame, kind, where, ctx, pd.Timestamp(day),
+                                      pd.Timestamp(day) + pd.Timedelta(days=1) - step, step))
+        if (day - start).days % batch_days == batch_days - 1 or day == end:
+            frames = {}
+            if daily_parts:
+                frames.update(daily_kline_frames(pd.concat(daily_parts, ignore_index=True)))
+            if hourly_parts:
+                hourly = pd.concat(hourly_parts, ignore_index=True)
+                frames[HOURLY] = hourly[["time", "open", "high", "low", "close", "volume"]].rename(
+                    columns={"time": "open_time"})
+            yield Page(frames, day)
+            daily_parts, hourly_parts = [], []

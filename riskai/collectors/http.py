@@ -1,0 +1,216 @@
+"""One HTTP client for every source: timeouts, retries with backoff and jitter, rate limits.
+
+Why one client of our own (httpx) rather than each source's library: every source must behave the
+same way under failure (5xx and timeouts retried with exponential backoff and jitter; 429/418 waiting
+for ``Retry-After``; Binance's request weight kept under a budget) and must hand back one page at a
+time so it can be validated before anything is written.
+"""
+from __future__ import annotations
+
+import collections
+import email.utils
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import httpx
+
+from riskai.collectors.errors import CollectError
+
+LOG = logging.getLogger(__name__)
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RATE_STATUSES = frozenset({418, 429})
+
+
+@dataclass
+class Where:
+    """What a request is for, so any failure names source, endpoint, symbol and time range."""
+
+    source: str
+    endpoint: str
+    symbol: str
+    span: str
+
+    def error(self, reason: str) -> CollectError:
+        return CollectError(self.source, self.endpoint, self.symbol, self.span, reason)
+
+
+@dataclass
+class RequestStats:
+    """Per-request figures (the benchmark prints them)."""
+
+    count: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+    slept: float = 0.0
+    per_endpoint: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
+
+
+class WeightBudget:
+    """Binance request weight per rolling minute: wait before a request would exceed ``limit``.
+
+    The server's own count (``X-MBX-USED-WEIGHT-1M``) is trusted when it reports more than we counted
+    (other processes on the same IP use the same budget).
+    """
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
+        self.limit, self.clock, self.sleep = limit, clock, sleep
+        self.spent: collections.deque[tuple[float, int]] = collections.deque()
+        self.server_used = 0
+        self.server_seen = 0.0
+
+    def _used(self, now: float) -> int:
+        while self.spent and now - self.spent[0][0] >= 60:
+            self.spent.popleft()
+        ours = sum(weight for _, weight in self.spent)
+        theirs = self.server_used if now - self.server_seen < 60 else 0
+        return max(ours, theirs)
+
+    def acquire(self, weight: int) -> float:
+        """Block until ``weight`` fits; returns the seconds slept."""
+        slept = 0.0
+        while True:
+            now = self.clock()
+            used = self._used(now)
+            if used + weight <= self.limit:
+                self.spent.append((now, weight))
+                return slept
+            since = self.spent[0][0] if self.spent else self.server_seen
+            wait = max(0.05, 60 - (now - since))
+            LOG.info("request weight %d/%d per minute used: waiting %.1f s", used, self.limit, wait)
+            self.sleep(wait)
+            slept += wait
+
+    def observe(self, headers: httpx.Headers) -> None:
+        used = headers.get("x-mbx-used-weight-1m")
+        if used and used.isdigit():
+            self.server_used, self.server_seen = int(used), self.clock()
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class HttpClient:
+    """GET with retries; ``get_json`` and ``get_bytes`` raise :class:`CollectError` on failure."""
+
+    def __init__(self, *, timeout_s: float = 10.0, max_retries: int = 5, backoff_s: float = 0.5,
+                 backoff_max_s: float = 30.0, max_retry_after_s: float = 300.0,
+                 budgets: dict[str, WeightBudget] | None = None, min_interval_s: dict[str, float] | None = None,
+                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None):
+        self.client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=True, transport=transport,
+                                   headers={"User-Agent": "riskai-collector"})
+        self.max_retries, self.backoff_s, self.backoff_max_s = max_retries, backoff_s, backoff_max_s
+        self.max_retry_after_s = max_retry_after_s
+        self.budgets = budgets or {}
+        self.min_interval_s = min_interval_s or {}
+        self.last_request: dict[str, float] = {}
+        self.sleep = sleep
+        self.stats = RequestStats()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "HttpClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _wait(self, seconds: float) -> None:
+        self.stats.slept += seconds
+        self.sleep(seconds)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: base * 2^attempt, capped, times a factor in [0.5, 1.5)."""
+        return min(self.backoff_max_s, self.backoff_s * 2 ** attempt) * (0.5 + random.random())
+
+    def _pace(self, url: str, budget: str | None, weight: int) -> None:
+        if budget and budget in self.budgets:
+            self.stats.slept += self.budgets[budget].acquire(weight)
+        host = httpx.URL(url).host
+        interval = self.min_interval_s.get(budget or host, 0.0)
+        if interval:
+            gap = time.monotonic() - self.last_request.get(host, -1e9)
+            if gap < interval:
+                self._wait(interval - gap)
+            self.last_request[host] = time.monotonic()
+
+    def request(self, url: str, params: dict[str, Any] | None, where: Where, *, budget: str | None = None,
+                weight: int = 1, missing_ok: bool = False) -> httpx.Response | None:
+        """The response of a GET, retried as the module docstring says; None for 404 when ``missing_ok``."""
+        attempt = 0
+        while True:
+            self._pace(url, budget, weight)
+            began = time.perf_counter()
+            try:
+                response = self.client.get(url, params=params)
+                response.read()
+            except httpx.TimeoutException as error:
+                failure = f"timed out after {self.client.timeout.read} s ({type(error).__name__})"
+                response = None
+            except httpx.TransportError as error:
+                failure = f"connection failed ({type(error).__name__}: {error})"
+                response = None
+            elapsed = time.perf_counter() - began
+            self.stats.count += 1
+            self.stats.seconds += elapsed
+            self.stats.per_endpoint[where.endpoint].append(elapsed)
+            if response is not None:
+                self.stats.bytes += len(response.content)
+                if budget in self.budgets:
+                    self.budgets[budget].observe(response.headers)
+                status = response.status_code
+                if status < 300:
+                    return response
+                if status == 404 and missing_ok:
+                    return None
+                if status in RATE_STATUSES:
+                    wait = retry_after_seconds(response.headers.get("retry-after"))
+                    if wait is not None and wait > self.max_retry_after_s:
+                        raise where.error(f"HTTP {status}: server asks to wait {wait:.0f} s "
+                                          f"(over collect.max_retry_after_s={self.max_retry_after_s:g})")
+                    wait = self._backoff(attempt) if wait is None else wait
+                    failure = f"HTTP {status} (rate limited)"
+                elif status in RETRY_STATUSES:
+                    wait, failure = self._backoff(attempt), f"HTTP {status}"
+                else:
+                    raise where.error(f"HTTP {status}: {response.text[:200]}")
+            else:
+                wait = self._backoff(attempt)
+            if attempt >= self.max_retries:
+                raise where.error(f"{failure}; gave up after {attempt + 1} attempts")
+            LOG.info("%s %s: %s, retry %d in %.2f s", where.source, where.endpoint, failure, attempt + 1, wait)
+            self.stats.retries += 1
+            self._wait(wait)
+            attempt += 1
+
+    def get_json(self, url: str, params: dict[str, Any] | None, where: Where, **options) -> Any:
+        response = self.request(url, params, where, **options)
+        if response is None:
+            return None
+        try:
+            return json.loads(response.content)
+        except ValueError as error:
+            raise where.error(f"response is not valid JSON ({error}); {len(response.content)} bytes received") \
+                from None
+
+    def get_bytes(self, url: str, where: Where, **options) -> bytes | None:
+        response = self.request(url, None, where, **options)
+        return None if response is None else response.content
