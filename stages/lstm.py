@@ -14,15 +14,15 @@ from dvclive import Live  # noqa: E402
 from riskai.config import load_params  # noqa: E402
 from riskai.io import read_json, read_parquet, sha256_file, write_json, write_parquet  # noqa: E402
 from riskai.models.lstm import train_lstm  # noqa: E402
-from riskai.paths import DATASET, FEATURE_SPEC, LSTM_LIVE_DIR, LSTM_METRICS, LSTM_PREDICTIONS, LSTM_STATE  # noqa: E402
+from riskai.paths import SPLIT_FEATURES, DATASET, LSTM_LIVE_DIR, LSTM_METRICS, LSTM_PREDICTIONS, LSTM_STATE  # noqa: E402
 
 
 def log_curves(history: list[dict[str, float]]) -> None:
-    """Per-epoch train/valid loss and valid ROC-AUC as dvclive plots (no timestamps: reproducible)."""
+    """Per-epoch train loss, selection-slice loss and ROC-AUC as dvclive plots (no timestamps: reproducible)."""
     with Live(dir=str(LSTM_LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
         for entry in history:
             live.step = entry["epoch"]
-            for name in ("train_loss", "valid_loss", "valid_roc_auc"):
+            for name in ("train_loss", "selection_loss", "selection_roc_auc"):
                 live.log_metric(name, entry[name])
     # dvclive's summary repeats the last epoch, not the kept one; metrics/lstm.json is the stage metric.
     (LSTM_LIVE_DIR / "metrics.json").unlink(missing_ok=True)
@@ -30,7 +30,7 @@ def log_curves(history: list[dict[str, float]]) -> None:
 
 def main() -> None:
     params = load_params("lstm")
-    features = read_json(FEATURE_SPEC)["model_features"]
+    features = read_json(SPLIT_FEATURES)["kept"]
     model, predictions, metrics = train_lstm(read_parquet(DATASET), features, params)
     model.save(LSTM_STATE, dataset_sha256=sha256_file(DATASET))
     write_parquet(LSTM_PREDICTIONS, predictions)

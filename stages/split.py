@@ -1,4 +1,8 @@
-"""DVC stage `split`: data/features -> data/split/dataset.parquet and metrics/split.json."""
+"""DVC stage `split`: data/features -> data/split/dataset.parquet, model_features.json, metrics/split.json.
+
+model_features.json is the features every model of this split may use: the recent-coverage filter
+fitted at the end of train (features whose source stopped are dropped, with the reason).
+"""
 from __future__ import annotations
 
 import sys
@@ -9,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stage
 from riskai.config import load_params  # noqa: E402
 from riskai.features.split import SplitError, assign_segments, split_summary  # noqa: E402
 from riskai.io import read_json, read_parquet, write_json, write_parquet  # noqa: E402
-from riskai.paths import DATASET, FEATURES, SPLIT_METRICS, VALIDATION_METRICS  # noqa: E402
+from riskai.features.coverage import RecentCoverageFilter  # noqa: E402
+from riskai.paths import DATASET, FEATURE_SPEC, FEATURES, SPLIT_FEATURES, SPLIT_METRICS, VALIDATION_METRICS  # noqa: E402
 
 
 def main() -> None:
@@ -20,13 +25,20 @@ def main() -> None:
     try:
         dataset = assign_segments(read_parquet(FEATURES), params)
         summary = split_summary(dataset, params)
-    except SplitError as err:
+        spec = read_json(FEATURE_SPEC)
+        train_end = dataset.loc[dataset["segment"] == "train", "date"].max()
+        coverage = RecentCoverageFilter(params["recent_days"], params["max_recent_missing_share"]).fit(
+            dataset, spec["model_features"], spec["feature_groups"], train_end)
+    except (SplitError, ValueError, KeyError) as err:
         raise SystemExit(f"split stage failed: {err}") from None
+    summary["features"] = {"n_kept": len(coverage.kept_), "dropped": coverage.dropped_}
     write_parquet(DATASET, dataset)
     try:
+        write_json(SPLIT_FEATURES, coverage.report())
         write_json(SPLIT_METRICS, summary)
     except BaseException:
         DATASET.unlink(missing_ok=True)  # all outputs or none
+        SPLIT_FEATURES.unlink(missing_ok=True)
         raise
     counts = {name: entry["rows"] for name, entry in summary["segments"].items()}
     print(f"split: {counts}")

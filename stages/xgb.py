@@ -12,12 +12,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stage
 from riskai.config import load_params  # noqa: E402
 from riskai.io import read_json, read_parquet, sha256_file, write_json, write_parquet  # noqa: E402
 from riskai.models.boosting import train_boosting_models  # noqa: E402
-from riskai.paths import BOOSTING_PREDICTIONS, DATASET, FEATURE_SPEC, LGBM_MODEL, XGB_METRICS, XGB_MODEL  # noqa: E402
+from riskai.paths import SPLIT_FEATURES, BOOSTING_PREDICTIONS, DATASET, LGBM_MODEL, XGB_METRICS, XGB_MODEL  # noqa: E402
 
 
 def main() -> None:
     xgb_params, lgbm_params = load_params("xgb"), load_params("lgbm")
-    features = read_json(FEATURE_SPEC)["model_features"]
+    features = read_json(SPLIT_FEATURES)["kept"]
     models, predictions, metrics = train_boosting_models(read_parquet(DATASET), features, xgb_params, lgbm_params)
     dataset_sha256 = sha256_file(DATASET)
     models["xgb"].save(XGB_MODEL, dataset_sha256=dataset_sha256)

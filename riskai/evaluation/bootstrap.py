@@ -39,7 +39,7 @@ def paired_differences(
     seed: int,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """For each (model, reference) pair and metric: the point difference model - reference on the
-    original days, its 2.5 / 97.5 % percentile interval over the block resamples and the share of
+    original days, its 2.5 / 50 / 97.5 % percentiles over the block resamples and the share of
     resamples in which the model is ahead."""
     y = np.asarray(y, dtype=float)
     rows = moving_block_indices(len(y), block, samples, seed)
@@ -56,10 +56,11 @@ def paired_differences(
         result[f"{model}_minus_{reference}"] = {}
         for metric in PAIRED_METRICS:
             diffs = resampled[metric, model] - resampled[metric, reference]
-            low, high = np.nanpercentile(diffs, [2.5, 97.5])
+            low, median, high = np.nanpercentile(diffs, [2.5, 50.0, 97.5])
             result[f"{model}_minus_{reference}"][metric] = {
                 "estimate": point[metric, model] - point[metric, reference],
                 "ci_low": float(low),
+                "median": float(median),
                 "ci_high": float(high),
                 "share_above_zero": float(np.mean(diffs[np.isfinite(diffs)] > 0)),
             }

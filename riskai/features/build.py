@@ -2,8 +2,11 @@
 
 ``build_features`` is pure and point-in-time: every feature and the threshold of day t use only raw
 rows dated <= t, so daily inference can call it on the warehouse's history up to t and take the
-last row. Missing values are handled in one place (``_align``): a source value is carried forward
-at most ``ffill_limit`` days, then it is NaN and the source's ``<source>_missing`` flag is 1.
+last row. Each source states when a day's value becomes known (``features.availability``: days after
+the day it describes, e.g. on-chain +1); a value is placed on the day it is known, never earlier.
+Missing values are handled in one place (``_align``): a level is carried forward at most
+``ffill_limit`` days; a change (delta) is computed from observed values only, so a carried or missing
+day gives a NaN delta (never a fake "no change") and the source's ``<source>_missing`` flag is 1.
 Nothing is zero-filled.
 """
 from __future__ import annotations
@@ -38,6 +41,8 @@ GROUP_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # Optional source: Bybit funding (late start); its spread is computed where available.
 BYBIT_FUNDING = ("futures_extended_metrics", "bybit_funding_rate")
+# The spine (prices) defines day t itself: it cannot be published later than the day it describes.
+SPINE_LAG = 0
 PARAM_KEYS = ("groups", "ffill_limit", "zscore_window", "vol_estimator", "target_quantile", "target_window",
               "target_min_periods")
 LABEL_COLUMNS = ("vol", "vol_threshold", "vol_next", "target_high_vol")
@@ -88,10 +93,21 @@ def _check_params(params: dict) -> dict:
     if params["vol_estimator"] not in VOL_ESTIMATORS:
         raise FeatureInputError(
             f"features.vol_estimator: {params['vol_estimator']!r} is not one of {list(VOL_ESTIMATORS)}")
+    availability = params.get("availability") or {}
+    if not isinstance(availability, dict):
+        raise FeatureInputError(f"features.availability: must map table -> lag in days, got {availability!r}")
+    for table, lag in availability.items():
+        if table not in RAW_TABLES:
+            raise FeatureInputError(f"features.availability.{table}: unknown table; known: {list(RAW_TABLES)}")
+        if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
+            raise FeatureInputError(f"features.availability.{table}: lag must be an integer >= 0 days, got {lag!r}")
+    if availability.get(SPINE_TABLE, SPINE_LAG) != SPINE_LAG or availability.get("hourly_klines", SPINE_LAG) != SPINE_LAG:
+        raise FeatureInputError(f"features.availability: {SPINE_TABLE} and hourly_klines define the day itself; "
+                                f"their lag must be {SPINE_LAG}")
     for key, minimum in (("ffill_limit", 0), ("zscore_window", 2), ("target_window", 2), ("target_min_periods", 1)):
         if isinstance(params[key], bool) or not isinstance(params[key], int) or params[key] < minimum:
             raise FeatureInputError(f"features.{key}: must be an integer >= {minimum}, got {params[key]!r}")
-    return {**params, "groups": groups}
+    return {**params, "groups": groups, "availability": dict(availability)}
 
 
 def _daily_table(raw: dict[str, pd.DataFrame], table: str, columns: list[str]) -> pd.DataFrame:
@@ -116,6 +132,15 @@ def _daily_table(raw: dict[str, pd.DataFrame], table: str, columns: list[str]) -
     values = {c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in columns}
     out = pd.DataFrame(values, index=pd.DatetimeIndex(dates.to_numpy(), name="date"))
     return out.sort_index()
+
+
+def _known_table(raw: dict[str, pd.DataFrame], table: str, columns: list[str], params: dict) -> pd.DataFrame:
+    """``_daily_table`` re-dated to the day each value becomes known (its date + the source's lag)."""
+    frame = _daily_table(raw, table, columns)
+    lag = int(params["availability"].get(table, 0))
+    if lag:
+        frame.index = frame.index + pd.Timedelta(days=lag)
+    return frame
 
 
 def _check_sources(params: dict, raw: dict[str, pd.DataFrame]) -> None:
@@ -167,10 +192,13 @@ def _hourly_vol(raw: dict[str, pd.DataFrame], needed: bool) -> pd.Series:
     return hourly_realized_vol(pd.DataFrame({"open_time": open_time, "close": close}))
 
 
-def _align(table: pd.DataFrame, spine: pd.DatetimeIndex, ffill_limit: int) -> pd.DataFrame:
-    """Left-join onto the spine and carry values forward at most ``ffill_limit`` days."""
-    aligned = table.reindex(spine)
-    return aligned.ffill(limit=ffill_limit) if ffill_limit > 0 else aligned
+def _align(table: pd.DataFrame, spine: pd.DatetimeIndex, ffill_limit: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Left-join onto the spine: (levels carried forward at most ``ffill_limit`` days, observed values).
+
+    Levels feed z-scores and averages; changes are computed from the observed values only.
+    """
+    observed = table.reindex(spine)
+    return (observed.ffill(limit=ffill_limit) if ffill_limit > 0 else observed), observed
 
 
 def _min_periods(window: int) -> int:
@@ -210,13 +238,16 @@ def _funding_features(daily: pd.DataFrame, bybit: pd.Series, window: int) -> dic
     }
 
 
-def _taker_features(daily: pd.DataFrame) -> dict[str, pd.Series]:
-    taker_log_ratio = np.log(daily["taker_buy_volume"] / (daily["volume"] - daily["taker_buy_volume"]))
-    return {"taker_log_ratio": taker_log_ratio, "taker_ratio_delta": taker_log_ratio.diff()}
+def _taker_log_ratio(daily: pd.DataFrame) -> pd.Series:
+    return np.log(daily["taker_buy_volume"] / (daily["volume"] - daily["taker_buy_volume"]))
 
 
-def _oi_features(daily: pd.DataFrame) -> dict[str, pd.Series]:
-    oi_value = daily["sum_open_interest_value"]
+def _taker_features(daily: pd.DataFrame, observed: pd.DataFrame) -> dict[str, pd.Series]:
+    return {"taker_log_ratio": _taker_log_ratio(daily), "taker_ratio_delta": _taker_log_ratio(observed).diff()}
+
+
+def _oi_features(observed: pd.DataFrame) -> dict[str, pd.Series]:
+    oi_value = observed["sum_open_interest_value"]
     oi_delta = _log_change(oi_value)
     return {
         "oi_delta": oi_delta,
@@ -226,15 +257,15 @@ def _oi_features(daily: pd.DataFrame) -> dict[str, pd.Series]:
     }
 
 
-def _onchain_features(whale: pd.DataFrame, window: int) -> dict[str, pd.Series]:
-    net_flow = whale["net_flow_usd"]
-    typical_flow = net_flow.abs().rolling(window, min_periods=_min_periods(window)).mean()
+def _onchain_features(whale: pd.DataFrame, observed: pd.DataFrame, window: int) -> dict[str, pd.Series]:
+    net_flow = observed["net_flow_usd"]
+    typical_flow = whale["net_flow_usd"].abs().rolling(window, min_periods=_min_periods(window)).mean()
     return {
         # Scaled by the trailing mean absolute flow: flows grow with price, a raw difference would not.
         "net_flow_delta": net_flow.diff() / typical_flow.where(typical_flow > 0),
         "exchange_inflow_zscore": trailing_zscore(np.log1p(whale["exchange_inflow_usd"]), window),
         "active_addresses_zscore": trailing_zscore(np.log(whale["active_addresses"]), window),
-        "exchange_supply_delta": _log_change(whale["exchange_supply_btc"]),
+        "exchange_supply_delta": _log_change(observed["exchange_supply_btc"]),
         "onchain_missing": net_flow.isna().astype("float64"),
     }
 
@@ -269,7 +300,7 @@ def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataF
         raise FeatureInputError(f"{SPINE_TABLE}.close: {len(unpriced)} day(s) missing inside "
                                 f"{_dates([priced[0]])}..{_dates([priced[-1]])}: {_dates(unpriced)} "
                                 f"[rule: dates_contiguous]; a gap in prices would hide a volatility shock")
-    daily = _align(daily_raw, spine, ffill_limit)
+    daily, daily_observed = _align(daily_raw, spine, ffill_limit)
 
     hourly_vol = _hourly_vol(raw, "volatility" in groups or params["vol_estimator"] == "hourly")
     # Volatility is measured, never carried forward: a day without prices has unknown volatility.
@@ -278,42 +309,44 @@ def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataF
         raise FeatureInputError(f"features.vol_estimator={params['vol_estimator']!r}: no day has a volatility value "
                                 f"(check {SPINE_TABLE} OHLC / hourly_klines)")
 
-    features: dict[str, pd.Series] = {}
+    by_group: dict[str, dict[str, pd.Series]] = {}
     if "price" in groups:
-        features.update(_price_features(daily, window))
+        by_group["price"] = _price_features(daily, window)
     if "volatility" in groups:
-        features.update(har_terms(vol, "rv"))
+        by_group["volatility"] = dict(har_terms(vol, "rv"))
         if params["vol_estimator"] != "hourly":
-            features.update(har_terms(hourly_vol.reindex(spine), "rv_hourly"))
+            by_group["volatility"].update(har_terms(hourly_vol.reindex(spine), "rv_hourly"))
     if "funding" in groups:
         extended = raw.get(BYBIT_FUNDING[0])
         if extended is None or len(extended) == 0:
             bybit = pd.Series(np.nan, index=spine)
         else:
-            bybit = _align(_daily_table(raw, BYBIT_FUNDING[0], [BYBIT_FUNDING[1]]), spine, ffill_limit)[BYBIT_FUNDING[1]]
-        features.update(_funding_features(daily, bybit, window))
+            bybit = _align(_known_table(raw, BYBIT_FUNDING[0], [BYBIT_FUNDING[1]], params), spine, ffill_limit)[0][BYBIT_FUNDING[1]]
+        by_group["funding"] = _funding_features(daily, bybit, window)
     if "taker" in groups:
-        features.update(_taker_features(daily))
+        by_group["taker"] = _taker_features(daily, daily_observed)
     if "open_interest" in groups:
-        features.update(_oi_features(daily))
+        by_group["open_interest"] = _oi_features(daily_observed)
     if "onchain" in groups:
         whale_columns = [c for _, c in GROUP_SOURCES["onchain"]]
-        whale = _align(_daily_table(raw, "whale_daily_stats", whale_columns), spine, ffill_limit)
-        features.update(_onchain_features(whale, window))
+        whale, whale_observed = _align(_known_table(raw, "whale_daily_stats", whale_columns, params), spine, ffill_limit)
+        by_group["onchain"] = _onchain_features(whale, whale_observed, window)
     if "calendar" in groups:
-        features.update(_calendar_features(spine))
+        by_group["calendar"] = _calendar_features(spine)
+    features = {name: series for group in by_group.values() for name, series in group.items()}
 
     labels = high_vol_target(vol, float(params["target_quantile"]), int(params["target_window"]),
                              int(params["target_min_periods"]))
     frame = pd.DataFrame({name: series.astype("float64") for name, series in features.items()}, index=spine)
     frame = pd.concat([frame, labels], axis=1).reset_index()
-    return frame, _spec(list(features), params)
+    return frame, _spec(list(features), params, {group: list(names) for group, names in by_group.items()})
 
 
-def _spec(names: list[str], params: dict) -> dict:
+def _spec(names: list[str], params: dict, groups: dict[str, list[str]]) -> dict:
     indicators = [n for n in names if n.endswith("_missing")]
     model = [n for n in names if n not in EXCLUDED]
     return {
+        "feature_groups": {group: [n for n in members if n in model] for group, members in groups.items()},
         "model_features": model,
         "dynamic_features": [n for n in model if n not in STATIC_FEATURES and n not in indicators],
         "static_features": [n for n in model if n in STATIC_FEATURES],

@@ -1,9 +1,11 @@
 """Gradient-boosted tree risk classifiers (XGBoost, LightGBM) behind one scikit-learn interface.
 
 Both are trained with the native APIs so that the model file is the library's own format (XGBoost
-JSON, LightGBM text), single-threaded and seeded so that two runs write byte-identical files. Early
-stopping picks the iteration on the valid segment; the saved model keeps only the trees up to it, so
-the reloaded model predicts exactly what the fitted one did.
+JSON, LightGBM text), single-threaded and seeded so that two runs write byte-identical files.
+
+Honest selection: early stopping looks only at an inner slice, the last ``selection_days`` of the fit
+window (never the rows a meta model learns from, never test). The number of trees it picks is then
+refitted on the whole fit window, and the metadata records both the fit window and that slice.
 """
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from riskai.io import read_json, write_json, atomic_path
 from riskai.models.common import (
+    FIT_WINDOW_KEYS,
     TARGET,
+    check_positive_int,
+    check_positive_number,
+    selection_slice,
     as_feature_frame,
     binary_scores,
     column_names,
@@ -37,22 +43,46 @@ class _BoostingRiskClassifier(ClassifierMixin, BaseEstimator):
 
     library: str
 
-    def fit(self, X, y, *, dates=None, eval_set=None):
-        """Fit on (X, y); ``eval_set=(X_valid, y_valid)`` enables early stopping; ``dates`` the fit window.
+    def _check_params(self) -> None:
+        prefix = "xgb" if self.library == "xgboost" else "lgbm"
+        check_positive_int(f"{prefix}.n_estimators", self.n_estimators)
+        check_positive_int(f"{prefix}.max_depth", self.max_depth)
+        check_positive_number(f"{prefix}.learning_rate", self.learning_rate)
+        for name in ("subsample", "colsample_bytree"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 < value <= 1:
+                raise ValueError(f"{prefix}.{name}: must be in (0, 1], got {value!r}")
+        if self.early_stopping_rounds:
+            check_positive_int(f"{prefix}.early_stopping_rounds", self.early_stopping_rounds)
+            check_positive_int(f"{prefix}.selection_days", self.selection_days)
 
+    def fit(self, X, y, *, dates):
+        """Fit on (X, y), rows dated by ``dates`` (the fit window).
+
+        With ``early_stopping_rounds``, the round count is chosen on the last ``selection_days`` of the
+        window (trained on the rows before it), then the model is refitted on every row with that count.
         ``best_iteration_`` is the 0-based index of the last boosting round kept (trees = best + 1).
         """
+        self._check_params()
         X = as_feature_frame(X, column_names(X))
         y = np.asarray(y, dtype=np.float64)
         if np.isnan(y).any():
             raise ValueError("training labels contain NaN")
-        if eval_set is not None:
-            eval_set = (as_feature_frame(eval_set[0], list(X.columns)), np.asarray(eval_set[1], dtype=np.float64))
+        dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
+        if len(dates) != len(y):
+            raise ValueError(f"dates: {len(dates)} values for {len(y)} training rows")
         self.features_ = list(X.columns)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = len(self.features_)
-        self.fit_window_ = fit_window(dates if dates is not None else [])
-        self.booster_, self.best_iteration_ = self._train(X, y, eval_set)
+        rounds = self.n_estimators
+        selection_dates: list = []
+        if self.early_stopping_rounds:
+            chosen = selection_slice(dates, self.selection_days)
+            rows = X.reset_index(drop=True)
+            _, best = self._train(rows.loc[~chosen], y[~chosen], (rows.loc[chosen], y[chosen]), self.n_estimators)
+            rounds, selection_dates = best + 1, dates[chosen]
+        self.fit_window_ = fit_window(dates, selection_dates)
+        self.booster_, self.best_iteration_ = self._train(X, y, None, rounds)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -88,7 +118,7 @@ class _BoostingRiskClassifier(ClassifierMixin, BaseEstimator):
         model.features_ = list(metadata["features"])
         model.classes_ = np.array([0, 1])
         model.n_features_in_ = len(model.features_)
-        model.fit_window_ = {"train_start": metadata["train_start"], "train_end": metadata["train_end"]}
+        model.fit_window_ = {key: metadata.get(key) for key in FIT_WINDOW_KEYS}
         model.best_iteration_ = metadata["best_iteration"]
         model.booster_ = model._load_booster(path)
         model.metadata_ = metadata
@@ -110,6 +140,7 @@ class XGBRiskClassifier(_BoostingRiskClassifier):
         min_child_weight: float = 5,
         reg_lambda: float = 1.0,
         early_stopping_rounds: int | None = 50,
+        selection_days: int = 120,
         seed: int = 42,
         n_jobs: int = 1,
     ):
@@ -121,10 +152,11 @@ class XGBRiskClassifier(_BoostingRiskClassifier):
         self.min_child_weight = min_child_weight
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
+        self.selection_days = selection_days
         self.seed = seed
         self.n_jobs = n_jobs
 
-    def _train(self, X, y, eval_set):
+    def _train(self, X, y, eval_set, rounds):
         import xgboost as xgb
 
         params = {
@@ -146,7 +178,7 @@ class XGBRiskClassifier(_BoostingRiskClassifier):
         booster = xgb.train(
             params,
             train,
-            num_boost_round=self.n_estimators,
+            num_boost_round=rounds,
             evals=evals,
             early_stopping_rounds=self.early_stopping_rounds if evals else None,
             verbose_eval=False,
@@ -190,6 +222,7 @@ class LGBMRiskClassifier(_BoostingRiskClassifier):
         min_child_samples: int = 20,
         reg_lambda: float = 1.0,
         early_stopping_rounds: int | None = 50,
+        selection_days: int = 120,
         seed: int = 42,
         n_jobs: int = 1,
     ):
@@ -202,10 +235,11 @@ class LGBMRiskClassifier(_BoostingRiskClassifier):
         self.min_child_samples = min_child_samples
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
+        self.selection_days = selection_days
         self.seed = seed
         self.n_jobs = n_jobs
 
-    def _train(self, X, y, eval_set):
+    def _train(self, X, y, eval_set, rounds):
         import lightgbm as lgb
 
         params = {
@@ -231,7 +265,7 @@ class LGBMRiskClassifier(_BoostingRiskClassifier):
             valid_sets = [lgb.Dataset(eval_set[0], label=eval_set[1], reference=train)]
             if self.early_stopping_rounds:
                 callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
-        booster = lgb.train(params, train, num_boost_round=self.n_estimators, valid_sets=valid_sets, callbacks=callbacks)
+        booster = lgb.train(params, train, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks)
         best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
         # Rebuild from the truncated model text: the in-memory model is then exactly the saved one.
         return lgb.Booster(model_str=booster.model_to_string(num_iteration=best)), int(best - 1)
@@ -251,7 +285,8 @@ class LGBMRiskClassifier(_BoostingRiskClassifier):
 def train_boosting_models(
     dataset: pd.DataFrame, features: list[str], xgb_params: dict, lgbm_params: dict
 ) -> tuple[dict[str, _BoostingRiskClassifier], pd.DataFrame, dict[str, Any]]:
-    """Fit both models on train (early stopping on valid); predict valid and test; score train and valid.
+    """Fit both models on train (early stopping on train's last ``selection_days``); predict valid and
+    test; score train and valid. Valid is out-of-sample for both: the meta model learns from it.
 
     The test segment is only predicted here, never scored: it is scored once, in evaluate.
     """
@@ -260,10 +295,11 @@ def train_boosting_models(
     models = {"xgb": XGBRiskClassifier(**xgb_params), "lgbm": LGBMRiskClassifier(**lgbm_params)}
     probabilities, metrics = {}, {}
     for name, model in models.items():
-        model.fit(train[features], train[TARGET], dates=train["date"], eval_set=(valid[features], valid[TARGET]))
+        model.fit(train[features], train[TARGET], dates=train["date"])
         probabilities[f"p_{name}"] = model.predict_proba(scored[features])[:, 1]
         metrics[name] = {
             "best_iteration": model.best_iteration_,
+            "fit_window": model.fit_window_,
             "train": binary_scores(train[TARGET], model.predict_proba(train[features])[:, 1]),
             "valid": binary_scores(valid[TARGET], model.predict_proba(valid[features])[:, 1]),
         }

@@ -14,7 +14,9 @@ from riskai import __version__ as RISKAI_VERSION
 TARGET = "target_high_vol"
 SEGMENT = "segment"
 DATE = "date"
-JSON_DECIMALS = 10  # riskai.io.write_json keeps this many decimals
+JSON_DECIMALS = 10
+# What every fitted model records about the days it saw (see ``fit_window``).
+FIT_WINDOW_KEYS = ("train_start", "train_end", "selection_start", "selection_end")  # riskai.io.write_json keeps this many decimals
 
 
 def library_versions(*packages: str) -> dict[str, str]:
@@ -24,12 +26,50 @@ def library_versions(*packages: str) -> dict[str, str]:
     return versions
 
 
-def fit_window(dates: Iterable) -> dict[str, str | None]:
-    """First and last labelled day a model was fitted on: what the stacking guard checks against."""
+def _day_text(value) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def fit_window(dates: Iterable, selection_dates: Iterable | None = None) -> dict[str, str | None]:
+    """First and last labelled day a model was fitted on, and the slice that chose its size (early
+    stopping, epoch): what the stacking guard checks against. Both are the model's in-sample days."""
     dates = pd.to_datetime(pd.Series(list(dates)), errors="raise")
+    selection = pd.to_datetime(pd.Series(list(selection_dates if selection_dates is not None else [])), errors="raise")
+    window: dict[str, str | None] = {"train_start": None, "train_end": None, "selection_start": None, "selection_end": None}
+    if not dates.empty:
+        window.update(train_start=_day_text(dates.min()), train_end=_day_text(dates.max()))
+    if not selection.empty:
+        window.update(selection_start=_day_text(selection.min()), selection_end=_day_text(selection.max()))
+    return window
+
+
+def selection_slice(dates: Sequence, selection_days: int) -> np.ndarray:
+    """Boolean mask of the rows in the last ``selection_days`` calendar days of a fit window.
+
+    Early stopping and epoch choice look only at this inner slice, so they never see the rows a
+    meta model learns from, nor test rows. Refuses a slice that would leave nothing to fit on.
+    """
+    if isinstance(selection_days, bool) or not isinstance(selection_days, (int, np.integer)) or selection_days < 1:
+        raise ValueError(f"selection_days: must be an integer >= 1, got {selection_days!r}")
+    dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
     if dates.empty:
-        return {"train_start": None, "train_end": None}
-    return {"train_start": dates.min().strftime("%Y-%m-%d"), "train_end": dates.max().strftime("%Y-%m-%d")}
+        raise ValueError("selection_slice: no fit rows")
+    inside = (dates > dates.max() - pd.Timedelta(days=int(selection_days))).to_numpy()
+    if inside.all():
+        raise ValueError(f"selection_days={selection_days} covers the whole fit window "
+                         f"{_day_text(dates.min())}..{_day_text(dates.max())}: nothing left to fit on")
+    return inside
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    """One-line error naming the parameter, for hyperparameters that must be whole numbers."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+
+
+def check_positive_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: must be a number > 0, got {value!r}")
 
 
 def json_exact(values: Any) -> np.ndarray:

@@ -3,7 +3,9 @@
 A window of ``seq_len`` consecutive days ending at day t predicts the label of day t. Its inputs may
 reach back into earlier segments (history is known at t), but the window is labelled in exactly one
 segment: its end row's. The scaler is fitted on train rows only, so valid/test values never leak into
-training. The model is saved as a torch ``state_dict`` (loaded back with ``weights_only=True``) plus a
+training. The epoch count is chosen on the train windows of the last ``selection_days`` (trained on the
+windows before them), then the network is refitted on every train window for that many epochs; the
+config records the fit window and that selection slice. The model is saved as a torch ``state_dict`` (loaded back with ``weights_only=True``) plus a
 JSON config that holds everything else needed to rebuild it: feature order, scaler, hyperparameters.
 """
 from __future__ import annotations
@@ -26,13 +28,17 @@ from riskai.models.common import (
     SEGMENT,
     TARGET,
     as_feature_frame,
+    FIT_WINDOW_KEYS,
     binary_scores,
+    check_positive_int,
+    check_positive_number,
     column_names,
     fit_window,
     json_exact,
     library_versions,
     predictions_frame,
     require_columns,
+    selection_slice,
 )
 
 PREDICT_BATCH = 1024
@@ -93,6 +99,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int = 64,
         max_epochs: int = 40,
         patience: int = 8,
+        selection_days: int = 120,
         device: str = "auto",
         seed: int = 42,
         num_threads: int = 1,
@@ -106,21 +113,32 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.patience = patience
+        self.selection_days = selection_days
         self.device = device
         self.seed = seed
         self.num_threads = num_threads
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, X, y, *, segment, dates=None):
-        """Train on windows labelled ``train``; keep the epoch with the best valid ROC-AUC.
+    def _check_params(self) -> None:
+        for name in ("seq_len", "hidden_size", "num_layers", "batch_size", "max_epochs", "patience", "selection_days",
+                     "num_threads"):
+            check_positive_int(f"lstm.{name}", getattr(self, name))
+        check_positive_number("lstm.learning_rate", self.learning_rate)
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"lstm.dropout: must be in [0, 1), got {self.dropout!r}")
+
+    def fit(self, X, y, *, segment, dates):
+        """Train on windows labelled ``train``; choose the epoch on its last ``selection_days``; refit.
 
         ``segment`` gives each row's split segment; rows of other segments still serve as history.
         """
+        self._check_params()
         seed_everything(self.seed)
         torch.set_num_threads(self.num_threads)
         X = as_feature_frame(X, column_names(X))
         y = np.asarray(y, dtype=np.float64)
         segment = np.asarray(segment, dtype=object)
+        dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
         self.features_ = list(X.columns)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = len(self.features_)
@@ -128,31 +146,39 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         self.scaler_mean_, self.scaler_std_ = _fit_scaler(X.to_numpy(), segment == "train")
 
         train_ends = labelled_window_ends(segment, y, self.seq_len, "train")
-        valid_ends = labelled_window_ends(segment, y, self.seq_len, "valid")
-        if len(train_ends) == 0 or len(valid_ends) == 0:
-            raise ValueError("need labelled train and valid windows with a full history")
-        self.fit_window_ = fit_window([] if dates is None else pd.Series(dates).iloc[train_ends])
+        if len(train_ends) == 0:
+            raise ValueError("need labelled train windows with a full history")
+        chosen = selection_slice(dates.iloc[train_ends], self.selection_days)
+        fit_ends, selection_ends = train_ends[~chosen], train_ends[chosen]
+        self.fit_window_ = fit_window(dates.iloc[train_ends], dates.iloc[selection_ends])
 
         scaled = self._scale(X.to_numpy())
-        train_x, train_y = self._windows(scaled, train_ends), torch.as_tensor(y[train_ends], dtype=torch.float32)
-        valid_x, valid_y = self._windows(scaled, valid_ends), y[valid_ends]
         prevalence = float(y[train_ends].mean())
+        if not 0.0 < prevalence < 1.0:
+            raise ValueError(f"train windows hold a single class (prevalence {prevalence}): nothing to learn")
         self.pos_weight_ = (1.0 - prevalence) / prevalence
+        as_tensor = lambda ends: (self._windows(scaled, ends).to(self.device_),  # noqa: E731
+                                  torch.as_tensor(y[ends], dtype=torch.float32).to(self.device_))
 
         self.net_ = self._build_net().to(self.device_)
-        self.history_ = self._train(train_x.to(self.device_), train_y.to(self.device_), valid_x.to(self.device_), valid_y)
+        self.history_ = self._train(*as_tensor(fit_ends), self.max_epochs, selection=(as_tensor(selection_ends)[0], y[selection_ends]))
+        # Refit from the same seed on every train window for the chosen number of epochs.
+        seed_everything(self.seed)
+        self.net_ = self._build_net().to(self.device_)
+        self._train(*as_tensor(train_ends), self.best_epoch_)
         self.net_.eval()
         return self
 
-    def _train(self, train_x, train_y, valid_x, valid_y) -> list[dict[str, float]]:
-        """Mini-batch Adam with early stopping on valid ROC-AUC; restores the best epoch's weights."""
+    def _train(self, train_x, train_y, epochs: int, selection=None) -> list[dict[str, float]]:
+        """Mini-batch Adam. With ``selection=(x, y)``: early stopping on its ROC-AUC, ``best_epoch_`` set."""
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(self.pos_weight_, device=self.device_))
         optimiser = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         shuffler = torch.Generator().manual_seed(int(self.seed))
-        valid_y_tensor = torch.as_tensor(valid_y, dtype=torch.float32, device=self.device_)
-        history, best_auc, best_state = [], -np.inf, None
-        self.best_epoch_ = 0
-        for epoch in range(1, self.max_epochs + 1):
+        history, best_auc = [], -np.inf
+        if selection is not None:
+            self.best_epoch_ = 1
+            selection_y_tensor = torch.as_tensor(selection[1], dtype=torch.float32, device=self.device_)
+        for epoch in range(1, epochs + 1):
             self.net_.train()
             total = 0.0
             for batch in torch.randperm(len(train_y), generator=shuffler).split(self.batch_size):
@@ -162,19 +188,22 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
                 loss.backward()
                 optimiser.step()
                 total += loss.item() * len(batch)
+            if selection is None:
+                continue
             self.net_.eval()
             with torch.no_grad():
-                valid_logits = self.net_(valid_x)
-                valid_loss = loss_fn(valid_logits, valid_y_tensor).item()
-            valid_auc = binary_scores(valid_y, torch.sigmoid(valid_logits).cpu().numpy())["roc_auc"]
-            history.append({"epoch": epoch, "train_loss": total / len(train_y), "valid_loss": valid_loss, "valid_roc_auc": valid_auc})
-            if valid_auc > best_auc:
-                best_auc, self.best_epoch_ = valid_auc, epoch
-                best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
+                logits = self.net_(selection[0])
+                selection_loss = loss_fn(logits, selection_y_tensor).item()
+            auc = binary_scores(selection[1], torch.sigmoid(logits).cpu().numpy())["roc_auc"]
+            auc = -np.inf if auc is None else auc
+            history.append({"epoch": epoch, "train_loss": total / len(train_y), "selection_loss": selection_loss,
+                            "selection_roc_auc": auc})
+            if auc > best_auc:
+                best_auc, self.best_epoch_ = auc, epoch
             elif epoch - self.best_epoch_ >= self.patience:
                 break
-        self.net_.load_state_dict(best_state)
-        self.epochs_run_ = len(history)
+        if selection is not None:
+            self.epochs_run_ = len(history)
         return history
 
     # -- prediction ----------------------------------------------------------------------------
@@ -264,7 +293,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         model.device_ = resolve_device(model.device)
         model.scaler_mean_ = np.asarray(config["scaler"]["mean"], dtype=np.float64)
         model.scaler_std_ = np.asarray(config["scaler"]["std"], dtype=np.float64)
-        model.fit_window_ = {"train_start": config["train_start"], "train_end": config["train_end"]}
+        model.fit_window_ = {key: config.get(key) for key in FIT_WINDOW_KEYS}
         model.best_epoch_, model.epochs_run_, model.pos_weight_ = config["best_epoch"], config["epochs_run"], config["pos_weight"]
         model.net_ = model._build_net()
         model.net_.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -300,6 +329,7 @@ def train_lstm(dataset: pd.DataFrame, features: list[str], params: dict) -> tupl
         "best_epoch": model.best_epoch_,
         "epochs_run": model.epochs_run_,
         "pos_weight": model.pos_weight_,
+        "fit_window": model.fit_window_,
     }
     for name in ("train", "valid"):
         rows = labelled_window_ends(dataset[SEGMENT].astype(str), dataset[TARGET], model.seq_len, name)

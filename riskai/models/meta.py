@@ -32,6 +32,7 @@ from riskai.config import seed_everything
 from riskai.io import read_json, write_json
 from riskai.models.common import (
     DATE,
+    FIT_WINDOW_KEYS,
     SEGMENT,
     TARGET,
     as_feature_frame,
@@ -46,7 +47,7 @@ from riskai.models.common import (
 
 # Base models that can be stacked; each contributes the probability column ``p_<model>``, which must be
 # out-of-sample for that model's fit window.
-KNOWN_BASE_MODELS = ("xgb", "lgbm", "lstm")
+KNOWN_BASE_MODELS = ("xgb", "lgbm", "lstm", "har_logit")
 DEFAULT_BASE_MODELS = ("xgb", "lstm")
 PROBABILITY_PREFIX = "p_"
 LOGIT_CLIP = 1e-6
@@ -88,24 +89,56 @@ class StackingLeakError(ValueError):
 
 
 def read_fit_window(metadata_path: str | Path) -> dict[str, str | None]:
-    """``train_start``/``train_end`` from a base model's metadata (or LSTM config) JSON."""
+    """The fit window (and selection slice) from a base model's metadata (or LSTM config) JSON."""
     metadata = read_json(metadata_path)
-    return {"train_start": metadata.get("train_start"), "train_end": metadata.get("train_end")}
+    return {key: metadata.get(key) for key in FIT_WINDOW_KEYS}
 
 
-def check_out_of_sample(dates, base_windows: Mapping[str, Mapping[str, str | None]]) -> None:
-    """Raise StackingLeakError unless every date lies outside every base model's fit window."""
-    dates = pd.to_datetime(pd.Series(list(dates)))
-    for name, window in base_windows.items():
-        start, end = window.get("train_start"), window.get("train_end")
-        if start is None or end is None:
+def _in_sample_span(window: Mapping[str, str | None]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First and last in-sample day of a window (fit rows and selection slice), None if unrecorded."""
+    starts = [window.get(k) for k in ("train_start", "selection_start") if window.get(k)]
+    ends = [window.get(k) for k in ("train_end", "selection_end") if window.get(k)]
+    if window.get("train_start") is None or window.get("train_end") is None:
+        return None
+    return min(map(pd.Timestamp, starts)), max(map(pd.Timestamp, ends))
+
+
+def check_out_of_sample(dates, base_windows: Mapping[str, Any]) -> None:
+    """Raise StackingLeakError unless every date lies outside every base model's fit and selection window.
+
+    A base model's window is one mapping (the model that predicted every row) or a sequence with one
+    mapping per row (walk-forward: each row was predicted by the model of its own fold).
+    """
+    dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
+    for name, windows in base_windows.items():
+        per_row = [windows] * len(dates) if isinstance(windows, Mapping) else list(windows)
+        if len(per_row) != len(dates):
+            raise StackingLeakError(f"base model '{name}': {len(per_row)} fit windows for {len(dates)} meta training days")
+        spans = [_in_sample_span(window) for window in per_row]
+        if any(span is None for span in spans):
             raise StackingLeakError(f"base model '{name}' has no recorded fit window: cannot prove its predictions are out-of-sample")
-        inside = dates[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))]
+        if not spans:
+            continue
+        start = pd.DatetimeIndex([span[0] for span in spans])
+        end = pd.DatetimeIndex([span[1] for span in spans])
+        inside = dates[((dates >= start) & (dates <= end)).to_numpy()]
         if not inside.empty:
+            first = per_row[int(np.flatnonzero(dates.isin(inside))[0])]
             raise StackingLeakError(
                 f"{len(inside)} meta training days ({inside.min():%Y-%m-%d}..{inside.max():%Y-%m-%d}) fall inside "
-                f"base model '{name}''s fit window {start}..{end}: its probabilities there are in-sample"
+                f"base model '{name}''s fit or selection window {first.get('train_start')}..{first.get('train_end')} "
+                f"(selection {first.get('selection_start')}..{first.get('selection_end')}): its probabilities there are in-sample"
             )
+
+
+def summarise_windows(windows: Any) -> dict[str, Any]:
+    """What a saved meta model records of a base model's window: the window, or for per-row windows the
+    latest in-sample day over all rows (enough to prove later rows out-of-sample)."""
+    if isinstance(windows, Mapping):
+        return dict(windows)
+    spans = [_in_sample_span(window) for window in windows]
+    return {"per_row": True, "n_rows": len(spans),
+            "latest_in_sample_day": max(span[1] for span in spans).strftime("%Y-%m-%d") if spans else None}
 
 
 class MetaStacker(ClassifierMixin, BaseEstimator):
@@ -143,7 +176,7 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = len(self.features_)
         self.fit_window_ = fit_window(dates)
-        self.base_windows_ = {name: dict(window) for name, window in base_windows.items()}
+        self.base_windows_ = {name: summarise_windows(window) for name, window in base_windows.items()}
         medians = X.median(skipna=True).to_numpy()
         self.impute_ = json_exact(np.where(np.isnan(medians), 0.0, medians))
         filled = X.to_numpy().copy()
@@ -264,17 +297,26 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
         return model
 
 
-def out_of_fold_proba(stacker: MetaStacker, X: pd.DataFrame, y, dates, base_windows, n_blocks: int) -> np.ndarray:
-    """Positive-class probabilities where each contiguous block is predicted by a fit on the others."""
+def out_of_fold_proba(stacker: MetaStacker, X: pd.DataFrame, y, dates, base_windows, n_blocks: int,
+                      purge_days: int = 1) -> np.ndarray:
+    """Positive-class probabilities where each contiguous block is predicted by a fit on the others.
+
+    Purged: training rows within ``purge_days`` before a held-out block (their labels look into it) and
+    after it are left out of that block's fit.
+    """
     y = np.asarray(y, dtype=np.float64)
     dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
     if not dates.is_monotonic_increasing:
         raise ValueError("out-of-fold blocks need rows sorted by date")
     proba = np.full(len(y), np.nan)
     positions = np.arange(len(y))
+    per_row = {name: w for name, w in base_windows.items() if not isinstance(w, Mapping)}
     for block in np.array_split(positions, n_blocks):
-        rest = np.setdiff1d(positions, block)
-        fold = clone(stacker).fit(X.iloc[rest], y[rest], dates=dates.iloc[rest], base_windows=base_windows)
+        first, last = dates.iloc[block[0]], dates.iloc[block[-1]]
+        gap = pd.Timedelta(days=int(purge_days))
+        rest = positions[((dates < first - gap) | (dates > last + gap)).to_numpy()]
+        windows = {**base_windows, **{name: [w[i] for i in rest] for name, w in per_row.items()}}
+        fold = clone(stacker).fit(X.iloc[rest], y[rest], dates=dates.iloc[rest], base_windows=windows)
         proba[block] = fold.predict_proba(X.iloc[block])[:, 1]
     return proba
 
@@ -313,22 +355,37 @@ def stacking_frame(dataset: pd.DataFrame, base_predictions: list[pd.DataFrame], 
     return frame.sort_values(DATE).reset_index(drop=True), [*probabilities, *present]
 
 
+# Keys of the `meta` params section that are not MetaStacker hyperparameters.
+NON_ESTIMATOR_KEYS = ("features", "cv_blocks", "base_models", "har_logit_C")
+
+
+def stacker_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in NON_ESTIMATOR_KEYS}
+
+
 def train_meta(
     dataset: pd.DataFrame,
     base_predictions: list[pd.DataFrame],
     base_windows: Mapping[str, Mapping[str, str | None]],
     params: dict,
+    usable_features=None,
 ) -> tuple[MetaStacker, pd.DataFrame, dict[str, Any]]:
-    """Out-of-fold meta probabilities on valid, then a final fit on all valid rows that scores test."""
+    """Out-of-fold meta probabilities on valid, then a final fit on all valid rows that scores test.
+
+    ``usable_features``: the dataset features the coverage filter kept (None: all); key features
+    outside it are left out, derived ones are kept when their source columns exist.
+    """
     base_models = list(params.get("base_models", DEFAULT_BASE_MODELS))
-    frame, inputs = stacking_frame(dataset, base_predictions, list(params["features"]), base_models)
+    key_features = [f for f in params["features"]
+                    if usable_features is None or f in usable_features or f in DERIVED_FEATURES]
+    frame, inputs = stacking_frame(dataset, base_predictions, key_features, base_models)
     unknown = [m for m in base_models if m not in base_windows]
     if unknown:
         raise StackingLeakError(f"base models {unknown} have no recorded fit window: cannot prove their predictions are out-of-sample")
     base_windows = {m: base_windows[m] for m in base_models}  # the guard checks exactly the stacked models
     valid = segment_rows(frame, "valid")
     test = frame.loc[frame[SEGMENT] == "test"]
-    stacker = MetaStacker(**{k: v for k, v in params.items() if k not in ("features", "cv_blocks", "base_models")})
+    stacker = MetaStacker(**stacker_params(params))
     n_blocks = int(params["cv_blocks"])
     oof = out_of_fold_proba(stacker, valid[inputs], valid[TARGET], valid[DATE], base_windows, n_blocks)
     stacker.fit(valid[inputs], valid[TARGET], dates=valid[DATE], base_windows=base_windows)

@@ -36,5 +36,5 @@ def test_paired_difference_of_a_better_model():
     assert result == paired_differences(*args)
     better = result["good_minus_noise"]["roc_auc"]
     assert better["ci_low"] > 0 and better["ci_low"] <= better["estimate"] <= better["ci_high"]
-    assert result["good_minus_same"]["pr_auc"] == {"estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0,
+    assert result["good_minus_same"]["pr_auc"] == {"estimate": 0.0, "ci_low": 0.0, "median": 0.0, "ci_high": 0.0,
                                                    "share_above_zero": 0.0}

@@ -14,7 +14,8 @@ STAGE_PARAMS = {
     "features": TEST_PARAMS,
     "validate": {"max_nan_share": 0.35, "prevalence_min": 0.05, "prevalence_max": 0.5, "max_abs_value": 1.0e12},
     "split": {"train_start": "2022-02-01", "train_end": "2022-04-30", "valid_start": "2022-05-01",
-              "valid_end": "2022-05-31", "test_start": "2022-06-01", "test_end": None, "purge_days": 1},
+              "valid_end": "2022-05-31", "test_start": "2022-06-01", "test_end": None, "purge_days": 1,
+              "recent_days": 60, "max_recent_missing_share": 0.5},
 }
 
 

@@ -36,7 +36,7 @@ def test_stages_write_contract_outputs_byte_identically(workspace):
     assert summary["segments"]["test"]["last_date"] == "2022-07-18"
     assert summary["segments"]["train"]["per_year"]["2022"]["rows"] == summary["segments"]["train"]["rows"]
     spec = read_json(FEATURE_SPEC)
-    assert spec["params"] == STAGE_PARAMS["features"] and "global_long_short_account_ratio" in spec["excluded"]
+    assert spec["params"] == {"availability": {}, **STAGE_PARAMS["features"]} and "global_long_short_account_ratio" in spec["excluded"]
     assert not SNAPSHOT_DIR.exists()
 
 

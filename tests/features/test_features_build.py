@@ -124,7 +124,9 @@ def test_build_is_pure_and_deterministic(raw):
         pd.testing.assert_frame_equal(frame, snapshot[name])
 
 
-def test_values_are_carried_forward_only_up_to_ffill_limit(raw):
+def test_levels_carry_up_to_ffill_limit_but_deltas_never_see_a_carried_value(raw):
+    """A carried level is an estimate; a change computed from it would be a fake "no change". So on
+    carried or missing days every delta is NaN and the source's indicator is 1."""
     metrics = raw["binance_futures_metrics"].copy()
     gap = pd.date_range("2022-03-01", periods=5)
     metrics.loc[metrics["date"].isin(gap), "sum_open_interest_value"] = np.nan
@@ -132,13 +134,15 @@ def test_values_are_carried_forward_only_up_to_ffill_limit(raw):
     frame, _ = build_features({**raw, "binance_futures_metrics": metrics,
                                "whale_daily_stats": whale[~whale["date"].isin(gap)]}, TEST_PARAMS)
     rows = frame.set_index("date").loc[gap]
-    assert rows["oi_delta"].iloc[:3].tolist() == [0.0, 0.0, 0.0]  # carried level: no change
-    assert rows["oi_delta"].iloc[3:].isna().all()  # beyond ffill_limit=3: missing, not zero
-    assert rows["oi_missing"].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
-    assert rows["onchain_missing"].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
-    assert rows["net_flow_delta"].iloc[3:].isna().all()
+    for delta in ("oi_delta", "oi_accel", "oi_delta_7d", "net_flow_delta", "exchange_supply_delta"):
+        assert rows[delta].isna().all(), delta
+        assert not (frame[delta] == 0.0).any(), delta  # the synthetic sources never repeat a value exactly
+    assert rows["oi_missing"].tolist() == [1.0] * 5
+    assert rows["onchain_missing"].tolist() == [1.0] * 5
+    assert rows["exchange_inflow_zscore"].iloc[:3].notna().all()  # levels carried for ffill_limit=3 days
+    assert rows["exchange_inflow_zscore"].iloc[3:].isna().all()
     after = frame.set_index("date").loc[pd.Timestamp("2022-03-06")]
-    assert np.isnan(after["oi_delta"]) and after["oi_missing"] == 0.0
+    assert np.isnan(after["oi_delta"]) and after["oi_missing"] == 0.0  # yesterday unobserved: no change known
 
 
 def test_ffill_limit_zero_carries_nothing(raw):
@@ -153,12 +157,12 @@ def test_indicators_switch_on_where_a_source_stops():
     raw = make_raw(days=150, seed=2, oi_stop="2022-04-28", onchain_stop="2022-05-10")
     frame, _ = build_features(raw, TEST_PARAMS)
     frame = frame.set_index("date")
-    assert (frame.loc[:"2022-05-01", "oi_missing"] == 0.0).all()  # 3 days carried after the last value
-    assert (frame.loc["2022-05-02":, "oi_missing"] == 1.0).all()
-    assert frame.loc["2022-05-02":, ["oi_delta", "oi_accel", "oi_delta_7d"]].isna().all().all()
-    assert (frame.loc["2022-05-14":, "onchain_missing"] == 1.0).all()
-    assert (frame.loc["2022-02-01":"2022-05-13", "onchain_missing"] == 0.0).all()
-    assert frame.loc["2022-05-14":, "net_flow_delta"].isna().all()
+    assert (frame.loc[:"2022-04-28", "oi_missing"] == 0.0).all()
+    assert (frame.loc["2022-04-29":, "oi_missing"] == 1.0).all()  # carried days count as missing
+    assert frame.loc["2022-04-29":, ["oi_delta", "oi_accel", "oi_delta_7d"]].isna().all().all()
+    assert (frame.loc["2022-05-11":, "onchain_missing"] == 1.0).all()
+    assert (frame.loc["2022-02-01":"2022-05-10", "onchain_missing"] == 0.0).all()
+    assert frame.loc["2022-05-11":, "net_flow_delta"].isna().all()
     assert frame.loc["2022-05-14":, "rv_7d"].notna().all()  # other sources unaffected
 
 
@@ -255,3 +259,28 @@ def test_parameter_errors_are_explicit(raw):
         build_features(raw, {**TEST_PARAMS, "zscore_window": "30"})
     with pytest.raises(FeatureInputError, match="features.target_window missing"):
         build_features(raw, {k: v for k, v in TEST_PARAMS.items() if k != "target_window"})
+
+
+@pytest.mark.parametrize("lag", [1, 2])
+def test_a_source_is_used_only_from_the_day_it_is_published(raw, lag):
+    """With on-chain published `lag` days after the day it describes, perturbing day d's on-chain
+    values changes no feature dated before d + lag (and does change one on that day)."""
+    params = {**TEST_PARAMS, "availability": {"whale_daily_stats": lag}}
+    day = pd.Timestamp("2022-03-10")
+    whale = raw["whale_daily_stats"].copy()
+    columns = ["net_flow_usd", "exchange_inflow_usd", "active_addresses", "exchange_supply_btc"]
+    on_day = (whale["date"] == day).to_numpy()
+    for column in columns:
+        whale[column] = whale[column].where(~on_day, whale[column] * 3.0)
+    before, _ = build_features(raw, params)
+    after, _ = build_features({**raw, "whale_daily_stats": whale}, params)
+    before, after = before.set_index("date"), after.set_index("date")
+    changed = ((before != after) & ~(before.isna() & after.isna())).any(axis=1)
+    assert changed[changed].index.min() == day + pd.Timedelta(days=lag)
+
+
+def test_publication_lag_of_the_spine_is_refused(raw):
+    with pytest.raises(FeatureInputError, match="availability: binance_futures_metrics and hourly_klines"):
+        build_features(raw, {**TEST_PARAMS, "availability": {"binance_futures_metrics": 1}})
+    with pytest.raises(FeatureInputError, match=r"availability.whale_daily_stats: lag must be an integer >= 0"):
+        build_features(raw, {**TEST_PARAMS, "availability": {"whale_daily_stats": -1}})

@@ -65,7 +65,27 @@ def test_windows_are_labelled_in_their_end_rows_segment_only(dataset):
 
 
 def test_fit_window_is_the_train_label_dates(fitted):
-    assert fitted.fit_window_ == {"train_start": "2022-01-01", "train_end": "2023-06-29"}
+    assert fitted.fit_window_ == {"train_start": "2022-01-01", "train_end": "2023-06-29",
+                                  "selection_start": "2023-03-02", "selection_end": "2023-06-29"}
+
+
+def test_epoch_choice_never_looks_outside_train(fitted, dataset, features):
+    """Epochs are chosen on train's last selection_days: valid and test labels play no part."""
+    scrambled = dataset.copy()
+    later = scrambled["segment"].isin(["valid", "test"])
+    scrambled.loc[later, "target_high_vol"] = 1.0 - scrambled.loc[later, "target_high_vol"]
+    again = fit_small(scrambled, features)
+    assert again.best_epoch_ == fitted.best_epoch_ and again.history_ == fitted.history_
+    np.testing.assert_array_equal(again.predict_proba(dataset[features]), fitted.predict_proba(dataset[features]))
+    assert {"selection_loss", "selection_roc_auc"} <= set(fitted.history_[0])
+
+
+@pytest.mark.parametrize("override, rule", [({"max_epochs": 0}, "lstm.max_epochs: must be an integer >= 1"),
+                                            ({"seq_len": -1}, "lstm.seq_len: must be an integer >= 1"),
+                                            ({"dropout": 1.0}, "lstm.dropout: must be in")])
+def test_bad_hyperparameters_get_one_line_errors(override, rule, dataset, features):
+    with pytest.raises(ValueError, match=f"^{rule}"):
+        fit_small(dataset, features, **override)
 
 
 def test_scaler_uses_train_rows_only(fitted, dataset, features):

@@ -47,8 +47,31 @@ def test_guard_refuses_in_sample_base_predictions(dataset, features):
         train[features], train["target_high_vol"], dates=train["date"])
     in_sample = pd.DataFrame({"p_xgb": xgb.predict_proba(train[features])[:, 1], "p_lstm": 0.5,
                               "funding_zscore": train["funding_zscore"].to_numpy()})
-    with pytest.raises(StackingLeakError, match="fit window"):
-        MetaStacker().fit(in_sample, train["target_high_vol"], dates=train["date"], base_windows={"xgb": xgb.fit_window_})
+    # Every stacked input has a window, so only the date check itself can refuse.
+    windows = {"xgb": xgb.fit_window_, "lstm": {"train_start": "2020-01-01", "train_end": "2020-12-31"}}
+    with pytest.raises(StackingLeakError, match=r"fall inside base model 'xgb''s fit or selection window"):
+        MetaStacker().fit(in_sample, train["target_high_vol"], dates=train["date"], base_windows=windows)
+
+
+def test_guard_refuses_days_inside_a_selection_window(dataset):
+    """Early-stopping days are in-sample too, even when recorded apart from the fit rows."""
+    valid_dates = dataset.loc[dataset["segment"] == "valid", "date"]
+    chose_on_valid = {"train_start": "2022-01-01", "train_end": "2023-06-29",
+                      "selection_start": "2023-07-01", "selection_end": "2023-09-30"}
+    with pytest.raises(StackingLeakError, match=r"92 meta training days \(2023-07-01..2023-09-30\)"):
+        check_out_of_sample(valid_dates, {"xgb": chose_on_valid})
+
+
+def test_guard_checks_each_row_against_its_own_fold(dataset):
+    """Walk-forward rows come from different folds' models: each row is checked against its own window."""
+    dates = pd.Series(pd.date_range("2023-01-01", "2023-03-31", freq="D"))
+    own = [{"train_start": "2021-07-01", "train_end": f"{d - pd.offsets.MonthBegin(1) - pd.Timedelta(days=2):%Y-%m-%d}"}
+           for d in dates]
+    check_out_of_sample(dates, {"xgb": own})
+    leaky = list(own)
+    leaky[40] = {"train_start": "2021-07-01", "train_end": f"{dates[40]:%Y-%m-%d}"}
+    with pytest.raises(StackingLeakError, match="1 meta training days"):
+        check_out_of_sample(dates, {"xgb": leaky})
 
 
 def test_guard_accepts_valid_and_rejects_unknown_windows(dataset):
@@ -90,7 +113,7 @@ def test_out_of_fold_blocks_are_predicted_by_fits_on_the_other_blocks(dataset, b
     oof = out_of_fold_proba(MetaStacker(), X, y, dates, WINDOWS, n_blocks=4)
     assert not np.isnan(oof).any()
     first_block = np.array_split(np.arange(len(X)), 4)[0]
-    rest = slice(len(first_block), None)
+    rest = slice(len(first_block) + 1, None)  # purged: the day after the block is left out of its fit
     by_hand = MetaStacker().fit(X.iloc[rest], y.iloc[rest], dates=dates.iloc[rest], base_windows=WINDOWS)
     np.testing.assert_array_equal(oof[first_block], by_hand.predict_proba(X.iloc[first_block])[:, 1])
     in_sample = MetaStacker().fit(X, y, dates=dates, base_windows=WINDOWS).predict_proba(X)[:, 1]

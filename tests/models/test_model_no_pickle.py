@@ -31,9 +31,9 @@ def test_saved_model_files_are_not_pickles(dataset, features, tmp_path):
 
     train = dataset[dataset["segment"] == "train"]
     for cls, name in ((XGBRiskClassifier, "x.json"), (LGBMRiskClassifier, "l.txt")):
-        cls(n_estimators=5, early_stopping_rounds=None).fit(train[features], train["target_high_vol"]).save(tmp_path / name)
+        cls(n_estimators=5, early_stopping_rounds=None).fit(train[features], train["target_high_vol"], dates=train["date"]).save(tmp_path / name)
     lstm = LSTMRiskClassifier(seq_len=5, hidden_size=4, max_epochs=1)
-    lstm.fit(dataset[features], dataset["target_high_vol"], segment=dataset["segment"]).save(tmp_path / "s.pt")
+    lstm.fit(dataset[features], dataset["target_high_vol"], segment=dataset["segment"], dates=dataset["date"]).save(tmp_path / "s.pt")
     for path in tmp_path.iterdir():
         if path.suffix == ".pt":
             torch.load(path, weights_only=True)
