@@ -337,9 +337,10 @@ def zip_rows(data: bytes, where: Where, fields: list[str]) -> pd.DataFrame:
     except (zipfile.BadZipFile, UnicodeDecodeError) as error:
         raise where.error(f"unreadable zip: {error}") from None
     rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    if rows and rows[0] and rows[0][0] == fields[0]:
+    if rows and rows[0] and not rows[0][0].strip().lstrip("-").replace(".", "").isdigit() \
+            and not rows[0][0][:4].isdigit():  # a header line (newer files have one)
         header, rows = rows[0], rows[1:]
-        if header[:len(fields)] != fields[:len(header)]:
+        if header[0] != fields[0] or len(header) < len(fields) - 1:
             raise where.error(f"unexpected header {header}")
     short = [row for row in rows if len(row) < len(fields) - (1 if fields is KLINE_FIELDS else 0)]
     if short:

@@ -117,14 +117,18 @@ def last_stored(engine: Engine, source: Source, symbol: str) -> dt.date | None:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def plan(ctx: Context, source: Source, symbol: str, start: dt.date | None, end: dt.date | None
-         ) -> tuple[dt.date, dt.date, str]:
-    """The days to fetch, and where the start came from (argument, resume key or params)."""
+def plan(ctx: Context, source: Source, symbol: str, start: dt.date | None, end: dt.date | None,
+         explicit: bool = True) -> tuple[dt.date, dt.date, str]:
+    """The days to fetch, and where the start came from (argument, resume key or params).
+
+    An archive source stops before the REST window unless it was asked for by name with ``--end``:
+    under ``collect all`` the REST endpoints own the last days.
+    """
     last_closed = ctx.last_closed_day
+    if source.window == "archive" and (end is None or not explicit):
+        end = min(end or last_closed, ctx.rest_window_start - DAY)
     if end is None:
         end = last_closed
-        if source.window == "archive":
-            end = min(end, ctx.rest_window_start - DAY)
     elif end > last_closed:
         LOG.info("%s %s: --end %s is not closed yet; collecting up to %s", source.name, symbol, end, last_closed)
         end = last_closed
@@ -157,12 +161,12 @@ def write_page(engine: Engine, page: Page, symbol: str) -> int:
 
 
 def run_source(ctx: Context, source: Source, symbol: str, start: dt.date | None = None,
-               end: dt.date | None = None) -> dict[str, Any]:
+               end: dt.date | None = None, explicit: bool = True) -> dict[str, Any]:
     """Collect one source for one symbol; returns a summary (days, pages, rows written)."""
     from tqdm import tqdm
 
     create_schema(ctx.engine)
-    first, last, origin = plan(ctx, source, symbol, start, end)
+    first, last, origin = plan(ctx, source, symbol, start, end, explicit)
     summary = {"source": source.name, "symbol": symbol, "start": str(first), "end": str(last),
                "start_from": origin, "pages": 0, "rows": 0}
     if first > last:

@@ -76,5 +76,5 @@ def collect(ctx: Context, source: str, symbol: str | None = None, start: dt.date
     summaries = []
     for name in symbols:
         for source_name in names:
-            summaries.append(run_source(ctx, SOURCES[source_name], name, start, end))
+            summaries.append(run_source(ctx, SOURCES[source_name], name, start, end, explicit=source != "all"))
     return summaries

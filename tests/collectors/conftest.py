@@ -1,0 +1,84 @@
+"""A stand-in server over the real files (BTCUSDT) and a scaled copy of them (TESTUSDT), and contexts."""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import shutil
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine
+
+from riskai.collectors.core import base_urls, make_client
+from riskai.collectors.core import Context
+from riskai.collectors.sources import collect_params
+from riskai.collectors.standin import StandIn
+from riskai.config import REPO_ROOT
+
+START, END = dt.date(2024, 11, 12), dt.date(2024, 11, 18)  # every source has rows on these days
+FAR_TODAY = dt.date(2025, 12, 5)  # open interest and ratios come from the archive
+
+
+def _scaled_copy(source, target):
+    """The real files with every non-count number halved: another symbol with different values."""
+    target.mkdir()
+    for path in source.iterdir():
+        if not path.name.endswith((".csv", ".csv.gz")):
+            continue
+        frame = pd.read_csv(path)
+        for column in frame.columns:
+            if frame[column].dtype.kind == "f":
+                frame[column] = frame[column] * 0.5
+        if path.name.endswith(".gz"):
+            with gzip.open(target / path.name, "wt") as out:
+                frame.to_csv(out, index=False)
+        else:
+            frame.to_csv(target / path.name, index=False)
+
+
+@pytest.fixture(scope="session")
+def standin(real_data_dir, tmp_path_factory):
+    other = tmp_path_factory.mktemp("testusdt") / "files"
+    _scaled_copy(real_data_dir, other)
+    server = StandIn({"BTCUSDT": real_data_dir, "TESTUSDT": other})
+    url = server.start()
+    server.url = url
+    yield server
+    server.stop()
+    shutil.rmtree(other, ignore_errors=True)
+
+
+@pytest.fixture
+def server(standin):
+    """The session's stand-in with its faults and request log cleared."""
+    standin.faults.clear()
+    standin.requests.clear()
+    yield standin
+    standin.faults.clear()
+
+
+@pytest.fixture
+def params():
+    settings = dict(collect_params(REPO_ROOT / "params.yaml"))
+    settings.update(coinmetrics_min_interval_s=0, backoff_s=0.01, backoff_max_s=0.05, timeout_s=5, max_retries=3)
+    return settings
+
+
+@pytest.fixture
+def make_ctx(server, params, monkeypatch):
+    """Context factory: a warehouse URL, optional today and client overrides; sleeps are recorded."""
+    monkeypatch.setenv("RISKAI_COLLECT_BASE_URL", server.url)
+    engines = []
+
+    def factory(url: str, today: dt.date = FAR_TODAY, sleeps: list | None = None, **overrides) -> Context:
+        settings = {**params, **overrides.pop("params", {})}
+        engine = create_engine(url)
+        engines.append(engine)
+        recorder = sleeps if sleeps is not None else []
+        client = make_client(settings, sleep=recorder.append, **overrides)
+        return Context(engine=engine, client=client, params=settings, urls=base_urls(settings), today=today,
+                       progress=False)
+
+    yield factory
+    for engine in engines:
+        engine.dispose()
