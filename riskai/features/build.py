@@ -159,7 +159,18 @@ def _check_sources(params: dict, raw: dict[str, pd.DataFrame]) -> None:
 
 
 def _check_prices(daily: pd.DataFrame) -> None:
-    """OHLC and volumes must be coherent, or the estimators would return garbage instead of failing."""
+    """OHLC and volumes must be coherent, or the estimators would return garbage instead of failing.
+
+    A row's OHLC is complete or empty: a NULL high next to a present close would silently drop that
+    day's volatility (and a label) instead of failing.
+    """
+    present = daily[["open", "high", "low", "close"]].notna()
+    partial = present.any(axis=1) & ~present.all(axis=1)
+    for column in ("open", "high", "low", "close"):
+        broken = partial & ~present[column]
+        if broken.any():
+            raise FeatureInputError(f"{SPINE_TABLE}.{column}: NULL while the day's other prices are present on "
+                                    f"{_dates(daily.index[broken])} [rule: ohlc_complete]")
     ohlc = daily[["open", "high", "low", "close"]].dropna()
     rules = {
         "price <= 0": (ohlc <= 0).any(axis=1),

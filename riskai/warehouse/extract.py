@@ -23,6 +23,7 @@ from riskai.paths import RAW_DIR
 from riskai.warehouse.schema import (
     SOURCE_TABLES,
     WarehouseError,
+    data_provenance,
     database_url,
     key_columns,
     make_engine,
@@ -94,8 +95,27 @@ def _check_unique(table: Table, frame: pd.DataFrame, url: str) -> None:
         raise WarehouseError(f"table '{table.name}' at {url} has duplicate key {key}: is its primary key missing?")
 
 
+def read_provenance(conn: Connection, symbol: str) -> dict:
+    """What the warehouse's rows came from: real files (sha256), a synthetic seed, both, or unknown."""
+    if not inspect(conn).has_table(data_provenance.name):
+        return {"kind": "unknown"}
+    table = data_provenance
+    rows = conn.execute(select(table.c.source, table.c.item, table.c.detail)
+                        .where(table.c.symbol == symbol).order_by(table.c.source, table.c.item)).all()
+    real = {item: detail for source, item, detail in rows if source == "real"}
+    synthetic = {item: detail for source, item, detail in rows if source == "synthetic"}
+    kind = "mixed" if real and synthetic else "real" if real else "synthetic" if synthetic else "unknown"
+    found = {"kind": kind}
+    if real:
+        found["files_sha256"] = real
+    if synthetic:
+        found["synthetic"] = synthetic
+    return found
+
+
 def read_source_tables(engine: Engine, symbol: str, start: str | dt.date, end: str | dt.date,
-                       tables: Iterable[Table] = SOURCE_TABLES) -> dict[str, pd.DataFrame]:
+                       tables: Iterable[Table] = SOURCE_TABLES, provenance: dict | None = None
+                       ) -> dict[str, pd.DataFrame]:
     """Every source table for ``symbol`` and [start, end], read in one consistent snapshot."""
     start, end = parse_day(start), parse_day(end)
     if start > end:
@@ -116,6 +136,8 @@ def read_source_tables(engine: Engine, symbol: str, start: str | dt.date, end: s
                 _check_columns(conn, table, url)
                 frames[table.name] = read_table(conn, table, symbol, start, end)
                 _check_unique(table, frames[table.name], url)
+            if provenance is not None:
+                provenance.update(read_provenance(conn, symbol))
             return frames
         except SQLAlchemyError as error:
             raise WarehouseError(f"reading the warehouse at {url} failed: {_reason(error)}") from error
@@ -177,8 +199,9 @@ def extract_raw(
     """
     required = [table_named(name) for name in required_tables]
     engine = url if isinstance(url, Engine) else open_warehouse(url)
+    source: dict = {}
     try:
-        frames = read_source_tables(engine, symbol, start, end)
+        frames = read_source_tables(engine, symbol, start, end, provenance=source)
     finally:
         if engine is not url:
             engine.dispose()
@@ -198,7 +221,7 @@ def extract_raw(
             write_parquet(path, frames[table.name])
             tables[table.name] = _summary(table, frames[table.name], path)
         manifest = {"symbol": symbol, "start": str(parse_day(start)), "end": str(parse_day(end)),
-                    "tables": tables}
+                    "source": source, "tables": tables}
         write_json(staged / MANIFEST_NAME, manifest)
         _swap_into_place(staged, out_dir)
     finally:

@@ -11,11 +11,12 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 
 from riskai.config import load_params
-from riskai.warehouse.real import read_real_frames
+from riskai.warehouse.real import read_real_frames, real_file_hashes
 from riskai.warehouse.schema import (
     WarehouseError,
     binance_futures_metrics,
     create_schema,
+    data_provenance,
     futures_extended_metrics,
     metadata,
     parse_day,
@@ -164,10 +165,12 @@ def load_warehouse(
     start, end = parse_day(start), parse_day(end)
     if source == "real":
         frames = read_real_frames(data_dir, symbol)
+        provenance = real_file_hashes(data_dir)
     else:
-        frames = synthetic_frames(int(seed if seed is not None else setting("synthetic_seed")),
-                                  start or parse_day(setting("synthetic_start")),
-                                  end or parse_day(setting("synthetic_end")), symbol)
+        seed = int(seed if seed is not None else setting("synthetic_seed"))
+        span = (start or parse_day(setting("synthetic_start")), end or parse_day(setting("synthetic_end")))
+        frames = synthetic_frames(seed, *span, symbol)
+        provenance = {"seed": f"seed {seed}, {span[0]}..{span[1]}"}
 
     chosen = set(metadata.tables) if tables is None else set(tables)
     unknown = chosen - set(metadata.tables)
@@ -183,4 +186,7 @@ def load_warehouse(
             refresh_weekly_stats(conn, symbol)
         if state == "prebackfill":
             apply_prebackfill(conn, symbol)
+        upsert_frame(conn, data_provenance, pd.DataFrame(
+            [{"symbol": symbol, "source": source, "item": item, "detail": detail}
+             for item, detail in sorted(provenance.items())]), null_overwrites=True)
         return table_counts(conn)

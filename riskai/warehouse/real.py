@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import zlib
 from pathlib import Path
@@ -179,6 +180,14 @@ def _daily_funding(frame: pd.DataFrame, mean_name: str, count_name: str) -> pd.D
 def _assemble(table, parts: list[pd.DataFrame], symbol: str) -> pd.DataFrame:
     """Outer-join the per-source frames on date: a row for every day any of them has."""
     return table_frame(table, pd.concat(parts, axis=1, join="outer", sort=True), symbol)
+
+
+def real_file_hashes(data_dir: str | Path) -> dict[str, str]:
+    """sha256 of every file the loader reads, by name: the provenance of a real load."""
+    data_dir = Path(data_dir)
+    names = (KLINES_1D, KLINES_1H, MARK_KLINES_1D, BINANCE_FUNDING, BINANCE_OI, COINGLASS_OI, LONG_SHORT,
+             BYBIT_FUNDING, ONCHAIN, LIQUIDATIONS)
+    return {name: hashlib.sha256((data_dir / name).read_bytes()).hexdigest() for name in names}
 
 
 def read_real_frames(data_dir: str | Path, symbol: str = "BTCUSDT") -> dict[str, pd.DataFrame]:

@@ -139,6 +139,17 @@ hourly_klines = Table(
     Column("volume", Double),
 )
 
+# Where the rows came from: one row per real file (its sha256) or synthetic sample (its seed and span)
+# that a load wrote. Both kinds present = a mixed warehouse; the extract manifest and releases say so.
+data_provenance = Table(
+    "data_provenance",
+    metadata,
+    Column("symbol", String(32), primary_key=True),
+    Column("source", String(16), primary_key=True),  # real | synthetic
+    Column("item", String(255), primary_key=True),   # file name, or "seed"
+    Column("detail", String(255)),                   # sha256 of the file, or "seed 7, 2021-01-01..2025-11-30"
+)
+
 # Tables the extract stage reads, in a fixed order.
 SOURCE_TABLES: tuple[Table, ...] = (
     binance_futures_metrics,

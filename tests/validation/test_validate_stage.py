@@ -5,6 +5,7 @@ import pytest
 
 from riskai.io import read_json, read_parquet, write_parquet
 from riskai.paths import DATASET, FEATURES, VALIDATION_METRICS
+from riskai.validation.report import VALIDATION_REPORT
 from tests.features.stage_workspace import run_stage, write_workspace
 from tests.features.synthetic_raw_tables import make_raw
 
@@ -42,7 +43,7 @@ def test_broken_rule_fails_the_stage_but_writes_the_report(features_built, rule)
     assert f"[rule: {rule}]" in str(failure.value.code)
     report = read_json(VALIDATION_METRICS)
     assert report["status"] == "failed" and rule in report["broken_rules"]
-    assert "oi_delta" in report["features"]
+    assert "oi_delta" in read_json(VALIDATION_REPORT)["features"]
     with pytest.raises(SystemExit):
         run_stage("split")
     assert not DATASET.exists()
@@ -51,8 +52,8 @@ def test_broken_rule_fails_the_stage_but_writes_the_report(features_built, rule)
 def test_passing_frame_reports_ok(features_built):
     run_stage("validate")
     report = read_json(VALIDATION_METRICS)
-    assert report["status"] == "ok" and report["broken"] == []
-    assert set(report["features"]["funding_zscore"]) == {"count", "nan_share", "zero_share", "p95", "max"}
+    assert report["status"] == "ok" and report["n_broken"] == 0 and report["broken_rules"] == []
+    assert set(read_json(VALIDATION_REPORT)["features"]["funding_zscore"]) == {"count", "nan_share", "zero_share", "p95", "max"}
 
 
 def test_missing_features_still_writes_a_failed_report(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ REAL_COUNTS = {
     "whale_weekly_stats": 309,
     "bitinfocharts_whale": 0,
     "hourly_klines": 54607,
+    "data_provenance": 10,              # one sha256 per real file
 }
 
 

@@ -1,0 +1,194 @@
+"""Rules on the raw tables themselves (data/raw): sources that must agree, and plausible values.
+
+Cross-source rules catch sources that are out of step in time, which no single table can show:
+
+* daily klines against the day's hourly bars (open = first hourly open, close = last hourly close,
+  high/low = max/min of the hourly highs/lows, volume = their sum), and 24 bars per inner day;
+* mark price against last price on the same day (open and close);
+* funding settlements on their 8-hour grid (3 per UTC day, Binance and Bybit);
+* the taker buy/sell ratio of futures_extended_metrics against the daily klines it derives from.
+
+Shifting every binance_futures_metrics date by a day, or the hourly bars by 8 hours, breaks the first
+rule on nearly every day. Plausibility: ``validate.ranges`` bounds each column, and an OHLC row is
+either complete or empty (a NULL high next to a present close is an error) and coherent.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from riskai.validation.rules import _problem
+
+FUTURES, EXTENDED, HOURLY = "binance_futures_metrics", "futures_extended_metrics", "hourly_klines"
+DEFAULT_CROSS_SOURCE = {
+    "ohlc_rel_tol": 1.0e-4,        # daily OHLC vs the aggregated hourly bars
+    "volume_rel_tol": 0.05,        # daily volume vs the sum of the hourly volumes
+    "mark_rel_tol": 0.02,          # mark open/close vs last open/close
+    "taker_ratio_rel_tol": 1.0e-6,  # derived ratio vs its klines
+    "funding_settlements_per_day": 3,
+    "hourly_bars_per_day": 24,
+}
+OHLC_GROUPS = {
+    FUTURES: [("open", "high", "low", "close"), ("mark_open", "mark_high", "mark_low", "mark_close")],
+    HOURLY: [("open", "high", "low", "close")],
+}
+
+
+def _time(frame: pd.DataFrame) -> pd.Series:
+    column = next(name for name in ("date", "week_start", "open_time") if name in frame.columns)
+    return pd.to_datetime(frame[column])
+
+
+def _relative_gap(a: pd.Series, b: pd.Series) -> pd.Series:
+    return (a - b).abs() / b.abs().where(b.abs() > 0)
+
+
+def _daily_vs_hourly(futures: pd.DataFrame, hourly: pd.DataFrame, settings: dict) -> list[dict]:
+    bars = hourly.assign(day=_time(hourly).dt.normalize()).sort_values("open_time")
+    grouped = bars.groupby("day")
+    per_day = grouped.size()
+    problems = []
+    inner = per_day.iloc[1:-1]
+    wrong = inner[inner != int(settings["hourly_bars_per_day"])]
+    if len(wrong):
+        problems.append(_problem("hourly_bars_per_day", f"{HOURLY}.open_time",
+                                 f"not {settings['hourly_bars_per_day']} hourly bars on an inner day "
+                                 f"(found {sorted(set(wrong.tolist()))[:5]})", wrong.index))
+    full = per_day[per_day == int(settings["hourly_bars_per_day"])].index
+    aggregated = pd.DataFrame({"open": grouped["open"].first(), "high": grouped["high"].max(),
+                               "low": grouped["low"].min(), "close": grouped["close"].last(),
+                               "volume": grouped["volume"].sum(min_count=1)}).loc[full]
+    daily = futures.set_index(_time(futures))[["open", "high", "low", "close", "volume"]]
+    both = daily.join(aggregated.add_suffix("_hourly"), how="inner")
+    how = {"open": "first hourly open", "high": "max hourly high", "low": "min hourly low",
+           "close": "last hourly close", "volume": "sum of hourly volumes"}
+    for column, text in how.items():
+        tol = float(settings["volume_rel_tol" if column == "volume" else "ohlc_rel_tol"])
+        gap = _relative_gap(both[column], both[f"{column}_hourly"])
+        broken = gap > tol
+        if broken.any():
+            problems.append(_problem(
+                "daily_vs_hourly", f"{FUTURES}.{column}",
+                f"differs from the day's {text} in {HOURLY} by more than {tol:g} (relative; "
+                f"{int(broken.sum())} of {len(both)} days): sources out of step in time?", both.index[broken]))
+    return problems
+
+
+def _mark_vs_last(futures: pd.DataFrame, settings: dict) -> list[dict]:
+    tol = float(settings["mark_rel_tol"])
+    problems = []
+    dates = _time(futures)
+    for side in ("open", "close"):
+        gap = _relative_gap(futures[f"mark_{side}"], futures[side])
+        broken = (gap > tol).to_numpy()
+        if broken.any():
+            problems.append(_problem(
+                "mark_vs_last", f"{FUTURES}.mark_{side}",
+                f"mark price differs from the last price {FUTURES}.{side} by more than {tol:g} (relative; "
+                f"{int(broken.sum())} days)", dates[broken]))
+    return problems
+
+
+def _funding_grid(frame: pd.DataFrame, table: str, column: str, settings: dict) -> list[dict]:
+    """Settlements every 8 hours: 3 per UTC day, except the first and last day of the series."""
+    if column not in frame.columns:
+        return []
+    counts = frame.set_index(_time(frame))[column].dropna()
+    inner = counts.iloc[1:-1]
+    expected = int(settings["funding_settlements_per_day"])
+    broken = inner[inner != expected]
+    if broken.empty:
+        return []
+    return [_problem("funding_8h_grid", f"{table}.{column}",
+                     f"not {expected} funding settlements (8-hour grid) on the day "
+                     f"(found {sorted(set(broken.astype(int).tolist()))[:5]})", broken.index)]
+
+
+def _taker_ratio(futures: pd.DataFrame, extended: pd.DataFrame, settings: dict) -> list[dict]:
+    if "taker_buy_sell_ratio" not in extended.columns or extended.empty:
+        return []
+    daily = futures.set_index(_time(futures))
+    sell = daily["volume"] - daily["taker_buy_volume"]
+    derived = (daily["taker_buy_volume"] / sell.where(sell > 0)).rename("derived")
+    stored = extended.set_index(_time(extended))["taker_buy_sell_ratio"].rename("stored")
+    both = pd.concat([stored, derived], axis=1, join="inner").dropna()
+    tol = float(settings["taker_ratio_rel_tol"])
+    broken = _relative_gap(both["stored"], both["derived"]) > tol
+    if not broken.any():
+        return []
+    return [_problem("taker_ratio_vs_klines", f"{EXTENDED}.taker_buy_sell_ratio",
+                     f"differs from {FUTURES} taker_buy_volume / (volume - taker_buy_volume) on the same date "
+                     f"by more than {tol:g} (relative; {int(broken.sum())} days): sources out of step in time?",
+                     both.index[broken])]
+
+
+def _ohlc_problems(table: str, frame: pd.DataFrame) -> list[dict]:
+    """An OHLC row is complete or empty, and coherent: low <= open, close <= high."""
+    problems = []
+    times = _time(frame)
+    for group in OHLC_GROUPS.get(table, []):
+        if not set(group) <= set(frame.columns):
+            continue
+        values = frame[list(group)].astype("float64")
+        present = values.notna()
+        partial = present.any(axis=1) & ~present.all(axis=1)
+        for column in group:
+            broken = (partial & ~present[column]).to_numpy()
+            if broken.any():
+                others = "/".join(c for c in group if c != column)
+                problems.append(_problem("ohlc_complete", f"{table}.{column}",
+                                         f"NULL while {others} present", times[broken]))
+        o, h, l, c = (values[name] for name in group)
+        incoherent = ((h < pd.concat([o, c, l], axis=1).max(axis=1)) | (l > pd.concat([o, c], axis=1).min(axis=1)))
+        incoherent = (incoherent & present.all(axis=1)).to_numpy()
+        if incoherent.any():
+            problems.append(_problem("ohlc_coherent", f"{table}.{'/'.join(group)}",
+                                     "high below open/close/low or low above open/close", times[incoherent]))
+    return problems
+
+
+def _range_problems(raw: dict[str, pd.DataFrame], ranges: dict) -> list[dict]:
+    problems = []
+    for table, columns in sorted((ranges or {}).items()):
+        frame = raw.get(table)
+        if frame is None or frame.empty:
+            continue
+        for column, bounds in sorted(columns.items()):
+            if column not in frame.columns:
+                problems.append(_problem("range", f"{table}.{column}",
+                                         f"validate.ranges names a column {table} does not have"))
+                continue
+            low, high = (None if b is None else float(b) for b in bounds)
+            values = frame[column].astype("float64")
+            broken = pd.Series(False, index=frame.index)
+            if low is not None:
+                broken |= values < low
+            if high is not None:
+                broken |= values > high
+            if broken.any():
+                shown = ", ".join(f"{v:g}" for v in values[broken].head(3))
+                problems.append(_problem("range", f"{table}.{column}",
+                                         f"value outside [{low}, {high}] (validate.ranges; e.g. {shown})",
+                                         _time(frame)[broken.to_numpy()]))
+    return problems
+
+
+def validate_sources(raw: dict[str, pd.DataFrame], params: dict) -> list[dict]:
+    """Every broken cross-source, OHLC and range rule of the raw tables (none stops the others)."""
+    settings = {**DEFAULT_CROSS_SOURCE, **(params.get("cross_source") or {})}
+    problems: list[dict] = []
+    futures, hourly, extended = raw.get(FUTURES), raw.get(HOURLY), raw.get(EXTENDED)
+    for table in (FUTURES, HOURLY):
+        if raw.get(table) is not None:
+            problems += _ohlc_problems(table, raw[table])
+    if futures is not None and len(futures):
+        if hourly is not None and len(hourly):
+            problems += _daily_vs_hourly(futures, hourly, settings)
+        problems += _mark_vs_last(futures, settings)
+        problems += _funding_grid(futures, FUTURES, "funding_count", settings)
+        if extended is not None:
+            problems += _taker_ratio(futures, extended, settings)
+    if extended is not None and len(extended):
+        problems += _funding_grid(extended, EXTENDED, "bybit_funding_count", settings)
+    problems += _range_problems(raw, params.get("ranges") or {})
+    return problems
