@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from riskai.dashboard import charts, data, palette
+from riskai.operations.render import METRIC_NAMES
 from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL, indicator_vol_consistency
 from riskai.warehouse.schema import WarehouseError, masked_url
 
@@ -58,15 +59,15 @@ def today_page(url: str, root: str) -> None:
         st.info("No scored day in risk_predictions yet: run `riskai daily --date YYYY-MM-DD`.")
     for row in latest.to_dict("records"):
         st.subheader(row["symbol"])
-        cols = st.columns(5)
+        cols = st.columns([1, 2.2, 1.5, 1, 1, 1.3])
         cols[0].metric("Risk score", f"{row['risk_score']:.1f}", help="100 × p_meta, probability of a "
                        "high-volatility next day")
         cols[1].metric("Model version", row["model_version"])
-        cols[2].metric("Scored day", f"{row['date']:%Y-%m-%d}", f"{row['age_days']} days ago",
-                       delta_color="off")
-        cols[3].metric("Out of range", "yes" if row["out_of_range"] else "no")
-        variant = row.get("variant")
-        cols[4].metric("Variant", variant if isinstance(variant, str) and variant else "full model")
+        cols[2].metric("Scored day", f"{row['date']:%Y-%m-%d}")
+        cols[3].metric("Age", f"{row['age_days']:,} d", help="days from the scored day to today (UTC)")
+        cols[4].metric("Out of range", "yes" if row["out_of_range"] else "no")
+        variant = row.get("variant")  # written by releases that score with fallback variants
+        cols[5].metric("Variant", variant if isinstance(variant, str) and variant else "full model")
         outside = data.out_of_range_features(row.get("out_of_range_features"))
         if outside:
             st.warning("Features outside the training range: " + ", ".join(f"{k} ({v})" for k, v in outside.items()))
@@ -180,6 +181,7 @@ def compare_releases(root: str) -> None:
         return
     headline = data.compare_releases(evaluations[old], evaluations[new])
     headline["model"] = headline["model"].map(palette.label)
+    headline["metric"] = headline["metric"].map(lambda m: METRIC_NAMES.get(m, m))
     st.dataframe(headline.rename(columns={"old": old, "new": new}), hide_index=True,
                  column_config={old: SCORE, new: SCORE, "change": st.column_config.NumberColumn(format="%+.3f")})
     st.caption("Meta minus HAR-logit on each release's own test days (moving-block bootstrap, 95 % interval)")

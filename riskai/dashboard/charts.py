@@ -54,7 +54,7 @@ def indicators(frame: pd.DataFrame, names: list[str], labels: dict[str, str], vo
     """Each dynamic indicator next to realized volatility, one small panel per indicator."""
     panels = []
     for name in names:
-        base = alt.Chart(frame[["date", name, vol]], height=110, width="container").encode(x=alt.X("date:T", title=None))
+        base = alt.Chart(frame[["date", name, vol]], height=110, width=760).encode(x=alt.X("date:T", title=None))
         line = base.mark_line(strokeWidth=1, color="#377eb8").encode(
             y=alt.Y(f"{name}:Q", title=labels.get(name, name)))
         volatility = base.mark_line(strokeWidth=1, color=palette.VOL_COLOR, opacity=0.5).encode(

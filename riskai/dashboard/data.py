@@ -13,15 +13,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, MetaData, Table, func, inspect, select
+from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, select
 
 from riskai.config import load_params
 from riskai.features.build import build_features
 from riskai.operations.render import HEADLINE_METRICS, HEADLINE_MODELS, bucket_order, headline
 from riskai.operations.shell import git
 from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL
+from riskai.warehouse.extract import _stable_dtypes as stable_dtypes
 from riskai.warehouse.extract import open_warehouse, read_source_tables
-from riskai.warehouse.schema import DEFAULT_DATABASE_URL, database_url, masked_url
+from riskai.warehouse.schema import (
+    DEFAULT_DATABASE_URL,
+    SOURCE_TABLES,
+    database_url,
+    hourly_klines,
+    masked_url,
+)
 
 WORKING_TREE = "working tree"
 PREDICTIONS_TABLE = "risk_predictions"
@@ -193,8 +200,8 @@ def coverage(url: str) -> pd.DataFrame:
             for table in source_tables(engine):
                 time_name = _time_column(table)
                 step = STEPS[time_name]
-                frame = pd.read_sql(select(table), conn)
-                frame[time_name] = pd.to_datetime(frame[time_name])
+                frame = fetch_columns(conn, select(table))
+                frame[time_name] = pd.to_datetime(frame[time_name], format="ISO8601")
                 values = [c.name for c in table.c if c.name not in ("symbol", time_name)]
                 if frame.empty:
                     rows.append({"table": table.name, "column": "(all)", "symbol": None, "first": None, "last": None,
@@ -228,7 +235,10 @@ def features_history(url: str, root: str | Path, symbol: str, start: dt.date, en
     params = load_params("features", Path(root) / "params.yaml")
     engine = engine_for(url)
     try:
-        raw = read_source_tables(engine, symbol, start, end)
+        daily = [table for table in SOURCE_TABLES if table is not hourly_klines]
+        raw = read_source_tables(engine, symbol, start, end, tables=daily)
+        with engine.connect() as conn:
+            raw[hourly_klines.name] = read_hourly(conn, symbol, start, end)
     finally:
         engine.dispose()
     if raw["binance_futures_metrics"].empty:
@@ -236,6 +246,28 @@ def features_history(url: str, root: str | Path, symbol: str, start: dt.date, en
     frame, _ = build_features(raw, params)
     frame["high_vol_day"] = frame["target_high_vol"].shift(1)
     return frame
+
+
+def fetch_columns(conn: Connection, query) -> pd.DataFrame:
+    """Rows of ``query`` as raw driver values (object columns), built column by column."""
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    names = [c.name for c in query.selected_columns]
+    columns = list(zip(*conn.exec_driver_sql(sql).all())) or [()] * len(names)
+    return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in zip(names, columns)})
+
+
+def read_hourly(conn: Connection, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """hourly_klines exactly as the extract reader returns them (a test holds them equal), fetched
+    through the driver without SQLAlchemy's per-row type processing and built column by column:
+    row by row, five years of bars take seconds, which would break the page's render budget."""
+    table = hourly_klines
+    query = (select(*table.c).where(table.c.symbol == symbol,
+                                    table.c.open_time >= dt.datetime.combine(start, dt.time()),
+                                    table.c.open_time < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+             .order_by(table.c.symbol, table.c.open_time))
+    frame = fetch_columns(conn, query)
+    frame["open_time"] = pd.to_datetime(frame["open_time"], format="ISO8601")
+    return stable_dtypes(table, frame)
 
 
 def rolling_correlation(frame: pd.DataFrame, window: int) -> pd.DataFrame:

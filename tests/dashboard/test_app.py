@@ -34,10 +34,11 @@ def test_today_shows_latest_score_per_symbol_liquidation_and_freshness(app_env):
     btc = stored[(stored["symbol"] == "BTCUSDT") & (stored["model_version"] == POST_TAG)].iloc[-1]
     eth = stored[stored["symbol"] == "ETHUSDT"].iloc[-1]
     metrics = [(m.label, m.value) for m in at.metric]
-    assert metrics[:5] == [("Risk score", f"{btc['risk_score']:.1f}"), ("Model version", POST_TAG),
-                           ("Scored day", "2025-11-28"), ("Out of range", "yes"), ("Variant", "full model")]
-    assert metrics[5:7] == [("Risk score", f"{eth['risk_score']:.1f}"), ("Model version", POST_TAG)]
-    assert at.metric[2].delta == f"{(today - dt.date(2025, 11, 28)).days} days ago"
+    assert metrics[:6] == [("Risk score", f"{btc['risk_score']:.1f}"), ("Model version", POST_TAG),
+                           ("Scored day", "2025-11-28"), ("Age", f"{(today - dt.date(2025, 11, 28)).days:,} d"),
+                           ("Out of range", "yes"), ("Variant", "full model")]
+    assert metrics[6:9] == [("Risk score", f"{eth['risk_score']:.1f}"), ("Model version", POST_TAG),
+                            ("Scored day", "2025-11-20")]
     assert [s.value for s in at.subheader] == ["BTCUSDT", "ETHUSDT", "Source freshness"]
     assert "oi_delta (missing)" in at.warning[0].value
 
@@ -122,11 +123,11 @@ def test_models_shows_walkforward_calibration_buckets_and_two_releases(app_env):
     at.run()
     assert not at.exception
     headline = at.dataframe[1].value.set_index(["model", "metric"])
-    assert headline.loc[("Meta (ensemble)", "roc_auc"), PRE_TAG] == 0.785
+    assert headline.loc[("Meta (ensemble)", "ROC-AUC"), PRE_TAG] == 0.785
     new = evaluation["test"]["meta"]["roc_auc"]
-    assert headline.loc[("Meta (ensemble)", "roc_auc"), POST_TAG] == new
-    assert headline.loc[("Meta (ensemble)", "roc_auc"), "change"] == pytest.approx(new - 0.785)
-    assert headline.loc[("HAR-logit", "brier"), POST_TAG] == evaluation["test"]["har_logit"]["brier"]
+    assert headline.loc[("Meta (ensemble)", "ROC-AUC"), POST_TAG] == new
+    assert headline.loc[("Meta (ensemble)", "ROC-AUC"), "change"] == pytest.approx(new - 0.785)
+    assert headline.loc[("HAR-logit", "Brier"), POST_TAG] == evaluation["test"]["har_logit"]["brier"]
     intervals = at.dataframe[2].value.set_index(["release", "metric"])
     block = evaluation["bootstrap"]["differences"]["meta_minus_har_logit"]["pr_auc"]
     assert tuple(intervals.loc[(POST_TAG, "pr_auc"), ["estimate", "low", "high"]]) == \
