@@ -19,10 +19,12 @@ from riskai.warehouse.schema import WarehouseError  # noqa: E402
 
 def main() -> int:
     params = load_params("extract")
+    warehouse = load_params().get("warehouse") or {}  # only its timeouts (dvc.yaml names those two keys)
+    timeouts = {key: warehouse.get(key) for key in ("connect_timeout_s", "statement_timeout_s")}
     try:
         manifest = extract_raw(
             out_dir=RAW_DIR, symbol=params["symbol"], start=params["start"], end=params["end"],
-            required_tables=params.get("required_tables", []))
+            required_tables=params.get("required_tables", []), timeouts=timeouts)
     except WarehouseError as error:
         print(f"extract failed: {error}", file=sys.stderr)
         return 1

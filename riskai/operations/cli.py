@@ -15,7 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from riskai.operations.shell import RefusedError
+from riskai.operations.shell import CommandError, RefusedError
+from riskai.warehouse.schema import WarehouseError
+
+# Failures whose message already names the file, table, URL or command: logged as one line.
+EXPECTED_FAILURES = (WarehouseError, CommandError)
 
 log = logging.getLogger("riskai")
 
@@ -45,7 +49,7 @@ def cmd_remote(args) -> dict[str, Any]:
 def cmd_release(args) -> dict[str, Any]:
     from riskai.operations.versions import release
 
-    return release(Path.cwd(), args.tag, args.message, serve=not args.no_serve)
+    return release(Path.cwd(), args.tag, args.message, serve=not args.no_serve, allow_synthetic=args.allow_synthetic)
 
 
 def cmd_rollback(args) -> dict[str, Any]:
@@ -65,13 +69,15 @@ def cmd_compare(args) -> dict[str, Any]:
 def cmd_daily(args) -> dict[str, Any]:
     from riskai.operations.daily import run_daily
 
-    return run_daily(Path.cwd(), args.date, args.database_url, args.predictions_url, args.out_of_range)
+    return run_daily(Path.cwd(), args.date, args.database_url, args.predictions_url, args.out_of_range,
+                     allow_in_sample=args.allow_in_sample)
 
 
 def cmd_retrain(args) -> dict[str, Any]:
     from riskai.operations.retrain import retrain
 
-    return retrain(Path.cwd(), tag=args.tag, assignments=args.set or [], dry_run=args.dry_run, roll_to=args.roll_to)
+    return retrain(Path.cwd(), tag=args.tag, assignments=args.set or [], dry_run=args.dry_run, roll_to=args.roll_to,
+                   allow_synthetic=args.allow_synthetic)
 
 
 def cmd_params_set(args) -> dict[str, Any]:
@@ -157,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tag")
     p.add_argument("-m", "--message", help="tag annotation")
     p.add_argument("--no-serve", action="store_true", help="tag and push only; keep serving the current release")
+    p.add_argument("--allow-synthetic", action="store_true",
+                   help="release models trained on synthetic (or mixed) data; the tag message says so")
 
     p = command("rollback", cmd_rollback, "serve an earlier release again (models and features, hash-checked)")
     p.add_argument("tag")
@@ -170,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
     p.add_argument("--predictions-url", help="where risk_predictions lives (default: the warehouse)")
     p.add_argument("--out-of-range", choices=("refuse", "flag"), help="override operations.out_of_range")
+    p.add_argument("--allow-in-sample", action="store_true",
+                   help="score a day inside the models' fit/selection window; the row is marked in_sample")
 
     p = command("retrain", cmd_retrain, "champion/challenger: retrain, compare on the latest window, release if better")
     p.add_argument("--tag", help="release tag for a winning challenger (default: retrain-<last test day>)")
@@ -178,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="decide but do not commit, release or serve")
     p.add_argument("--roll-to", type=_day, metavar="YYYY-MM-DD",
                    help="move extract.end to this day and every split date by as many days (monthly retrain)")
+    p.add_argument("--allow-synthetic", action="store_true", help="release a challenger trained on synthetic data")
 
     p = command("params", cmd_params_set, "edit params.yaml values in place (comments kept)")
     p.add_argument("action", choices=("set",))
@@ -238,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     except SystemExit:
         raise
+    except EXPECTED_FAILURES as err:  # the message names what failed: one line, no traceback
+        log.error("failed: %s", err)
+        if args.json:
+            print(json.dumps({"status": "failed", "error": str(err)}, sort_keys=True))
+        return EXIT_FAILED
     except Exception as err:  # cron needs a distinct code, and the traceback goes to the log
         log.exception("failed: %s", err)
         if args.json:

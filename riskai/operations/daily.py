@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import yaml
 from filelock import FileLock, Timeout
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from riskai import paths
 from riskai.config import load_params
@@ -31,9 +32,9 @@ from riskai.models.lstm import LSTMRiskClassifier
 from riskai.models.meta import MetaStacker
 from riskai.operations.predictions_table import upsert_prediction
 from riskai.operations.shell import RefusedError
-from riskai.operations.versions import current_version, verify_outputs
+from riskai.operations.versions import CURRENT_POINTER, current_version, require_tag, verify_served, version_dir
 from riskai.warehouse.extract import open_warehouse, read_source_tables
-from riskai.warehouse.schema import binance_futures_metrics, database_url
+from riskai.warehouse.schema import WarehouseError, binance_futures_metrics, database_url, make_engine, timeout_hint
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,20 @@ class ServedRelease:
 
 
 def load_served(root: Path) -> ServedRelease:
+    """The served release, verified at every call against the tag itself: its commit, every model,
+    feature and split file against the tag's dvc.lock, params.yaml and dvc.lock against its git tree."""
     pointer = current_version(root)
     if pointer is None:
         raise RefusedError("no served release: run `riskai release TAG` or `riskai rollback TAG` first")
-    base = Path(root) / pointer["dir"]
-    verify_outputs(base, pointer["outputs"])  # a tampered or half-copied model never scores
+    tag = pointer["tag"]
+    commit = require_tag(root, tag)
+    if commit != pointer.get("commit"):
+        raise RefusedError(f"{CURRENT_POINTER} names commit {pointer.get('commit')} for {tag}, but the tag is at "
+                           f"{commit}; run `riskai rollback {tag}`")
+    base = Path(root) / version_dir(tag)
+    verify_served(root, tag, base)  # a tampered or half-copied model or params file never scores
     params = yaml.safe_load((base / "params.yaml").read_text(encoding="utf-8"))
-    return ServedRelease(pointer["tag"], pointer["commit"], base, params)
+    return ServedRelease(tag, commit, base, params)
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -91,10 +99,17 @@ def day_features(engine: Engine, served: ServedRelease, day: dt.date) -> pd.Data
 
 # --- checks -----------------------------------------------------------------------------------
 
+def in_sample_window(served: ServedRelease) -> tuple[dt.date | None, dt.date]:
+    """First and last day any served model was fitted or selected on (first None when not recorded)."""
+    metadata = [read_json(served.path(p)) for p in MODEL_FILES_WITH_FIT_WINDOW if served.path(p).exists()]
+    starts = [dt.date.fromisoformat(m[k]) for m in metadata for k in ("train_start", "selection_start") if m.get(k)]
+    return (min(starts) if starts else None), model_data_end(served)
+
+
 def model_data_end(served: ServedRelease) -> dt.date:
     """Last labelled day any served model was fitted on (the meta model's, normally valid_end)."""
     metadata = [read_json(served.path(p)) for p in MODEL_FILES_WITH_FIT_WINDOW if served.path(p).exists()]
-    ends = [dt.date.fromisoformat(m["train_end"]) for m in metadata if m.get("train_end")]
+    ends = [dt.date.fromisoformat(m[k]) for m in metadata for k in ("train_end", "selection_end") if m.get(k)]
     if not ends:
         raise RefusedError(f"{served.tag}: no model states its fit window (train_end)")
     return max(ends)
@@ -185,11 +200,16 @@ def run_daily(
     database: str | None = None,
     predictions_database: str | None = None,
     out_of_range: str | None = None,
+    allow_in_sample: bool = False,
 ) -> dict[str, Any]:
-    """Score `day` with the served release and upsert its row; refuses stale models, missing days
-    and (in refuse mode) out-of-range features. Holds data/daily.lock for the whole run."""
+    """Score `day` with the served release and upsert its row; refuses stale models, missing days,
+    days inside the models' fit or selection window (unless `allow_in_sample`: the row is then marked
+    in_sample) and (in refuse mode) out-of-range features. Holds data/daily.lock for the whole run;
+    a database that hangs fails within params warehouse.connect_timeout_s / statement_timeout_s."""
     root = Path(root)
     operations = load_params("operations", root / "params.yaml")
+    warehouse_params = load_params(path=root / "params.yaml").get("warehouse") or {}
+    timeouts = {key: warehouse_params.get(key) for key in ("connect_timeout_s", "statement_timeout_s")}
     mode = out_of_range or operations["out_of_range"]
     if mode not in OUT_OF_RANGE_MODES:
         raise RefusedError(f"out_of_range must be one of {OUT_OF_RANGE_MODES}, not {mode!r}")
@@ -200,22 +220,30 @@ def run_daily(
     except Timeout:
         raise RefusedError(f"another `riskai daily` run holds {LOCK_FILE}; not scoring {day} twice") from None
     try:
-        return _score(root, day, database, predictions_database, mode, operations)
+        return _score(root, day, database, predictions_database, mode, operations, allow_in_sample, timeouts)
+    except SQLAlchemyError as error:  # unreachable, hung or broken database: one line, lock released
+        reason = timeout_hint(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
+        raise WarehouseError(f"`riskai daily` for {day}: database error: {reason}") from None
     finally:
         lock.release()
 
 
 def _score(root: Path, day: dt.date, database: str | None, predictions_database: str | None,
-           mode: str, operations: dict[str, Any]) -> dict[str, Any]:
+           mode: str, operations: dict[str, Any], allow_in_sample: bool, timeouts: dict) -> dict[str, Any]:
     served = load_served(root)
     symbol = served.params["extract"]["symbol"]
-    data_end = model_data_end(served)
+    first_seen, data_end = in_sample_window(served)
+    in_sample = day <= data_end and (first_seen is None or day >= first_seen)
+    if in_sample and not allow_in_sample:
+        raise RefusedError(f"{day} lies inside the fit/selection window of {served.tag} "
+                           f"({first_seen or 'start'}..{data_end}): its score would look live but is in-sample; "
+                           "pass --allow-in-sample to write it marked in_sample")
     age = (day - data_end).days
     if age > int(operations["max_model_age_days"]):
         raise RefusedError(f"served model {served.tag} is {age} days old on {day} (fitted on data up to "
                            f"{data_end}; limit operations.max_model_age_days={operations['max_model_age_days']}): "
                            "retrain first")
-    warehouse = open_warehouse(_absolute_sqlite(database_url(database), root))
+    warehouse = open_warehouse(_absolute_sqlite(database_url(database), root), timeouts)
     require_input_day(warehouse, symbol, day)
     frame = day_features(warehouse, served, day)
     spec = read_json(served.path(paths.FEATURE_SPEC))
@@ -241,9 +269,11 @@ def _score(root: Path, day: dt.date, database: str | None, predictions_database:
         "max_abs_robust_z": float(z.abs().max()) if z.notna().any() else None,
         "out_of_range_features": json.dumps(outside, sort_keys=True),
         "features_sha256": feature_hash(today[spec["model_features"]]),
+        "in_sample": in_sample,
     }
     target_url = _absolute_sqlite(database_url(predictions_database or database), root)
-    upsert_prediction(create_engine(target_url), row)
+    upsert_prediction(make_engine(target_url, timeouts.get("connect_timeout_s"), timeouts.get("statement_timeout_s")),
+                      row)
     log.info("%s %s: risk score %.1f with %s (age %d days)%s", day, symbol, row["risk_score"], served.tag, age,
              " OUT OF RANGE: " + ", ".join(outside) if outside else "")
     return {**row, "date": day.isoformat(), "liquidation_risk": risks, "out_of_range_features": outside,

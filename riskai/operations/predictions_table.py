@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Boolean, Column, Date, Double, Engine, MetaData, String, Table, Text, select
+from sqlalchemy import Boolean, Column, Date, Double, Engine, MetaData, String, Table, Text, false, inspect, select, text
 
 from riskai.warehouse.upsert import upsert_frame
 
@@ -32,11 +32,19 @@ risk_predictions = Table(
     Column("max_abs_robust_z", Double),
     Column("out_of_range_features", Text),  # sorted JSON {feature: robust z above the limit, or "missing"}
     Column("features_sha256", String(64), nullable=False),  # hash of the scored feature vector
+    # A day inside the served models' fit or selection window (`riskai daily --allow-in-sample`):
+    # its score is in-sample, not a live forecast.
+    Column("in_sample", Boolean, nullable=False, server_default=false()),
 )
 
 
 def create_predictions_table(engine: Engine) -> None:
+    """Create the table, or add the in_sample column to one created before it existed."""
     metadata.create_all(engine)
+    with engine.begin() as conn:
+        present = {column["name"] for column in inspect(conn).get_columns(risk_predictions.name)}
+        if "in_sample" not in present:
+            conn.execute(text("ALTER TABLE risk_predictions ADD COLUMN in_sample BOOLEAN NOT NULL DEFAULT FALSE"))
 
 
 def upsert_prediction(engine: Engine, row: dict[str, Any]) -> None:

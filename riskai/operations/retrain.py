@@ -29,7 +29,14 @@ from riskai.io import read_parquet
 from riskai.operations.daily import load_served, score_frame
 from riskai.operations.params_edit import parse_assignment, set_params
 from riskai.operations.shell import RefusedError, dvc, git
-from riskai.operations.versions import commit_pipeline_state, current_version, dirty_paths, release, tag_exists
+from riskai.operations.versions import (
+    commit_pipeline_state,
+    current_version,
+    data_source,
+    dirty_paths,
+    release,
+    tag_exists,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +122,7 @@ def rolled_window(params: dict, roll_to: dt.date) -> list[str]:
 
 
 def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry_run: bool = False,
-            roll_to: dt.date | None = None) -> dict[str, Any]:
+            roll_to: dt.date | None = None, allow_synthetic: bool = False) -> dict[str, Any]:
     root = Path(root)
     dirty = dirty_paths(root)
     if dirty:
@@ -136,6 +143,10 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     try:
         dvc(root, "repro", stream=True)
         summary, promote, reason, tag = _challenge(root, champion_pointer, rule, tag)
+        source = data_source(root)
+        if promote and not dry_run and source["kind"] != "real" and not allow_synthetic:
+            raise RefusedError(f"the challenger was trained on '{source['kind']}' data, not the real files: "
+                               "pass --allow-synthetic to release it anyway")
     except BaseException:
         _restore(root, base)  # a failed run leaves the branch and outputs as they were
         raise
@@ -148,7 +159,7 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     changed = bool(dirty_paths(root))  # an unchanged warehouse and params reproduce HEAD itself
     commit = commit_pipeline_state(root, f"retrain: challenger {tag} ({reason})") if changed else base
     if promote:
-        summary["release"] = release(root, tag, f"riskai retrain: {reason}")
+        summary["release"] = release(root, tag, f"riskai retrain: {reason}", allow_synthetic=allow_synthetic)
     elif changed:
         rejected = f"rejected/{tag}"
         git(root, "branch", "-f", rejected, commit)

@@ -142,18 +142,36 @@ def check_releasable(root: Path) -> None:
         )
 
 
-def release(root: Path, tag: str, message: str | None = None, serve: bool = True) -> dict[str, Any]:
+RAW_MANIFEST = Path("data/raw/manifest.json")
+
+
+def data_source(root: Path) -> dict[str, Any]:
+    """The extract manifest's record of where the warehouse rows came from (real files with their
+    sha256, a synthetic seed, both, or unknown)."""
+    path = Path(root) / RAW_MANIFEST
+    return (read_json(path).get("source") if path.exists() else None) or {"kind": "unknown"}
+
+
+def release(root: Path, tag: str, message: str | None = None, serve: bool = True,
+            allow_synthetic: bool = False) -> dict[str, Any]:
     """Tag HEAD as a release after checking it is clean and reproduced; push outputs first so a
-    tag never exists without its data on the remote."""
+    tag never exists without its data on the remote. Models not trained on the real files alone
+    (synthetic, mixed or unknown source) need `allow_synthetic`; the tag message names the source."""
     if tag_exists(root, tag):
         raise RefusedError(f"tag '{tag}' already exists")
     check_releasable(root)
+    source = data_source(root)
+    if source["kind"] != "real" and not allow_synthetic:
+        raise RefusedError(f"{RAW_MANIFEST} says the data source is '{source['kind']}', not the real files: "
+                           "pass --allow-synthetic to release it anyway")
     ensure_remote(root)
     dvc(root, "push")
-    git(root, "tag", "-a", tag, "-m", message or f"riskai release {tag}")
+    text = f"{message or f'riskai release {tag}'}\n\ndata source: {json.dumps(source, sort_keys=True)}"
+    git(root, "tag", "-a", tag, "-m", text)
     commit = require_tag(root, tag)
-    log.info("released %s at %s", tag, commit[:12])
-    summary: dict[str, Any] = {"tag": tag, "commit": commit, "outputs": lock_outputs(lock_at(root, tag))}
+    log.info("released %s at %s (data source: %s)", tag, commit[:12], source["kind"])
+    summary: dict[str, Any] = {"tag": tag, "commit": commit, "data_source": source["kind"],
+                               "outputs": lock_outputs(lock_at(root, tag))}
     if serve:
         summary["served"] = serve_version(root, tag)
     return summary
@@ -185,7 +203,32 @@ def verify_outputs(base: Path, expected: dict[str, str]) -> None:
     found = {p: dvc_md5(base / p) if (base / p).exists() else "missing" for p in expected}
     bad = {p: {"expected": md5, "found": found[p]} for p, md5 in expected.items() if found[p] != md5}
     if bad:
-        raise RefusedError("served files do not match dvc.lock: " + json.dumps(bad, indent=2))
+        raise RefusedError("served files do not match dvc.lock: " + json.dumps(bad, sort_keys=True))
+
+
+# Files of a served release that git (not DVC) tracks: checked byte for byte against `git show TAG:...`.
+SERVED_GIT_FILES = ("params.yaml", "dvc.lock")
+
+
+def served_outputs(root: Path, tag: str) -> dict[str, str]:
+    """The models, features and split a tag serves, with their md5 from the tag's own dvc.lock."""
+    outputs = {p: md5 for p, md5 in lock_outputs(lock_at(root, tag)).items() if p.startswith(SERVED_PREFIXES)}
+    if not outputs:
+        raise RefusedError(f"{tag}: dvc.lock lists no models or features to serve")
+    return outputs
+
+
+def verify_served(root: Path, tag: str, base: Path) -> dict[str, str]:
+    """Check every served file under `base` against the tag itself (its dvc.lock and git tree), never
+    against a local record that could be edited along with the files; returns the outputs."""
+    outputs = served_outputs(root, tag)
+    verify_outputs(base, outputs)
+    for name in SERVED_GIT_FILES:
+        path = base / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != git(root, "show", f"{tag}:{name}"):
+            raise RefusedError(f"served {path.relative_to(root) if path.is_relative_to(root) else path} differs "
+                               f"from `git show {tag}:{name}`; run `riskai rollback {tag}` to restore it")
+    return outputs
 
 
 def version_dir(tag: str) -> Path:
@@ -197,14 +240,12 @@ def serve_version(root: Path, tag: str) -> dict[str, Any]:
     verify them byte for byte against the tag's dvc.lock, then switch CURRENT.json to them."""
     root = Path(root)
     commit = require_tag(root, tag)
-    outputs = {p: md5 for p, md5 in lock_outputs(lock_at(root, tag)).items() if p.startswith(SERVED_PREFIXES)}
-    if not outputs:
-        raise RefusedError(f"{tag}: dvc.lock lists no models or features to serve")
+    outputs = served_outputs(root, tag)
     serving = root / SERVING_DIR
     serving.mkdir(parents=True, exist_ok=True)
     (serving / ".gitignore").write_text("*\n")  # served copies never show up as untracked files
     target = root / version_dir(tag)
-    if not target.exists() or not _verifies(target, outputs):
+    if not target.exists() or not _verifies(root, tag, target):
         staging = serving / f".staging-{target.name}"
         shutil.rmtree(staging, ignore_errors=True)
         _materialise(root, tag, outputs, staging)
@@ -219,9 +260,9 @@ def serve_version(root: Path, tag: str) -> dict[str, Any]:
     return pointer
 
 
-def _verifies(target: Path, outputs: dict[str, str]) -> bool:
+def _verifies(root: Path, tag: str, target: Path) -> bool:
     try:
-        verify_outputs(target, outputs)
+        verify_served(root, tag, target)
     except RefusedError:
         return False
     return True

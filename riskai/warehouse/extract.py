@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
-from sqlalchemy import Connection, Date, DateTime, Double, Engine, Integer, String, Table, inspect, select
+from sqlalchemy import Connection, Date, DateTime, Double, Engine, Integer, String, Table, func, inspect, select, type_coerce
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,6 +30,7 @@ from riskai.warehouse.schema import (
     masked_url,
     parse_day,
     table_named,
+    timeout_hint,
 )
 
 MANIFEST_NAME = "manifest.json"
@@ -45,17 +46,41 @@ def _stable_dtypes(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for column in table.c:
         values = frame[column.name]
-        if isinstance(column.type, (Date, DateTime)):
-            out[column.name] = pd.to_datetime(values).astype("datetime64[ns]")
-        elif isinstance(column.type, Double):
-            out[column.name] = pd.to_numeric(values).astype("float64")
-        elif isinstance(column.type, Integer):
-            out[column.name] = pd.array(values.tolist(), dtype="Int64")
-        elif isinstance(column.type, String):
-            out[column.name] = values.astype("string")
-        else:
-            raise WarehouseError(f"{table.name}.{column.name}: no stable dtype for {column.type}")
+        try:
+            if isinstance(column.type, (Date, DateTime)):
+                out[column.name] = pd.to_datetime(values).astype("datetime64[ns]")
+            elif isinstance(column.type, Double):
+                out[column.name] = pd.to_numeric(values).astype("float64")
+            elif isinstance(column.type, Integer):
+                out[column.name] = pd.array(values.tolist(), dtype="Int64")
+            elif isinstance(column.type, String):
+                out[column.name] = values.astype("string")
+            else:
+                raise WarehouseError(f"{table.name}.{column.name}: no stable dtype for {column.type}")
+        except (ValueError, TypeError, OverflowError):
+            raise WarehouseError(_bad_value(table, frame, column)) from None
     return pd.DataFrame(out, columns=[column.name for column in table.c])
+
+
+def _bad_value(table: Table, frame: pd.DataFrame, column) -> str:
+    """Name the first stored value of ``column`` that is not of its SQL type (SQLite stores anything)."""
+    kind = "date" if isinstance(column.type, (Date, DateTime)) else "number"
+    for position, value in enumerate(frame[column.name]):
+        if value is None:
+            continue
+        try:
+            if kind == "date":
+                pd.Timestamp(value)
+            elif isinstance(column.type, Integer):
+                pd.array([value], dtype="Int64")
+            else:
+                float(value)
+        except (ValueError, TypeError, OverflowError):
+            key = ", ".join(f"{name}={frame[name].iloc[position]}" for name in key_columns(table)
+                            if name != column.name)
+            return (f"table '{table.name}', column '{column.name}': stored value {value!r} is not a {kind} "
+                    f"(row {key}) [rule: column_type]")
+    return f"table '{table.name}', column '{column.name}': values are not of type {column.type} [rule: column_type]"
 
 
 def _check_columns(conn: Connection, table: Table, url: str) -> None:
@@ -83,8 +108,24 @@ def read_table(conn: Connection, table: Table, symbol: str, start: dt.date, end:
         window = (time >= start, time <= end)
     query = (select(*table.c).where(table.c.symbol == symbol, *window)
              .order_by(*(table.c[name] for name in key_columns(table))))
+    if conn.dialect.name == "sqlite":  # SQLite stores any text in a DATE column; the window would skip it
+        _check_stored_times(conn, table, symbol)
     rows = conn.execute(query).all()
     return _stable_dtypes(table, pd.DataFrame(rows, columns=[column.name for column in table.c]))
+
+
+def _check_stored_times(conn: Connection, table: Table, symbol: str) -> None:
+    """Refuse a DATE/DATETIME value stored as text that SQLite's date() cannot read (a silent gap)."""
+    for column in table.c:
+        if not isinstance(column.type, (Date, DateTime)):
+            continue
+        parse = func.datetime if isinstance(column.type, DateTime) else func.date
+        bad = conn.execute(select(type_coerce(column, String)).where(
+            table.c.symbol == symbol, column.is_not(None), parse(column).is_(None))).scalars().first()
+        if bad is not None:
+            raise WarehouseError(f"table '{table.name}', column '{column.name}': stored value {bad!r} is not a "
+                                 f"{'YYYY-MM-DD HH:MM:SS' if isinstance(column.type, DateTime) else 'YYYY-MM-DD'} "
+                                 f"date [rule: column_type]")
 
 
 def _check_unique(table: Table, frame: pd.DataFrame, url: str) -> None:
@@ -145,20 +186,22 @@ def read_source_tables(engine: Engine, symbol: str, start: str | dt.date, end: s
 
 def _reason(error: SQLAlchemyError) -> str:
     """The driver's own message, first line only (SQLAlchemy appends SQL and a help link)."""
-    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return timeout_hint(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
 
 
-def open_warehouse(url: str | None = None) -> Engine:
+def open_warehouse(url: str | None = None, timeouts: dict | None = None) -> Engine:
     """An engine for ``url`` (default ``$RISKAI_DATABASE_URL``, else the embedded SQLite).
 
     A SQLite URL must name an existing file: connecting would otherwise create an empty database.
+    ``timeouts``: params ``warehouse.connect_timeout_s`` and ``warehouse.statement_timeout_s``.
     """
     url = database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
             and not Path(parsed.database).is_file():
         raise WarehouseError(f"warehouse database file not found: {parsed.database} ({masked_url(url)})")
-    return make_engine(url)
+    timeouts = timeouts or {}
+    return make_engine(url, timeouts.get("connect_timeout_s"), timeouts.get("statement_timeout_s"))
 
 
 def _summary(table: Table, frame: pd.DataFrame, path: Path) -> dict:
@@ -190,6 +233,7 @@ def extract_raw(
     start: str | dt.date,
     end: str | dt.date,
     required_tables: Iterable[str] = (),
+    timeouts: dict | None = None,
 ) -> dict:
     """Write ``<out_dir>/<table>.parquet`` for every source table and the manifest; returns the manifest.
 
@@ -198,7 +242,7 @@ def extract_raw(
     or an empty required table, before anything is written.
     """
     required = [table_named(name) for name in required_tables]
-    engine = url if isinstance(url, Engine) else open_warehouse(url)
+    engine = url if isinstance(url, Engine) else open_warehouse(url, timeouts)
     source: dict = {}
     try:
         frames = read_source_tables(engine, symbol, start, end, provenance=source)

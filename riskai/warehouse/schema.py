@@ -7,7 +7,9 @@ being spliced into an existing one.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
+import time
 from pathlib import Path
 
 from sqlalchemy import (
@@ -22,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    event,
 )
 from sqlalchemy.engine import make_url
 
@@ -196,8 +199,57 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
 
 
-def make_engine(url: str | None = None) -> Engine:
-    return create_engine(database_url(url), future=True)
+def make_engine(url: str | None = None, connect_timeout_s: float | None = None,
+                statement_timeout_s: float | None = None) -> Engine:
+    """An engine whose connections give up after ``connect_timeout_s`` and statements after
+    ``statement_timeout_s`` (params ``warehouse.*``), so a database that hangs becomes an error.
+
+    PostgreSQL: libpq's ``connect_timeout`` and the server's ``statement_timeout``. SQLite: the lock
+    wait (``timeout``) and a progress handler that interrupts a statement past its deadline.
+    """
+    url = database_url(url)
+    backend = make_url(url).get_backend_name()
+    connect_args: dict = {}
+    if connect_timeout_s:
+        if backend == "postgresql":
+            connect_args["connect_timeout"] = max(2, math.ceil(float(connect_timeout_s)))  # libpq's minimum is 2
+        elif backend == "sqlite":
+            connect_args["timeout"] = float(connect_timeout_s)
+    engine = create_engine(url, future=True, connect_args=connect_args)
+    if statement_timeout_s:
+        _limit_statements(engine, backend, float(statement_timeout_s))
+    return engine
+
+
+def _limit_statements(engine: Engine, backend: str, seconds: float) -> None:
+    if backend == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _set_timeout(dbapi_connection, record):
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET statement_timeout = {int(seconds * 1000)}")
+            dbapi_connection.autocommit = autocommit
+    elif backend == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _install_handler(dbapi_connection, record):
+            record.info["deadline"] = math.inf
+            dbapi_connection.set_progress_handler(
+                lambda: 1 if time.monotonic() > record.info["deadline"] else 0, 10_000)
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _start_clock(conn, cursor, statement, parameters, context, executemany):
+            conn.connection.info["deadline"] = time.monotonic() + seconds
+
+
+def timeout_hint(reason: str, settings: dict | None = None) -> str:
+    """The driver's reason, plus which ``warehouse.*`` param ran out when it was a timeout."""
+    lowered = reason.lower()
+    if "statement timeout" in lowered or lowered.strip() == "interrupted":
+        return f"{reason} (statement ran past warehouse.statement_timeout_s)"
+    if "timeout expired" in lowered or "timed out" in lowered:
+        return f"{reason} (no answer within warehouse.connect_timeout_s)"
+    return reason
 
 
 def create_schema(engine: Engine) -> None:

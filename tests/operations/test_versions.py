@@ -16,8 +16,10 @@ from tests.operations.conftest import REPO_ROOT, init_git, riskai, run
 TRAIN = textwrap.dedent("""\
     import json, pathlib, yaml
     p = yaml.safe_load(open("params.yaml"))["xgb"]
-    for d in ("data/models", "data/features", "data/split", "metrics"):
+    for d in ("data/models", "data/features", "data/split", "data/raw", "metrics"):
         pathlib.Path(d).mkdir(parents=True, exist_ok=True)
+    source = yaml.safe_load(open("params.yaml")).get("source", "real")
+    json.dump({"source": {"kind": source}}, open("data/raw/manifest.json", "w"))
     pathlib.Path("data/features/features.parquet").write_text(f"features {p['depth']}")
     pathlib.Path("data/split/dataset.parquet").write_text("split")
     pathlib.Path("data/models/risk_ai_xgb.json").write_text(json.dumps(p))
@@ -28,8 +30,9 @@ TRAIN = textwrap.dedent("""\
               open("metrics/evaluate.json", "w"))
     """)
 DVC_YAML = {"stages": {"train": {
-    "cmd": "python train.py", "deps": ["train.py"], "params": ["xgb"],
-    "outs": ["data/models/risk_ai_xgb.json", "data/features", "data/split"],
+    "cmd": "python train.py", "deps": ["train.py"],
+    "params": ["xgb", "source"],
+    "outs": ["data/models/risk_ai_xgb.json", "data/features", "data/split", "data/raw/manifest.json"],
     "metrics": [{"metrics/evaluate.json": {"cache": False}}]}}}
 
 
@@ -41,7 +44,7 @@ def make_tiny_repo(repo):
     repo.mkdir()
     (repo / "train.py").write_text(TRAIN)
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
-    (repo / "params.yaml").write_text("xgb:\n  depth: 3  # tree depth\noperations:\n  remote: .dvc-remote\n")
+    (repo / "params.yaml").write_text("xgb:\n  depth: 3  # tree depth\nsource: real\noperations:\n  remote: .dvc-remote\n")
     (repo / ".gitignore").write_text((REPO_ROOT / ".gitignore").read_text())
     shutil.copytree(REPO_ROOT / "riskai", repo / "riskai", ignore=shutil.ignore_patterns("__pycache__"))
     init_git(repo)
@@ -124,3 +127,55 @@ def test_compare_reports_metrics_params_and_bucket_shares(two_releases):
     assert result["buckets"]["liquidation.10x_long"]["20-40%"]["new"] == pytest.approx(0.7)
     table = riskai(tiny_repo, "compare", "v1", "v2").stdout
     assert "risk_score.test:0-20%" in table and "xgb.depth" in table
+
+
+def test_a_push_failure_creates_no_tag(tiny_repo, tmp_path):
+    not_a_directory = tmp_path / "remote-is-a-file"
+    not_a_directory.write_text("")
+    run(["dvc", "remote", "add", "--local", "--default", "--force", "riskai", str(not_a_directory)], tiny_repo)
+    proc = riskai(tiny_repo, "release", "v1", check=False)
+    assert proc.returncode == 1 and "push` failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not run(["git", "tag"], tiny_repo).stdout.strip()
+
+
+def test_a_synthetic_data_release_needs_allow_synthetic(tiny_repo):
+    params = tiny_repo / "params.yaml"
+    params.write_text(params.read_text().replace("source: real", "source: synthetic"))
+    run(["dvc", "repro", "-q"], tiny_repo)
+    riskai(tiny_repo, "commit", "-m", "synthetic run")
+    proc = riskai(tiny_repo, "release", "v1", check=False)
+    assert proc.returncode == 2 and "data source is 'synthetic'" in proc.stderr and "--allow-synthetic" in proc.stderr
+    assert not run(["git", "tag"], tiny_repo).stdout.strip()
+    summary = json.loads(riskai(tiny_repo, "release", "v1", "--allow-synthetic", "--json").stdout)
+    assert summary["data_source"] == "synthetic"
+    assert 'data source: {"kind": "synthetic"}' in run(["git", "tag", "-n9", "v1"], tiny_repo).stdout
+
+
+def test_served_files_are_checked_against_the_tag_itself_and_rollback_restores_them(two_releases):
+    from riskai.operations.daily import load_served
+    from riskai.operations.shell import RefusedError
+    from riskai.operations.versions import dvc_md5
+
+    repo = two_releases
+    riskai(repo, "rollback", "v2")
+    served = repo / "data/serving/v2"
+    assert load_served(repo).tag == "v2"
+    # An edited served params.yaml changes scores silently: refused.
+    params = served / "params.yaml"
+    params.write_text(params.read_text().replace("depth: 7", "depth: 8"))
+    with pytest.raises(RefusedError, match=r"params.yaml differs from `git show v2:params.yaml`"):
+        load_served(repo)
+    riskai(repo, "rollback", "v2")
+    assert load_served(repo).tag == "v2"
+    # An edited model with its md5 edited in CURRENT.json too: still refused (the tag's dvc.lock rules).
+    model = served / "data/models/risk_ai_xgb.json"
+    model.write_text(json.dumps({"depth": 1}))
+    pointer = repo / "data/serving/CURRENT.json"
+    current = json.loads(pointer.read_text())
+    current["outputs"]["data/models/risk_ai_xgb.json"] = dvc_md5(model)
+    pointer.write_text(json.dumps(current))
+    with pytest.raises(RefusedError, match="served files do not match dvc.lock"):
+        load_served(repo)
+    riskai(repo, "rollback", "v2")
+    assert json.loads(model.read_text()) == {"depth": 7} and load_served(repo).tag == "v2"

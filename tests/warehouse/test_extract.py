@@ -186,3 +186,22 @@ def test_stage_reads_its_params_and_exits_non_zero_on_error(loaded_sqlite, tmp_p
     assert "cannot connect to the warehouse at postgresql+psycopg2://riskai:***@127.0.0.1:1" in failed.stderr
     assert "s3cret" not in failed.stderr and "Traceback" not in failed.stderr
     _assert_untouched(workdir / "data" / "raw", before)
+
+
+@pytest.mark.parametrize("statement, message", [
+    ("UPDATE binance_futures_metrics SET date = 'yesterday' WHERE date = '2024-03-01'",
+     "table 'binance_futures_metrics', column 'date': stored value 'yesterday' is not a YYYY-MM-DD date [rule: column_type]"),
+    ("UPDATE binance_futures_metrics SET close = 'n/a' WHERE date = '2024-03-01'",
+     "table 'binance_futures_metrics', column 'close': stored value 'n/a' is not a number "
+     "(row symbol=BTCUSDT, date=2024-03-01) [rule: column_type]"),
+    ("UPDATE hourly_klines SET volume = 'many' WHERE open_time = '2024-03-01 05:00:00.000000'",
+     "table 'hourly_klines', column 'volume': stored value 'many' is not a number "
+     "(row symbol=BTCUSDT, open_time=2024-03-01 05:00:00) [rule: column_type]"),
+])
+def test_text_where_sqlite_should_hold_a_date_or_number_is_one_line(loaded_sqlite, tmp_path, statement, message):
+    with engine_for(loaded_sqlite) as engine, engine.begin() as conn:
+        conn.execute(text(statement))
+    with pytest.raises(WarehouseError) as error:
+        _extract(loaded_sqlite, tmp_path / "raw")
+    assert str(error.value) == message
+    assert not (tmp_path / "raw").exists()
