@@ -23,6 +23,7 @@ from riskai.evaluation.baselines import TARGET
 from riskai.evaluation.bootstrap import paired_differences
 from riskai.evaluation.events import event_scores
 from riskai.evaluation.metrics import (
+    RISK_BUCKETS,
     average_precision,
     best_f1_threshold,
     brier_score,
@@ -207,8 +208,11 @@ def curve_records(test: pd.DataFrame, thresholds: dict[str, float], settings: Ev
         p = test[f"p_{name}"].to_numpy(dtype=float)
         fpr, tpr, _ = roc_curve(y, p)
         plots[f"roc/{name}.json"] = [{"fpr": a, "tpr": b} for a, b in zip(fpr, tpr)]
-        precision, recall, _ = precision_recall_curve(y, p)
-        plots[f"pr/{name}.json"] = [{"recall": r, "precision": q} for r, q in zip(recall, precision)]
+        if len(set(p)) == 1:  # a constant forecast (climatology) has one operating point: precision = prevalence
+            plots[f"pr/{name}.json"] = [{"recall": r, "precision": float(y.mean())} for r in (0.0, 1.0)]
+        else:
+            precision, recall, _ = precision_recall_curve(y, p)
+            plots[f"pr/{name}.json"] = [{"recall": r, "precision": q} for r, q in zip(recall, precision)]
         observed, predicted = calibration_curve(y, p, n_bins=settings.calibration_bins, strategy="uniform")
         plots[f"calibration/{name}.json"] = [
             {"mean_predicted": a, "fraction_positive": b} for a, b in zip(predicted, observed)
@@ -221,7 +225,9 @@ def curve_records(test: pd.DataFrame, thresholds: dict[str, float], settings: Ev
 
 
 def bucket_records(shares: dict[str, float]) -> list[dict[str, Any]]:
-    return [{"bucket": bucket, "share": share} for bucket, share in shares.items()]
+    """Bucket shares in numeric bucket order ('0-20', '20-40', ..., '100'), not the JSON's text order."""
+    rank = {bucket: i for i, bucket in enumerate(RISK_BUCKETS)}
+    return [{"bucket": bucket, "share": shares[bucket]} for bucket in sorted(shares, key=lambda b: rank.get(b, len(rank)))]
 
 
 def evaluate(dataset: pd.DataFrame, predictions: Iterable[pd.DataFrame], params: dict[str, Any],
@@ -320,9 +326,11 @@ def evaluate(dataset: pd.DataFrame, predictions: Iterable[pd.DataFrame], params:
     }
     plots = curve_records(test, thresholds, settings)
     plots["risk_buckets.json"] = bucket_records(risk_buckets["test"]["shares"])
-    plots["liquidation_mean.json"] = [
-        {"position": key, "mean_probability": value["mean_probability"]}
-        for key, value in report["liquidation"]["positions"].items()
+    positions = report["liquidation"]["positions"].values()
+    plots["liquidation_mean.json"] = [  # by leverage, long before short
+        {"position": f"{value['leverage']:g}x_{value['side']}", "leverage": value["leverage"], "side": value["side"],
+         "mean_probability": value["mean_probability"]}
+        for value in sorted(positions, key=lambda v: (v["leverage"], v["side"]))
     ]
     return Evaluation(report, plots)
 
