@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install warehouse repro test bench clean-venv
+.PHONY: install warehouse repro test bench dashboard clean-venv
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# The Streamlit risk dashboard on http://localhost:8501 (PORT=... to change; Ctrl-C stops it).
+dashboard: install
+	$(BIN)/riskai dashboard --port $${PORT:-8501}
 
 clean-venv:
 	rm -rf $(VENV)

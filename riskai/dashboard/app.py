@@ -137,12 +137,23 @@ def models_page(root: str, rev: str) -> None:
         overall["model"] = overall["model"].map(palette.label)
         st.dataframe(overall, hide_index=True, column_config={"prevalence": PROB})
         scores = data.walkforward_scores(walk)
+        if scores.empty:
+            scores = data.walkforward_fold_files(root, rev, palette.known_models(walk.get("overall", {})))
         if not scores.empty:
             left, right = st.columns(2)
             left.altair_chart(charts.walkforward(scores, "roc_auc", "ROC-AUC per walk-forward fold"),
                               width="stretch")
             right.altair_chart(charts.walkforward(scores, "pr_auc", "PR-AUC per walk-forward fold"),
                                width="stretch")
+        yearly = data.walkforward_by_year(walk)
+        if not yearly.empty:
+            st.altair_chart(charts.walkforward(yearly.assign(origin=pd.to_datetime(yearly["year"].astype(str))),
+                                               "pr_auc", "PR-AUC per calendar year (out-of-sample days)"),
+                            width="stretch")
+        intervals = data.walkforward_bootstrap(walk)
+        if not intervals.empty:
+            st.caption("Meta minus each model, moving-block bootstrap [low, median, high]")
+            st.dataframe(intervals, hide_index=True, column_config={"share_above_zero": PROB})
     evaluation = json_at(root, rev, data.EVALUATE) or {}
     st.subheader("Calibration")
     curves = backtest_calibration(root) if rev == data.WORKING_TREE else None

@@ -331,6 +331,46 @@ def walkforward_scores(walkforward: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["origin", "model", "roc_auc", "pr_auc", "n_days"])
 
 
+def walkforward_fold_files(root: str | Path, rev: str, models) -> pd.DataFrame:
+    """Per-fold scores from ``metrics/walkforward_plots/<model>.json`` (rows: origin, roc_auc, pr_auc),
+    the walk-forward stage's plot files, for a walkforward.json whose folds carry no scores."""
+    rows = []
+    for model in models:
+        for record in json_at(root, rev, f"metrics/walkforward_plots/{model}.json") or []:
+            rows.append({"origin": pd.Timestamp(record["origin"]), "model": model, "roc_auc": record.get("roc_auc"),
+                         "pr_auc": record.get("pr_auc"), "n_days": record.get("n_days")})
+    return pd.DataFrame(rows, columns=["origin", "model", "roc_auc", "pr_auc", "n_days"])
+
+
+def walkforward_by_year(walkforward: dict[str, Any]) -> pd.DataFrame:
+    """One row per (calendar year, model) with the year's out-of-sample scores."""
+    rows = [{"year": int(year), "model": model, **scores}
+            for year, models in walkforward.get("by_year", {}).items() for model, scores in models.items()]
+    return pd.DataFrame(rows)
+
+
+def walkforward_bootstrap(walkforward: dict[str, Any]) -> pd.DataFrame:
+    """Every ``meta_minus_<model>`` interval ([low, median, high] per metric), at the top of
+    ``bootstrap`` or one level down (e.g. per evaluation window)."""
+    found = []
+
+    def visit(block: dict, window: str) -> None:
+        for name, value in block.items():
+            if name.startswith("meta_minus_") and isinstance(value, dict):
+                for metric in ("roc_auc", "pr_auc"):
+                    interval = value.get(metric)
+                    if isinstance(interval, list) and len(interval) == 3:
+                        found.append({"window": window, "comparison": name.replace("meta_minus_", "meta − "),
+                                      "metric": metric, "low": interval[0], "median": interval[1],
+                                      "high": interval[2],
+                                      "share_above_zero": value.get("share_above_zero", {}).get(metric)})
+            elif isinstance(value, dict):
+                visit(value, name)
+
+    visit(walkforward.get("bootstrap", {}), "overall")
+    return pd.DataFrame(found, columns=["window", "comparison", "metric", "low", "median", "high", "share_above_zero"])
+
+
 def walkforward_overall(walkforward: dict[str, Any]) -> pd.DataFrame:
     overall = walkforward.get("overall", {})
     frame = pd.DataFrame.from_dict(overall, orient="index")

@@ -105,13 +105,19 @@ def test_models_shows_walkforward_calibration_buckets_and_two_releases(app_env):
     scale = roc_spec["encoding"]["color"]["scale"]
     assert dict(zip(scale["domain"], scale["range"])) == {palette.label(m): palette.COLORS[m] for m in ("meta", "har_logit")}
 
-    calibration_spec, calibration_frames = charts[2]
+    yearly = charts[2][1][0].set_index(["origin", "model"])["pr_auc"]
+    assert yearly[(pd.Timestamp("2024-01-01"), "har_logit")] == 0.37
+    intervals = at.dataframe[1].value.set_index(["comparison", "metric"])
+    assert tuple(intervals.loc[("meta − har_logit", "roc_auc"), ["low", "median", "high"]]) == (-0.02, 0.017, 0.05)
+    assert intervals.loc[("meta − har_logit", "pr_auc"), "share_above_zero"] == 0.97
+
+    calibration_spec, calibration_frames = charts[3]
     assert calibration_frames[0].to_dict("list") == {"x": [0.0, 1.0], "y": [0.0, 1.0]}  # the diagonal
     meta_curve = calibration_frames[1][calibration_frames[1]["model"] == "meta"]
     on_disk = json.loads((root / "metrics/plots/calibration/meta.json").read_text())
     assert meta_curve["fraction_positive"].tolist() == pytest.approx([r["fraction_positive"] for r in on_disk])
 
-    bucket_spec, bucket_frames = charts[3]
+    bucket_spec, bucket_frames = charts[4]
     assert bucket_spec["encoding"]["x"]["sort"] == ["0-20", "20-40", "40-60", "60-80", "80-100", "100"]
     evaluation = json.loads((root / "metrics/evaluate.json").read_text())
     test_buckets = bucket_frames[0][bucket_frames[0]["segment"] == "test"].set_index("bucket")["share"]
@@ -122,17 +128,17 @@ def test_models_shows_walkforward_calibration_buckets_and_two_releases(app_env):
     after.set_value(POST_TAG)
     at.run()
     assert not at.exception
-    headline = at.dataframe[1].value.set_index(["model", "metric"])
+    headline = at.dataframe[2].value.set_index(["model", "metric"])
     assert headline.loc[("Meta (ensemble)", "ROC-AUC"), PRE_TAG] == 0.785
     new = evaluation["test"]["meta"]["roc_auc"]
     assert headline.loc[("Meta (ensemble)", "ROC-AUC"), POST_TAG] == new
     assert headline.loc[("Meta (ensemble)", "ROC-AUC"), "change"] == pytest.approx(new - 0.785)
     assert headline.loc[("HAR-logit", "Brier"), POST_TAG] == evaluation["test"]["har_logit"]["brier"]
-    intervals = at.dataframe[2].value.set_index(["release", "metric"])
+    intervals = at.dataframe[3].value.set_index(["release", "metric"])
     block = evaluation["bootstrap"]["differences"]["meta_minus_har_logit"]["pr_auc"]
     assert tuple(intervals.loc[(POST_TAG, "pr_auc"), ["estimate", "low", "high"]]) == \
         (block["estimate"], block["ci_low"], block["ci_high"])
-    shares = at.dataframe[3].value
+    shares = at.dataframe[4].value
     assert shares["bucket"].tolist() == ["0-20", "20-40", "40-60", "60-80", "80-100", "100"]
     assert shares[PRE_TAG].tolist() == [0.70, 0.20, 0.07, 0.02, 0.01, 0.0]
 
