@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskai.features.volatility import VOL_ESTIMATORS, daily_vol, har_terms, high_vol_target, hourly_realized_vol
+from riskai.features.volatility import (
+    VOL_ESTIMATORS,
+    daily_vol,
+    har_terms,
+    high_vol_target,
+    hourly_measures,
+    hourly_shape_terms,
+    relative_vol_terms,
+)
 from riskai.io import read_parquet
 
 SPINE_TABLE = "binance_futures_metrics"
@@ -187,9 +195,9 @@ def _check_prices(daily: pd.DataFrame) -> None:
             f"{SPINE_TABLE}.taker_buy_volume: outside [0, volume] on {_dates(taker.index[broken])}")
 
 
-def _hourly_vol(raw: dict[str, pd.DataFrame], needed: bool) -> pd.Series:
+def _hourly_measures(raw: dict[str, pd.DataFrame], needed: bool) -> pd.DataFrame:
     if not needed:
-        return pd.Series(dtype="float64", index=pd.DatetimeIndex([], name="date"))
+        return hourly_measures(pd.DataFrame())
     hourly = raw.get("hourly_klines")
     if hourly is None or "open_time" not in hourly.columns or "close" not in hourly.columns:
         raise FeatureInputError("hourly_klines: table or its open_time/close columns missing from the raw input")
@@ -200,7 +208,7 @@ def _hourly_vol(raw: dict[str, pd.DataFrame], needed: bool) -> pd.Series:
     close = hourly["close"].to_numpy(dtype="float64", na_value=np.nan)
     if (close <= 0).any():
         raise FeatureInputError(f"hourly_klines.close: value <= 0 at {list(open_time[close <= 0].astype(str)[:5])}")
-    return hourly_realized_vol(pd.DataFrame({"open_time": open_time, "close": close}))
+    return hourly_measures(pd.DataFrame({"open_time": open_time, "close": close}))
 
 
 def _align(table: pd.DataFrame, spine: pd.DatetimeIndex, ffill_limit: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -313,20 +321,25 @@ def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataF
                                 f"[rule: dates_contiguous]; a gap in prices would hide a volatility shock")
     daily, daily_observed = _align(daily_raw, spine, ffill_limit)
 
-    hourly_vol = _hourly_vol(raw, "volatility" in groups or params["vol_estimator"] == "hourly")
+    hourly = _hourly_measures(raw, "volatility" in groups or params["vol_estimator"] == "hourly").reindex(spine)
+    hourly_vol = hourly["rv"]
     # Volatility is measured, never carried forward: a day without prices has unknown volatility.
     vol = daily_vol(params["vol_estimator"], daily_raw.reindex(spine), hourly_vol)
     if vol.notna().sum() == 0:
         raise FeatureInputError(f"features.vol_estimator={params['vol_estimator']!r}: no day has a volatility value "
                                 f"(check {SPINE_TABLE} OHLC / hourly_klines)")
 
+    labels = high_vol_target(vol, float(params["target_quantile"]), int(params["target_window"]),
+                             int(params["target_min_periods"]))
     by_group: dict[str, dict[str, pd.Series]] = {}
     if "price" in groups:
         by_group["price"] = _price_features(daily, window)
     if "volatility" in groups:
-        by_group["volatility"] = dict(har_terms(vol, "rv"))
+        terms = har_terms(vol, "rv")
         if params["vol_estimator"] != "hourly":
-            by_group["volatility"].update(har_terms(hourly_vol.reindex(spine), "rv_hourly"))
+            terms = terms.join(har_terms(hourly_vol, "rv_hourly"))
+        by_group["volatility"] = {**dict(terms), **relative_vol_terms(terms, labels["vol_threshold"]),
+                                  **hourly_shape_terms(hourly)}
     if "funding" in groups:
         extended = raw.get(BYBIT_FUNDING[0])
         if extended is None or len(extended) == 0:
@@ -346,8 +359,6 @@ def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataF
         by_group["calendar"] = _calendar_features(spine)
     features = {name: series for group in by_group.values() for name, series in group.items()}
 
-    labels = high_vol_target(vol, float(params["target_quantile"]), int(params["target_window"]),
-                             int(params["target_min_periods"]))
     frame = pd.DataFrame({name: series.astype("float64") for name, series in features.items()}, index=spine)
     frame = pd.concat([frame, labels], axis=1).reset_index()
     return frame, _spec(list(features), params, {group: list(names) for group, names in by_group.items()})

@@ -32,25 +32,67 @@ def parkinson(high: pd.Series, low: pd.Series) -> pd.Series:
     return np.sqrt(np.log(high / low) ** 2 / (4.0 * math.log(2.0)))
 
 
-def hourly_realized_vol(hourly: pd.DataFrame) -> pd.Series:
-    """Realized daily volatility: sqrt of the sum of squared hourly close-to-close log returns.
+HOURLY_MEASURES = ("rv", "rs_down", "bipower")
+
+
+def hourly_measures(hourly: pd.DataFrame) -> pd.DataFrame:
+    """Per UTC day from hourly close-to-close log returns: realized volatility ``rv`` (sqrt of the sum
+    of squares), downside realized semivariance ``rs_down`` (sum of squared negative returns, the
+    HAR-RS term) and bipower variation ``bipower`` ((pi/2) sum |r_i||r_i-1|, robust to jumps, so
+    rv**2 - bipower measures the jump part).
 
     A day counts only with all 24 bars and each bar's predecessor exactly one hour earlier (the
     first return of a day starts at the previous day's last close); partial days are NaN rather
-    than rescaled, so a data gap never looks like a quiet day. Indexed by UTC day.
+    than rescaled, so a data gap never looks like a quiet day.
     """
     if hourly.empty:
-        return pd.Series(dtype="float64", index=pd.DatetimeIndex([], name="date"))
+        return pd.DataFrame({name: pd.Series(dtype="float64") for name in HOURLY_MEASURES},
+                            index=pd.DatetimeIndex([], name="date"))
     bars = hourly.sort_values("open_time")
     open_time = pd.to_datetime(bars["open_time"])
     close = bars["close"].to_numpy(dtype="float64", na_value=np.nan)
     log_return = np.log(close[1:] / close[:-1])
     consecutive = (open_time.diff().iloc[1:] == pd.Timedelta(hours=1)).to_numpy()
-    returns = pd.Series(np.where(consecutive, log_return, np.nan), index=open_time.iloc[1:].dt.floor("D").to_numpy())
-    squared = (returns**2).groupby(level=0)
-    realized = np.sqrt(squared.sum()).where(squared.count() == HOURS_PER_DAY)
-    realized.index = pd.DatetimeIndex(realized.index, name="date")
-    return realized.astype("float64")
+    returns = np.where(consecutive, log_return, np.nan)
+    previous = np.concatenate([[np.nan], returns[:-1]])
+    day = open_time.iloc[1:].dt.floor("D").to_numpy()
+    frame = pd.DataFrame({"squared": returns**2, "down": np.where(returns < 0, returns**2, 0.0),
+                          "bipower": (math.pi / 2.0) * np.abs(returns) * np.abs(previous)}, index=day)
+    frame.loc[np.isnan(returns), "down"] = np.nan
+    grouped = frame.groupby(level=0)
+    complete = grouped["squared"].count() == HOURS_PER_DAY
+    sums = grouped.sum(min_count=1)
+    result = pd.DataFrame({"rv": np.sqrt(sums["squared"]), "rs_down": sums["down"], "bipower": sums["bipower"]})
+    result = result.where(complete)
+    result.index = pd.DatetimeIndex(result.index, name="date")
+    return result.astype("float64")
+
+
+def hourly_realized_vol(hourly: pd.DataFrame) -> pd.Series:
+    """Realized daily volatility from hourly bars (see ``hourly_measures``), indexed by UTC day."""
+    return hourly_measures(hourly)["rv"]
+
+
+def relative_vol_terms(terms: pd.DataFrame, threshold: pd.Series) -> dict[str, pd.Series]:
+    """log(term / label threshold): how far each HAR term is from the high-vol threshold of the day.
+
+    The label asks whether tomorrow's vol exceeds that threshold, so these scale-free distances carry
+    over from calm to wild years where raw levels do not (trees cannot divide one column by another).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {f"{name}_rel": np.log(terms[name] / threshold.where(threshold > 0)).replace([np.inf, -np.inf], np.nan)
+                for name in terms.columns}
+
+
+def hourly_shape_terms(measures: pd.DataFrame, window: int = 7) -> dict[str, pd.Series]:
+    """Trailing-window shares of realized variance that was downside (HAR-RS) and jumps (RV - BV)."""
+    variance = measures["rv"] ** 2
+    min_periods = max(1, math.ceil(HAR_MIN_COVERAGE * window))
+    total = variance.rolling(window, min_periods=min_periods).sum()
+    down = measures["rs_down"].rolling(window, min_periods=min_periods).sum()
+    jumps = (variance - measures["bipower"]).clip(lower=0.0).rolling(window, min_periods=min_periods).sum()
+    positive = total.where(total > 0)
+    return {f"downside_share_{window}d": down / positive, f"jump_share_{window}d": jumps / positive}
 
 
 def daily_vol(estimator: str, daily: pd.DataFrame, hourly_vol: pd.Series) -> pd.Series:

@@ -38,8 +38,8 @@ def test_real_features_pass_validation(real_run):
     assert frame["date"].iloc[0] == pd.Timestamp("2021-01-01") and frame["date"].iloc[-1] == pd.Timestamp("2025-11-30")
     assert real_run["validation"]["status"] == "ok"
     oi_missing = frame.set_index("date")["oi_missing"]
-    assert (oi_missing.loc["2021-03-20":"2025-05-01"] == 0.0).all()  # Coinalyze OI ends 2025-04-28, +3 days carried
-    assert (oi_missing.loc["2025-05-02":] == 1.0).all()
+    assert (oi_missing.loc["2021-03-20":"2025-04-28"] == 0.0).all()  # Coinalyze OI ends 2025-04-28
+    assert (oi_missing.loc["2025-04-29":] == 1.0).all()
 
 
 def test_real_split_segments_are_populated(real_run):

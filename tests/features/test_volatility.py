@@ -77,3 +77,33 @@ def test_target_rejects_bad_parameters():
         high_vol_target(vol, quantile=1.5, window=3, min_periods=1)
     with pytest.raises(ValueError, match="target_min_periods"):
         high_vol_target(vol, quantile=0.8, window=3, min_periods=5)
+
+
+def test_hourly_measures_split_variance_into_downside_and_jumps():
+    """Day 2: 23 returns of +/-0.01 and one jump of -0.05. rs_down sums the squared negative returns;
+    bipower ((pi/2) sum |r_i||r_i-1|) is barely moved by the lone jump, so rv^2 - bipower isolates it."""
+    from riskai.features.volatility import hourly_measures
+
+    day_two = np.r_[np.tile([0.01, -0.01], 11), 0.01, -0.05]
+    closes = 100.0 * np.exp(np.cumsum(np.r_[0.0, np.full(23, 0.001), day_two]))
+    measures = hourly_measures(_hourly(closes)).loc["2024-01-02"]
+    squared = day_two**2
+    assert measures["rv"] == pytest.approx(math.sqrt(squared.sum()), rel=1e-9)
+    assert measures["rs_down"] == pytest.approx(squared[day_two < 0].sum(), rel=1e-9)
+    previous = np.r_[0.001, day_two[:-1]]  # the day's first return pairs with the previous day's last
+    assert measures["bipower"] == pytest.approx(math.pi / 2 * np.sum(np.abs(day_two) * np.abs(previous)), rel=1e-9)
+    assert hourly_measures(_hourly(closes[:30])).loc["2024-01-02"].isna().all()  # incomplete day: unknown
+
+
+def test_relative_terms_are_log_distances_to_the_threshold():
+    from riskai.features.volatility import hourly_shape_terms, relative_vol_terms
+
+    terms = pd.DataFrame({"rv_7d": [0.02, 0.04, 0.01]})
+    threshold = pd.Series([0.02, 0.02, 0.0])
+    rel = relative_vol_terms(terms, threshold)["rv_7d_rel"]
+    assert rel.iloc[0] == 0.0 and rel.iloc[1] == pytest.approx(math.log(2)) and math.isnan(rel.iloc[2])
+    measures = pd.DataFrame({"rv": np.full(7, 0.1), "rs_down": np.full(7, 0.004), "bipower": np.full(7, 0.009)})
+    shape = hourly_shape_terms(measures)
+    assert shape["downside_share_7d"].iloc[-1] == pytest.approx(0.4)
+    assert shape["jump_share_7d"].iloc[-1] == pytest.approx(0.1)
+    assert math.isnan(shape["jump_share_7d"].iloc[3])  # fewer than 80 % of the window
