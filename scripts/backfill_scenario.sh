@@ -35,9 +35,13 @@ if [ -n "$(git status --porcelain)" ]; then
     exit 2
 fi
 base=$(git rev-parse HEAD)
-
-echo "== 1/2 before the backfill: OI for the last 30 days only, no extended futures, no whale stats" >&2
-riskai warehouse load "${load_args[@]}" --state prebackfill
+# Check everything that can be checked before the warehouse changes: tags free, params editable.
+for tag in "$PRE_TAG" "$POST_TAG"; do
+    if git rev-parse -q --verify "refs/tags/$tag" >/dev/null; then
+        echo "backfill_scenario: tag $tag already exists; set PRE_TAG/POST_TAG or delete it (nothing changed)" >&2
+        exit 2
+    fi
+done
 # Feature groups, meta key features and required tables of the pre-backfill state, derived from the
 # current params so the two runs differ only in what the backfill added.
 mapfile -t pre_params < <("$PYTHON" - <<'PY'
@@ -52,11 +56,45 @@ print("meta.features=" + flow(k for k in p["meta"]["features"] if not k.startswi
 print("extract.required_tables=" + flow(t for t in p["extract"]["required_tables"] if t not in backfilled_tables))
 PY
 )
+[ "${#pre_params[@]}" -eq 3 ] || { echo "backfill_scenario: cannot derive the pre-backfill params (nothing changed)" >&2; exit 2; }
+params_check=$(mktemp)
+cp params.yaml "$params_check"
+if ! "$PYTHON" - "$params_check" "${pre_params[@]}" <<'PY'
+import sys
+from riskai.operations.params_edit import parse_assignment, set_params
+set_params(sys.argv[1], dict(parse_assignment(a) for a in sys.argv[2:]))
+PY
+then
+    rm -f "$params_check"
+    echo "backfill_scenario: params.yaml does not take the pre-backfill edits (nothing changed)" >&2
+    exit 2
+fi
+rm -f "$params_check"
+release_args=()
+[ "$SOURCE" = real ] || release_args+=(--allow-synthetic)  # auto may resolve to the synthetic sample
+
+# The warehouse is put back as it was if any later step fails.
+warehouse=data/warehouse.sqlite
+backup=$(mktemp -d)
+[ ! -e "$warehouse" ] || cp -p "$warehouse" "$backup/warehouse.sqlite"
+restore_warehouse() {
+    status=$?
+    if [ "$status" -ne 0 ]; then
+        if [ -e "$backup/warehouse.sqlite" ]; then cp -p "$backup/warehouse.sqlite" "$warehouse"; else rm -f "$warehouse"; fi
+        echo "backfill_scenario: failed (exit $status); warehouse restored to its state before the scenario" >&2
+    fi
+    rm -rf "$backup"
+    exit "$status"
+}
+trap restore_warehouse EXIT
+
+echo "== 1/2 before the backfill: OI for the last 30 days only, no extended futures, no whale stats" >&2
+riskai warehouse load "${load_args[@]}" --state prebackfill
 riskai params set "${pre_params[@]}"
 git commit -q -m "params: pre-backfill state (${pre_params[*]})" -- params.yaml
 riskai repro
 riskai commit -m "pipeline: pre-backfill run"
-riskai release "$PRE_TAG" -m "Model before the OI / extended futures / whale backfill"
+riskai release "$PRE_TAG" "${release_args[@]}" -m "Model before the OI / extended futures / whale backfill"
 
 echo "== 2/2 after the backfill: full history, default params" >&2
 riskai warehouse load "${load_args[@]}"
@@ -64,7 +102,7 @@ git checkout "$base" -- params.yaml
 git commit -q -m "params: backfilled state" -- params.yaml
 riskai repro
 riskai commit -m "pipeline: backfilled run"
-riskai release "$POST_TAG" -m "Retrained on backfilled open interest, extended futures and whale stats"
+riskai release "$POST_TAG" "${release_args[@]}" -m "Retrained on backfilled open interest, extended futures and whale stats"
 
 echo "== comparison $PRE_TAG -> $POST_TAG" >&2
 riskai compare "$PRE_TAG" "$POST_TAG"

@@ -1,7 +1,9 @@
 """In-place edits of params.yaml that keep its comments and layout.
 
 The backfill scenario and retraining change a few parameters and commit them as plain edits (no
-`dvc exp`), so the diff a reviewer sees is one line per parameter, not a re-serialised file.
+`dvc exp`), so the diff a reviewer sees is one line per parameter, not a re-serialised file. Edits go
+through ruamel.yaml's round-trip mode, so they work on any valid layout (flow or block lists, as
+`dvc exp run -S` writes them), nested keys included, and the file is replaced atomically.
 """
 from __future__ import annotations
 
@@ -12,8 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 
+from riskai.io import atomic_path
 from riskai.operations.shell import RefusedError
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """`section.key=value` with the value read as YAML, the syntax of `dvc exp run -S`."""
+    key, sep, raw = text.partition("=")
+    if not sep or key.count(".") < 1 or "" in key.split("."):
+        raise RefusedError(f"expected section.key=value (or section.key.subkey=value), got {text!r}")
+    return key, yaml.safe_load(raw)
 
 
 def format_value(value: Any) -> str:
@@ -34,54 +47,67 @@ def format_value(value: Any) -> str:
     raise RefusedError(f"cannot write a {type(value).__name__} into params.yaml: {value!r}")
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """`section.key=value` with the value read as YAML, the syntax of `dvc exp run -S`."""
-    key, sep, raw = text.partition("=")
-    if not sep or key.count(".") != 1:
-        raise RefusedError(f"expected section.key=value, got {text!r}")
-    return key, yaml.safe_load(raw)
+
+def _value_lines(lines: list[str], node: CommentedMap, key: str) -> tuple[int, int]:
+    """First and one-past-last line of ``key`` and its value (block lists and multi-line flows too)."""
+    first = node.lc.key(key)[0]
+    indent = len(lines[first]) - len(lines[first].lstrip(" "))
+    end = first + 1
+    while end < len(lines):
+        stripped = lines[end].strip()
+        if stripped and not stripped.startswith("#") and len(lines[end]) - len(lines[end].lstrip(" ")) <= indent \
+                and not stripped.startswith("- "):
+            break
+        if stripped.startswith("- ") and len(lines[end]) - len(lines[end].lstrip(" ")) < indent:
+            break
+        end += 1
+    while end > first + 1 and (not lines[end - 1].strip() or lines[end - 1].strip().startswith("#")):
+        end -= 1  # comments and blank lines after the value belong to what follows
+    return first, end
 
 
 def set_params(path: str | Path, assignments: dict[str, Any]) -> None:
-    """Replace `section.key` values in place; the section and key must already exist."""
+    """Replace ``section.key`` (or deeper, ``section.key.subkey``) values; every key must already exist.
+
+    ruamel.yaml finds each key whatever the layout (flow or block, as `dvc exp run -S` leaves it);
+    only the key's own lines are rewritten (its trailing comment kept), every other line stays
+    byte for byte. The file is replaced atomically after it reads back with exactly the new values.
+    """
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    text = path.read_text(encoding="utf-8")
     for dotted, value in assignments.items():
-        section, key = dotted.split(".")
-        lines = _replace(lines, section, key, format_value(value), path)
-    text = "".join(lines)
+        try:
+            document = YAML(typ="rt").load(text)
+        except Exception as error:  # noqa: BLE001 - any parser error: name the file
+            raise RefusedError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        *parents, key = dotted.split(".")
+        node = document
+        for depth, name in enumerate(parents):
+            if not isinstance(node, CommentedMap) or name not in node:
+                raise RefusedError(f"{path}: no section '{'.'.join(parents[:depth + 1])}'")
+            node = node[name]
+        if not isinstance(node, CommentedMap) or key not in node:
+            raise RefusedError(f"{path}: no key '{key}' in section '{'.'.join(parents)}'")
+        lines = text.splitlines(keepends=True)
+        first, end = _value_lines(lines, node, key)
+        head = lines[first].rstrip("\n")
+        indent = head[: len(head) - len(head.lstrip(" "))]
+        comment = ""
+        if end == first + 1 and " #" in head:  # a one-line value with a trailing comment: keep it aligned
+            code, _, note = head.partition(" #")
+            new = f"{indent}{key}: {format_value(value)}"
+            comment = " " * max(1, len(code) - len(new) + 1) + "#" + note if len(new) < len(code) else "  #" + note
+        lines[first:end] = [f"{indent}{key}: {format_value(value)}{comment}\n"]
+        text = "".join(lines)
     loaded = yaml.safe_load(text)
     for dotted, value in assignments.items():
-        section, key = dotted.split(".")
+        found = loaded
+        for name in dotted.split("."):
+            found = found[name]
         expected = value.isoformat() if isinstance(value, datetime.date) else value
-        if loaded[section][key] != expected:
-            raise RefusedError(f"{path}: writing {dotted} did not round-trip ({loaded[section][key]!r})")
-    path.write_text(text, encoding="utf-8")
-
-
-def _replace(lines: list[str], section: str, key: str, value_text: str, path: Path) -> list[str]:
-    start = next((i for i, line in enumerate(lines) if re.match(rf"{re.escape(section)}:\s*(#.*)?$", line)), None)
-    if start is None:
-        raise RefusedError(f"{path}: no section '{section}'")
-    end = next((i for i in range(start + 1, len(lines)) if re.match(r"[^\s#]", lines[i])), len(lines))
-    key_re = re.compile(rf"^( +){re.escape(key)}:(\s*)([^#\n]*?)(\s+#.*)?$")
-    for i in range(start + 1, end):
-        match = key_re.match(lines[i].rstrip("\n"))
-        if not match or len(match.group(1)) != _child_indent(lines, start, end):
-            continue
-        indent, _, old, comment = match.groups()
-        block_end = i + 1
-        if not old:  # a block value: drop its more-indented continuation lines
-            while block_end < end and (not lines[block_end].strip() or _indent(lines[block_end]) > len(indent)):
-                block_end += 1
-        newline = f"{indent}{key}: {value_text}{comment or ''}\n"
-        return lines[:i] + [newline] + lines[block_end:]
-    raise RefusedError(f"{path}: no key '{key}' in section '{section}'")
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
-def _child_indent(lines: list[str], start: int, end: int) -> int:
-    return next(_indent(lines[i]) for i in range(start + 1, end) if lines[i].strip() and not lines[i].lstrip().startswith("#"))
+        if isinstance(expected, tuple):
+            expected = list(expected)
+        if found != expected:
+            raise RefusedError(f"{path}: writing {dotted} did not round-trip ({found!r})")
+    with atomic_path(path, ".yaml") as tmp:
+        tmp.write_text(text, encoding="utf-8")

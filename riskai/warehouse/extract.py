@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -214,11 +215,34 @@ def _summary(table: Table, frame: pd.DataFrame, path: Path) -> dict:
     }
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temporaries(out_dir: Path) -> list[Path]:
+    """Remove ``.<name>.new-<pid>-*`` / ``.old-<pid>-*`` folders left by a killed extract (SIGKILL runs
+    no cleanup); folders of a still-running extract stay. Returns what was removed."""
+    removed = []
+    for path in sorted(out_dir.parent.glob(f".{out_dir.name}.[no][el][wd]-*")):
+        match = re.fullmatch(rf"\.{re.escape(out_dir.name)}\.(new|old)-(?:(\d+)-)?.*", path.name)
+        if not match or not path.is_dir() or (match.group(2) and _pid_alive(int(match.group(2)))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def _swap_into_place(staged: Path, out_dir: Path) -> None:
     """Replace ``out_dir`` by ``staged`` with renames, so readers see the old or the new folder."""
     retired = None
     if out_dir.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-{os.getpid()}-", dir=out_dir.parent))
         os.replace(out_dir, retired / out_dir.name)
     os.replace(staged, out_dir)
     if retired is not None:
@@ -256,7 +280,8 @@ def extract_raw(
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+    clean_stale_temporaries(out_dir)  # a SIGKILLed earlier run left them; git would call the tree dirty
+    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-{os.getpid()}-", dir=out_dir.parent))
     try:
         staged.chmod(0o755)  # mkdtemp makes it private; data/raw is an ordinary shared folder
         tables = {}

@@ -139,3 +139,49 @@ def test_a_feature_missing_where_training_had_it_is_out_of_range(repo, day, ware
     assert proc.returncode == 2 and '"oi_delta": "missing"' in summary["error"]
     _, flagged = _daily(repo, day, "--database-url", warehouse_copy, "--out-of-range", "flag")
     assert flagged["out_of_range"] and flagged["out_of_range_features"]["oi_delta"] == "missing"
+
+
+def test_a_day_inside_the_fit_or_selection_window_is_refused_unless_marked_in_sample(repo, fit_end, warehouse_copy):
+    inside = fit_end - dt.timedelta(days=30)
+    proc, summary = _daily(repo, inside, "--database-url", warehouse_copy, check=False)
+    assert proc.returncode == 2 and "inside the fit/selection window" in summary["error"]
+    assert "--allow-in-sample" in summary["error"]
+    _, marked = _daily(repo, inside, "--database-url", warehouse_copy, "--allow-in-sample")
+    assert marked["in_sample"] is True
+    stored = read_predictions(create_engine(warehouse_copy))
+    assert bool(stored.loc[stored["date"] == inside, "in_sample"].iloc[0])
+
+
+def test_a_database_that_never_answers_fails_within_the_limit_and_releases_the_lock(repo, day):
+    import time
+
+    from tests.hanging_server import hanging_server
+
+    limit = load_params("warehouse", repo / "params.yaml")["connect_timeout_s"]
+    with hanging_server() as port:
+        began = time.monotonic()
+        proc, summary = _daily(repo, day, "--database-url", f"postgresql+psycopg2://riskai@127.0.0.1:{port}/w",
+                               check=False)
+        elapsed = time.monotonic() - began
+    assert proc.returncode == 1 and summary["status"] == "failed"
+    assert "database error" in summary["error"] and "warehouse.connect_timeout_s" in summary["error"]
+    assert "Traceback" not in proc.stderr
+    assert elapsed < limit + 60  # the limit, plus loading and verifying the served release
+    with FileLock(str(repo / LOCK_FILE)).acquire(timeout=0):  # released: the next day is not refused
+        pass
+
+
+def test_an_unreachable_database_is_one_line(repo, day):
+    proc, summary = _daily(repo, day, "--database-url", "postgresql+psycopg2://riskai:pw@127.0.0.1:1/w", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "pw@" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if "failed:" in line]) == 1
+
+
+def test_an_edited_served_params_file_is_refused_and_rollback_restores_it(repo, day):
+    params = repo / "data/serving" / POST_TAG / "params.yaml"
+    params.write_text(params.read_text().replace("maintenance_margin_rate: 0.004", "maintenance_margin_rate: 0.04"))
+    proc, summary = _daily(repo, day, check=False)
+    assert proc.returncode == 2 and f"differs from `git show {POST_TAG}:params.yaml`" in summary["error"]
+    riskai(repo, "rollback", POST_TAG)
+    _, summary = _daily(repo, day)
+    assert summary["status"] == "ok"

@@ -30,3 +30,25 @@ def test_unknown_keys_are_refused(tmp_path, assignment):
     params.write_text((REPO_ROOT / "params.yaml").read_text())
     with pytest.raises(RefusedError):
         set_params(params, dict([parse_assignment(assignment)]))
+
+
+def test_block_style_as_dvc_exp_run_writes_it_nested_keys_and_atomic_write(tmp_path):
+    """`dvc exp run -S` re-serialises params.yaml in block style; lists and nested keys still edit."""
+    params = tmp_path / "params.yaml"
+    original = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    params.write_text(yaml.safe_dump(original, default_flow_style=False, sort_keys=False))
+    set_params(params, dict(parse_assignment(a) for a in [
+        "features.groups=[price, calendar]", "meta.features=[rv_7d]", "validate.cross_source.mark_rel_tol=0.03",
+        "extract.required_tables=[binance_futures_metrics, hourly_klines]"]))
+    loaded = yaml.safe_load(params.read_text())
+    assert loaded["features"]["groups"] == ["price", "calendar"]
+    assert loaded["meta"]["features"] == ["rv_7d"]
+    assert loaded["validate"]["cross_source"]["mark_rel_tol"] == 0.03
+    assert loaded["extract"]["required_tables"] == ["binance_futures_metrics", "hourly_klines"]
+    expected = {**original, "features": {**original["features"], "groups": ["price", "calendar"]},
+                "meta": {**original["meta"], "features": ["rv_7d"]},
+                "validate": {**original["validate"], "cross_source": {**original["validate"]["cross_source"],
+                                                                      "mark_rel_tol": 0.03}},
+                "extract": {**original["extract"], "required_tables": ["binance_futures_metrics", "hourly_klines"]}}
+    assert loaded == expected  # nothing else moved
+    assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]  # no temporary left behind

@@ -8,7 +8,9 @@ import shutil
 import pytest
 import yaml
 
-from tests.operations.conftest import POST_TAG, PRE_TAG, riskai, run
+import sys
+
+from tests.operations.conftest import POST_TAG, PRE_TAG, copy_repository, riskai, run
 
 pytestmark = pytest.mark.slow
 
@@ -71,3 +73,26 @@ def test_rollback_restores_the_pre_backfill_models_byte_for_byte(scenario_repo):
     assert json.loads((scenario_repo / "data/serving/CURRENT.json").read_text())["tag"] == PRE_TAG
     assert not run(["git", "status", "--porcelain"], scenario_repo).stdout.strip()
     riskai(scenario_repo, "rollback", POST_TAG)
+
+
+def test_scenario_checks_its_tags_before_touching_the_warehouse(tmp_path):
+    repo = copy_repository(tmp_path / "repo")
+    run(["git", "tag", "v1.0-pre-backfill"], repo)
+    proc = run(["bash", "scripts/backfill_scenario.sh"], repo, check=False,
+               env={"PYTHON": sys.executable, "SOURCE": "synthetic"})
+    assert proc.returncode == 2 and "tag v1.0-pre-backfill already exists" in proc.stderr
+    assert not (repo / "data/warehouse.sqlite").exists()
+
+
+def test_a_failing_scenario_restores_the_warehouse(tmp_path):
+    repo = copy_repository(tmp_path / "repo")
+    run([sys.executable, "-m", "riskai.warehouse", "load", "--source", "synthetic", "--start", "2024-01-01",
+         "--end", "2024-03-31"], repo)
+    before = (repo / "data/warehouse.sqlite").read_bytes()
+    params = repo / "params.yaml"  # the extract stage fails after the pre-backfill load: no such symbol
+    params.write_text(params.read_text().replace("symbol: BTCUSDT", "symbol: NOSUCHSYMBOL", 1))
+    run(["git", "commit", "-qam", "broken symbol"], repo)
+    proc = run(["bash", "scripts/backfill_scenario.sh"], repo, check=False,
+               env={"PYTHON": sys.executable, "SOURCE": "synthetic"})
+    assert proc.returncode != 0 and "warehouse restored" in proc.stderr
+    assert (repo / "data/warehouse.sqlite").read_bytes() == before

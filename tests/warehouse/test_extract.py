@@ -205,3 +205,31 @@ def test_text_where_sqlite_should_hold_a_date_or_number_is_one_line(loaded_sqlit
         _extract(loaded_sqlite, tmp_path / "raw")
     assert str(error.value) == message
     assert not (tmp_path / "raw").exists()
+
+
+def test_temporaries_of_a_killed_extract_are_removed_at_the_next_start(loaded_sqlite, tmp_path):
+    """SIGKILL mid-extract leaves data/.raw.new-*; the next run removes it, but not a live run's."""
+    import signal
+    import subprocess
+    import sys
+
+    out_dir = tmp_path / "data" / "raw"
+    out_dir.parent.mkdir(parents=True)
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        stale = [out_dir.parent / f".raw.new-{killed.pid}-abc", out_dir.parent / ".raw.new-x1y2",
+                 out_dir.parent / f".raw.old-{killed.pid}-def"]
+        live = out_dir.parent / f".raw.new-{running.pid}-ghi"
+        for path in [*stale, live]:
+            path.mkdir()
+            (path / "binance_futures_metrics.parquet").write_bytes(b"half written")
+        _extract(loaded_sqlite, out_dir)
+        assert not any(path.exists() for path in stale) and live.exists()
+        assert sorted(p.name for p in out_dir.parent.iterdir()) == sorted([".raw.new-" + live.name.split("new-")[1],
+                                                                            "raw"])
+    finally:
+        running.kill()
+        running.wait()
