@@ -42,6 +42,8 @@ def test_today_shows_latest_score_per_symbol_liquidation_and_freshness(app_env):
     assert [s.value for s in at.subheader] == ["BTCUSDT", "ETHUSDT", "Source freshness"]
     assert "oi_delta (missing)" in at.warning[0].value
 
+    liquidation_spec, _ = chart_data(at)[0]
+    assert liquidation_spec["encoding"]["x"]["sort"] == ["5×", "10×", "20×", "50×"]
     liquidation = at.dataframe[0].value
     risks = json.loads(btc["liquidation_risk"])
     assert list(liquidation["leverage"]) == ["5×", "10×", "20×", "50×"]  # numeric, not text, order
@@ -75,6 +77,9 @@ def test_history_shows_the_pipelines_features_and_scores(app_env, tmp_path):
     assert shown.to_dict() == {pd.Timestamp("2025-11-28"): pytest.approx(21.13),
                                pd.Timestamp("2025-11-29"): pytest.approx(42.87)}
     assert spec["layer"][1]["mark"]["color"] == palette.COLORS["meta"]
+    # High-volatility days are the days the label says: day t+1 when target_high_vol[t] is 1.
+    marked = set(frames[0].loc[frames[0]["high_vol_day"] == 1, "date"])
+    assert marked == set(frame.loc[frame["target_high_vol"] == 1, "date"] + pd.Timedelta(days=1))
 
     spec_dynamic = {"dynamic_features": ["oi_delta", "net_flow_delta", "taker_ratio_delta", "funding_zscore"]}
     yearly = pd.DataFrame(indicator_vol_consistency(frame, spec_dynamic)).T

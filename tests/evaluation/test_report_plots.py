@@ -26,7 +26,9 @@ def test_buckets_in_numeric_order_whatever_the_json_order():
     assert [r["bucket"] for r in bucket_records(text_sorted)] == list(RISK_BUCKETS)
 
 
-def test_liquidation_positions_by_leverage_then_side(plots, params):
+def test_liquidation_positions_by_leverage_then_side(dataset, predictions, params):
+    shuffled = {**params, "leverages": sorted(params["leverages"], reverse=True)}  # the order params may list
+    plots = evaluate(dataset, predictions, shuffled).plots
     positions = [r["position"] for r in plots["liquidation_mean.json"]]
     expected = [f"{lev:g}x_{side}" for lev in sorted(params["leverages"]) for side in ("long", "short")]
     assert positions == expected
