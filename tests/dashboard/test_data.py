@@ -49,3 +49,25 @@ def test_bad_inputs_name_what_is_wrong():
 def test_gaps_count_missing_days_and_name_the_longest():
     days = pd.Series(pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-05", "2025-01-07"]))
     assert data._gaps(days, pd.Timedelta(days=1)) == (3, "2025-01-03..2025-01-04")
+
+
+@pytest.mark.postgres
+def test_postgresql_warehouse_reads_the_same(postgres_schema_url, real_data_dir):
+    """The same real rows in PostgreSQL: hourly bars, freshness and coverage as from SQLite."""
+    from riskai.warehouse.__main__ import main as warehouse_main
+
+    args = ["--source", "real", "--data-dir", str(real_data_dir), "--start", "2025-01-01", "--end", "2025-03-31"]
+    assert warehouse_main(["load", *args, "--url", postgres_schema_url]) == 0
+    engine = data.engine_for(postgres_schema_url)
+    try:
+        with engine.connect() as conn:
+            start, end = dt.date(2025, 1, 1), dt.date(2025, 3, 31)
+            pd.testing.assert_frame_equal(data.read_hourly(conn, "BTCUSDT", start, end),
+                                          read_table(conn, hourly_klines, "BTCUSDT", start, end))
+    finally:
+        engine.dispose()
+    fresh = data.freshness(postgres_schema_url, dt.date(2025, 4, 30)).set_index("table")
+    assert fresh.loc["binance_futures_metrics", "last"] == dt.date(2025, 3, 31)
+    assert fresh.loc["binance_futures_metrics", "age_days"] == 30
+    coverage = data.coverage(postgres_schema_url).set_index(["table", "column"])
+    assert coverage.loc[("hourly_klines", "close"), "first"] == dt.date(2025, 1, 1)
