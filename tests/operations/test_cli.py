@@ -8,7 +8,8 @@ import pytest
 from riskai.operations.cli import build_parser
 from tests.operations.conftest import riskai
 
-SUBCOMMANDS = ["remote", "release", "rollback", "compare", "daily", "retrain", "params", "commit", "repro"]
+SUBCOMMANDS = ["remote", "release", "rollback", "compare", "daily", "retrain", "params", "commit", "repro",
+               "dashboard"]
 
 
 def test_every_subcommand_is_registered():
