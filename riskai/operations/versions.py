@@ -114,11 +114,11 @@ def ensure_remote(root: Path) -> None:
 
 
 # Files a pipeline run changes that git tracks (DVC writes the per-directory .gitignore files).
-PIPELINE_STATE = ("dvc.lock", "params.yaml", "metrics", ":(glob)**/.gitignore")
+PIPELINE_STATE = ("dvc.lock", "params.yaml", "metrics", "reports", ":(glob)**/.gitignore")
 
 
 def commit_pipeline_state(root: Path, message: str) -> str:
-    """Commit dvc.lock, params and the git-tracked metrics after `dvc repro`; returns the commit."""
+    """Commit dvc.lock, params and the git-tracked metrics and reports after `dvc repro`; returns the commit."""
     git(root, "add", "-A", "--", *PIPELINE_STATE)
     if not git(root, "diff", "--cached", "--name-only").strip():
         raise RefusedError("nothing to commit: dvc.lock, params.yaml and metrics/ match HEAD")

@@ -72,3 +72,21 @@ def test_roll_to_refuses_a_day_that_is_not_later():
     params = load_params(path=REPO_ROOT / "params.yaml")
     with pytest.raises(RefusedError, match="not after extract.end"):
         rolled_window(params, dt.date.fromisoformat(params["extract"]["end"]))
+
+
+def test_a_failed_repro_restores_branch_params_and_outputs(repo):
+    """The features stage fails on a bad estimator after later stages' inputs changed: all put back."""
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    branch = run(["git", "rev-parse", "--abbrev-ref", "HEAD"], repo).stdout.strip()
+    params = (repo / "params.yaml").read_text()
+    model = (repo / "data/models/risk_ai_meta.json").read_bytes()
+    proc = riskai(repo, "retrain", "--json", "--tag", "v-broken", "--set", "features.vol_estimator=nosuch",
+                  check=False)
+    assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "failed"
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == head
+    assert run(["git", "rev-parse", "--abbrev-ref", "HEAD"], repo).stdout.strip() == branch
+    assert (repo / "params.yaml").read_text() == params
+    assert (repo / "data/models/risk_ai_meta.json").read_bytes() == model
+    assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
+    assert run(["dvc", "status", "--json"], repo).stdout.strip() in ('{"extract": ["always changed"]}', "{}")
+    assert "v-broken" not in run(["git", "tag"], repo).stdout.split()
