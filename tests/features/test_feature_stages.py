@@ -4,11 +4,11 @@ import pytest
 import yaml
 
 from riskai.io import read_json, read_parquet, sha256_file
-from riskai.paths import DATASET, FEATURE_SPEC, FEATURES, SNAPSHOT_DIR, SPLIT_METRICS, VALIDATION_METRICS
+from riskai.paths import DATASET, FEATURE_SPEC, FEATURES, SNAPSHOT_DIR, SPLIT_FEATURES, SPLIT_METRICS, VALIDATION_METRICS
 from tests.features.stage_workspace import STAGE_PARAMS, run_stage, write_workspace
 from tests.features.synthetic_raw_tables import make_raw
 
-OUTPUTS = (FEATURES, FEATURE_SPEC, VALIDATION_METRICS, DATASET, SPLIT_METRICS)
+OUTPUTS = (FEATURES, FEATURE_SPEC, VALIDATION_METRICS, DATASET, SPLIT_FEATURES, SPLIT_METRICS)
 
 
 @pytest.fixture
@@ -38,6 +38,10 @@ def test_stages_write_contract_outputs_byte_identically(workspace):
     spec = read_json(FEATURE_SPEC)
     assert spec["params"] == {"availability": {}, **STAGE_PARAMS["features"]} and "global_long_short_account_ratio" in spec["excluded"]
     assert not SNAPSHOT_DIR.exists()
+    coverage = read_json(SPLIT_FEATURES)  # every source delivers up to train's end: nothing dropped
+    assert coverage["kept"] == spec["model_features"] and coverage["dropped"] == {}
+    assert coverage["fit_end"] == summary["segments"]["train"]["last_date"]
+    assert summary["features"] == {"n_kept": len(spec["model_features"]), "dropped": {}}
 
 
 def test_snapshot_is_named_by_the_last_feature_date(workspace):

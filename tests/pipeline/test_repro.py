@@ -1,4 +1,4 @@
-"""End to end: `dvc repro` of all eight stages on the real data, its caching and reproducibility."""
+"""End to end: `dvc repro` of all nine stages on the real data, its caching and reproducibility."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from tests.pipeline.conftest import cold_repository, run
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["extract", "features", "validate", "split", "xgb", "lstm", "meta", "evaluate"]
+STAGES = ["extract", "features", "validate", "split", "xgb", "lstm", "meta", "backtest", "evaluate"]
 
 
 def _ran_stages(output: str) -> set[str]:
@@ -31,12 +31,16 @@ def _lock_outputs(repo) -> dict[str, str]:
 def test_all_stages_produce_their_outputs(reproduced_repo):
     lock = yaml.safe_load((reproduced_repo / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(STAGES)
-    for name in ["validation", "split", "xgb", "lstm", "meta", "evaluate"]:
+    for name in ["validation", "split", "xgb", "lstm", "meta", "evaluate", "walkforward"]:
         payload = json.loads((reproduced_repo / "metrics" / f"{name}.json").read_text())
         assert payload, f"metrics/{name}.json is empty"
     evaluate = json.loads((reproduced_repo / "metrics" / "evaluate.json").read_text())
     assert "meta" in json.dumps(evaluate) and "har_logit" in json.dumps(evaluate)
-    for model_file in ["risk_ai_xgb.json", "risk_ai_lgbm.txt", "risk_ai_lstm.pt", "risk_ai_meta.json"]:
+    walkforward = json.loads((reproduced_repo / "metrics" / "walkforward.json").read_text())
+    assert walkforward["scored"]["start"] == "2025-09-01" and set(walkforward["overall"]) >= {"meta", "har_logit"}
+    assert (reproduced_repo / "data" / "backtest" / "predictions.parquet").stat().st_size > 0
+    for model_file in ["risk_ai_xgb.json", "risk_ai_lgbm.txt", "risk_ai_lstm.pt", "risk_ai_meta.json",
+                       "risk_ai_har_logit.json"]:
         assert (reproduced_repo / "data" / "models" / model_file).stat().st_size > 0
 
 
@@ -74,7 +78,7 @@ def test_experiment_with_a_param_change_reruns_xgb_and_what_follows(reproduced_r
     run(["git", "commit", "-qm", "baseline run"], reproduced_repo)
     try:
         out = run(["dvc", "exp", "run", "-n", "depth4", "-S", "xgb.max_depth=4"], reproduced_repo).stdout
-        assert _ran_stages(out) == {"extract", "xgb", "meta", "evaluate"}, out
+        assert _ran_stages(out) == {"extract", "xgb", "meta", "backtest", "evaluate"}, out
         shown = run(["dvc", "exp", "show", "--json"], reproduced_repo).stdout
         assert "depth4" in shown
         diff = json.loads(run(["dvc", "metrics", "diff", "--json"], reproduced_repo).stdout)
