@@ -94,13 +94,19 @@ def read_fit_window(metadata_path: str | Path) -> dict[str, str | None]:
     return {key: metadata.get(key) for key in FIT_WINDOW_KEYS}
 
 
-def _in_sample_span(window: Mapping[str, str | None]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """First and last in-sample day of a window (fit rows and selection slice), None if unrecorded."""
-    starts = [window.get(k) for k in ("train_start", "selection_start") if window.get(k)]
-    ends = [window.get(k) for k in ("train_end", "selection_end") if window.get(k)]
-    if window.get("train_start") is None or window.get("train_end") is None:
-        return None
-    return min(map(pd.Timestamp, starts)), max(map(pd.Timestamp, ends))
+def _in_sample_spans(windows: list[Mapping[str, str | None]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First and last in-sample day (fit rows and selection slice) of each window (datetime64[D]), and
+    whether its fit window is recorded at all. Walk-forward stacks pass thousands of per-row windows
+    that repeat a few dozen fold windows, so each distinct window is converted once."""
+    distinct: dict[int, Mapping] = {id(window): window for window in windows}
+    order = {key: position for position, key in enumerate(distinct)}
+    days = {key: np.array([w.get(key) for w in distinct.values()], dtype="datetime64[D]") for key in FIT_WINDOW_KEYS}
+    recorded = ~np.isnat(days["train_start"]) & ~np.isnat(days["train_end"])
+    start = np.where(np.isnat(days["selection_start"]), days["train_start"],
+                     np.minimum(days["train_start"], days["selection_start"]))
+    end = np.where(np.isnat(days["selection_end"]), days["train_end"], np.maximum(days["train_end"], days["selection_end"]))
+    rows = np.array([order[id(window)] for window in windows], dtype=int)
+    return start[rows], end[rows], recorded[rows]
 
 
 def check_out_of_sample(dates, base_windows: Mapping[str, Any]) -> None:
@@ -114,16 +120,16 @@ def check_out_of_sample(dates, base_windows: Mapping[str, Any]) -> None:
         per_row = [windows] * len(dates) if isinstance(windows, Mapping) else list(windows)
         if len(per_row) != len(dates):
             raise StackingLeakError(f"base model '{name}': {len(per_row)} fit windows for {len(dates)} meta training days")
-        spans = [_in_sample_span(window) for window in per_row]
-        if any(span is None for span in spans):
-            raise StackingLeakError(f"base model '{name}' has no recorded fit window: cannot prove its predictions are out-of-sample")
-        if not spans:
+        if not per_row:
             continue
-        start = pd.DatetimeIndex([span[0] for span in spans])
-        end = pd.DatetimeIndex([span[1] for span in spans])
-        inside = dates[((dates >= start) & (dates <= end)).to_numpy()]
-        if not inside.empty:
-            first = per_row[int(np.flatnonzero(dates.isin(inside))[0])]
+        start, end, recorded = _in_sample_spans(per_row)
+        if not recorded.all():
+            raise StackingLeakError(f"base model '{name}' has no recorded fit window: cannot prove its predictions are out-of-sample")
+        days = dates.to_numpy().astype("datetime64[D]")
+        leaks = (days >= start) & (days <= end)
+        if leaks.any():
+            inside = dates[leaks]
+            first = per_row[int(np.flatnonzero(leaks)[0])]
             raise StackingLeakError(
                 f"{len(inside)} meta training days ({inside.min():%Y-%m-%d}..{inside.max():%Y-%m-%d}) fall inside "
                 f"base model '{name}''s fit or selection window {first.get('train_start')}..{first.get('train_end')} "
@@ -136,9 +142,8 @@ def summarise_windows(windows: Any) -> dict[str, Any]:
     latest in-sample day over all rows (enough to prove later rows out-of-sample)."""
     if isinstance(windows, Mapping):
         return dict(windows)
-    spans = [_in_sample_span(window) for window in windows]
-    return {"per_row": True, "n_rows": len(spans),
-            "latest_in_sample_day": max(span[1] for span in spans).strftime("%Y-%m-%d") if spans else None}
+    _, end, _ = _in_sample_spans(list(windows))
+    return {"per_row": True, "n_rows": len(end), "latest_in_sample_day": str(end.max()) if len(end) else None}
 
 
 class MetaStacker(ClassifierMixin, BaseEstimator):
