@@ -32,6 +32,10 @@ PACKAGE = Path(__file__).resolve().parents[1]
 FOLD_CODE = ("backtest/base_fold.py", "backtest/folds.py", "models/boosting.py", "models/lstm.py", "models/har.py",
              "models/common.py", "features/coverage.py", "evaluation/baselines.py", "config.py")
 FOLD_LIBRARIES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "torch")
+# Source files whose code decides a fold's meta model (its own cache entry, <origin>.meta.*).
+META_CODE = ("backtest/stacking.py", "models/meta.py", "models/common.py", "features/coverage.py",
+             "evaluation/metrics.py", "config.py")
+META_SUFFIX = ".meta"
 LABEL_COLUMNS = ("vol", "vol_threshold", TARGET)
 
 
@@ -43,9 +47,9 @@ class BacktestResult:
     refitted: list[str]               # origins fitted this run (the rest came from the cache)
 
 
-def _code_digest() -> str:
+def _code_digest(files=FOLD_CODE) -> str:
     digest = hashlib.sha256()
-    for relative in FOLD_CODE:
+    for relative in files:
         digest.update(relative.encode())
         digest.update((PACKAGE / relative).read_bytes())
     for library in FOLD_LIBRARIES:
@@ -102,10 +106,37 @@ def run_base_folds(frame: pd.DataFrame, folds: list[Fold], features: list[str], 
         results[fold.name] = (read_parquet(cache_dir / f"{fold.name}.parquet"), read_json(cache_dir / f"{fold.name}.json"))
     names = {fold.name for fold in folds}
     for stale in cache_dir.glob("*"):  # folds of an earlier configuration
-        if stale.stem not in names:
+        if stale.name.split(".")[0] not in names:
             stale.unlink()
     return ({name: r[0] for name, r in results.items()}, {name: r[1] for name, r in results.items()},
             [fold.name for fold in todo])
+
+
+def meta_key(oos: pd.DataFrame, frame: pd.DataFrame, fold: Fold, stacking: Mapping[str, Any], feature_groups,
+             code_digest: str) -> str:
+    """Hash of everything fold ``fold``'s meta model depends on: out-of-sample rows and feature rows up to
+    its scoring window's end, the stacking parameters and the code."""
+    keys = [f for f in stacking["meta"]["features"] if f in frame.columns]
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(oos.loc[oos[DATE] <= fold.score_end, list(dict.fromkeys(
+        [DATE, "origin", TARGET, *[c for c in oos.columns if c.startswith("p_")], "vol", "vol_threshold"]))],
+        index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(frame.loc[frame[DATE] <= fold.score_end, [DATE, *keys]], index=False)
+                  .to_numpy().tobytes())
+    digest.update(json.dumps({"fold": fold.describe(), "stacking": stacking, "groups": feature_groups,
+                              "code": code_digest}, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _cached_meta(cache_dir: Path, fold: Fold, key: str):
+    info_path = cache_dir / f"{fold.name}{META_SUFFIX}.json"
+    predictions_path = cache_dir / f"{fold.name}{META_SUFFIX}.parquet"
+    if not (info_path.exists() and predictions_path.exists()):
+        return None
+    info = read_json(info_path)
+    if info.get("cache_key") != key:
+        return None
+    return read_parquet(predictions_path)["p_meta"].to_numpy(), info["thresholds"], info["used"]
 
 
 def run_backtest(frame: pd.DataFrame, spec: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]],
@@ -124,6 +155,7 @@ def run_backtest(frame: pd.DataFrame, spec: Mapping[str, Any], params: Mapping[s
         raise ValueError(f"backtest.n_jobs: must be a non-zero integer (-1 = all cores), got {n_jobs!r}")
     predictions, infos, refitted = run_base_folds(frame, folds, features, groups, settings, Path(cache_dir), n_jobs)
 
+    meta_code = _code_digest(META_CODE)
     oos = pd.concat([predictions[fold.name] for fold in folds], ignore_index=True)
     oos = oos.merge(frame, on=DATE, how="left", validate="one_to_one")
     start = pd.Timestamp(str(backtest["start"]))
@@ -138,9 +170,19 @@ def run_backtest(frame: pd.DataFrame, spec: Mapping[str, Any], params: Mapping[s
             fold_reports.append(entry)
             continue
         rows = oos.loc[oos["origin"] == fold.name].sort_values(DATE).reset_index(drop=True)
-        p_meta, thresholds, used = stack_fold(
-            oos, frame, infos, fold.origin, rows, meta, purge_days=purge_days, min_days=int(backtest["meta_min_days"]),
-            feature_groups=groups, recent_days=split["recent_days"], max_recent_missing_share=split["max_recent_missing_share"])
+        stacking = {"meta": meta, "purge_days": purge_days, "min_days": int(backtest["meta_min_days"]),
+                    "recent_days": split["recent_days"], "max_recent_missing_share": split["max_recent_missing_share"]}
+        key = meta_key(oos, frame, fold, stacking, groups, meta_code)
+        cached = _cached_meta(Path(cache_dir), fold, key)
+        if cached is None:
+            p_meta, thresholds, used = stack_fold(
+                oos, frame, infos, fold.origin, rows, meta, purge_days=purge_days, min_days=stacking["min_days"],
+                feature_groups=groups, recent_days=stacking["recent_days"],
+                max_recent_missing_share=stacking["max_recent_missing_share"])
+            write_parquet(Path(cache_dir) / f"{fold.name}{META_SUFFIX}.parquet", pd.DataFrame({DATE: rows[DATE], "p_meta": p_meta}))
+            write_json(Path(cache_dir) / f"{fold.name}{META_SUFFIX}.json", {"cache_key": key, "thresholds": thresholds, "used": used})
+            cached = _cached_meta(Path(cache_dir), fold, key)  # both paths give the bytes the cache holds
+        p_meta, thresholds, used = cached
         rows["p_meta"] = p_meta
         for name in MODELS:
             rows[f"threshold_{name}"] = thresholds[name]

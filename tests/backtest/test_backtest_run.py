@@ -96,8 +96,9 @@ def test_a_new_month_refits_only_the_folds_whose_rows_changed(features, cold, tm
     assert again.refitted == ["2023-05-01", "2023-06-01"]  # April unchanged; May grows; June is new
     pd.testing.assert_frame_equal(again.predictions, cold.predictions)
     assert run_backtest(frame, spec, params, tmp_path).refitted == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{f['origin']}.{ext}" for f in cold.folds
-                                                               for ext in ("json", "parquet"))
+    expected = {f"{f['origin']}{part}.{ext}" for f in cold.folds for ext in ("json", "parquet")
+                for part in (("", ".meta") if f["role"] == "scored" else ("",))}
+    assert {p.name for p in tmp_path.iterdir()} == expected
 
 
 def test_a_source_that_stops_is_dropped_by_later_folds(cold):
