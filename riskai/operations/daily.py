@@ -28,6 +28,7 @@ from riskai.evaluation import liquidation
 from riskai.features.build import build_features
 from riskai.io import read_json, read_parquet
 from riskai.models.boosting import LGBMRiskClassifier, XGBRiskClassifier
+from riskai.models.har import HarLogitClassifier
 from riskai.models.lstm import LSTMRiskClassifier
 from riskai.models.meta import MetaStacker
 from riskai.operations.predictions_table import upsert_prediction
@@ -158,8 +159,10 @@ def score_frame(served: ServedRelease, frame: pd.DataFrame) -> pd.DataFrame:
         p_lgbm=lgbm.predict_proba(frame)[:, 1],
         p_lstm=lstm.predict_frame(frame),
     )
+    if served.path(paths.HAR_MODEL).exists():  # releases before HAR-logit became a meta input lack it
+        scored["p_har_logit"] = HarLogitClassifier.load(served.path(paths.HAR_MODEL)).predict_positive(frame)
     # The meta model imputes missing key features, but not missing base probabilities.
-    ready = scored[[c for c in meta.features_ if c in PROBABILITIES]].notna().all(axis=1)
+    ready = scored[[c for c in meta.features_ if c.startswith("p_")]].notna().all(axis=1)
     scored["p_meta"] = np.nan
     if ready.any():
         scored.loc[ready, "p_meta"] = meta.predict_proba(scored.loc[ready])[:, 1]

@@ -36,7 +36,7 @@ def test_nothing_is_chosen_on_test_rows(dataset, predictions, params, evaluation
     other = evaluate(changed, scrambled, params).report
     report = evaluation.report
     assert other["thresholds"] == report["thresholds"]  # F1 cut-offs from valid only
-    assert other["baselines"] == report["baselines"]  # HAR-logit and climatology from train only
+    assert other["baselines"] == report["baselines"]  # HAR-logit and climatology from train + valid only
     assert other["liquidation"]["sigma_ratio_train"] == report["liquidation"]["sigma_ratio_train"]
     assert other["test"]["meta"]["roc_auc"] != report["test"]["meta"]["roc_auc"]  # test did change
 
@@ -49,6 +49,16 @@ def test_test_labels_only_feed_scores(dataset, predictions, params, evaluation):
     report = evaluation.report
     for section in ("thresholds", "baselines", "risk_buckets", "liquidation"):
         assert other[section] == report[section]
+
+
+def test_baselines_are_fitted_on_the_days_the_ensemble_learned_from(dataset, evaluation):
+    """Like-for-like: base models learn on train, the stack on valid, so the baselines see both."""
+    baselines = evaluation.report["baselines"]
+    before_test = dataset.loc[dataset["segment"].isin(["train", "valid"])]
+    assert baselines["climatology"]["probability"] == before_test["target_high_vol"].mean()
+    assert baselines["climatology"]["fitted_on"] == baselines["har_logit"]["fitted_on"] == "train+valid"
+    train_only = dataset.loc[dataset["segment"] == "train", "target_high_vol"].mean()
+    assert baselines["climatology"]["probability"] != train_only
 
 
 def test_report_sections(evaluation):
