@@ -5,16 +5,29 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install warehouse repro test bench dashboard clean-venv
+.PHONY: install lock warehouse repro test bench dashboard clean-venv
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency comes from requirements.lock (exact versions with hashes): a fresh clone installs
+# what produced the committed dvc.lock, so `make repro` reproduces it byte for byte.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet "pip==26.3"
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
+
+# Re-resolve pyproject.toml (with the test extra) into requirements.lock, hashes included.
+lock:
+	rm -rf .lock-tools && $(PYTHON) -m venv .lock-tools && .lock-tools/bin/pip install --quiet "uv==0.13.9"
+	( echo "# Exact versions and hashes of every dependency (Python 3.11, x86_64 Linux). Installed by 'make install';"; \
+	  echo "# regenerate with 'make lock' after changing pyproject.toml. torch is the CPU build from /opt/wheels."; \
+	  echo "--find-links /opt/wheels"; \
+	  .lock-tools/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
+	    --python-platform x86_64-manylinux_2_28 --find-links /opt/wheels --no-annotate --no-header -q -o - ) > requirements.lock
+	rm -rf .lock-tools
 
 # Creates and loads the embedded SQLite warehouse only when no other database is configured and
 # the file is absent (source: params.yaml warehouse.source; auto = real data if ../shared/data exists).
