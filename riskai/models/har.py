@@ -17,7 +17,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from riskai.io import read_json, write_json
-from riskai.models.common import DATE, FIT_WINDOW_KEYS, SEGMENT, TARGET, fit_window, predictions_frame, segment_rows
+from riskai.models.common import (
+    DATE,
+    FIT_WINDOW_KEYS,
+    SEGMENT,
+    TARGET,
+    fit_window,
+    json_exact,
+    predictions_frame,
+    segment_rows,
+)
 
 HAR_TERMS = ("log_rv_1d", "log_rv_7d", "log_rv_30d", "log_vol_over_threshold")
 HAR_COLUMNS = ("rv_1d", "rv_7d", "rv_30d", "vol", "vol_threshold")
@@ -58,8 +67,9 @@ class HarLogitClassifier(ClassifierMixin, BaseEstimator):
         scaler = StandardScaler().fit(design)
         model = LogisticRegression(C=self.C).fit(scaler.transform(design), target)
         beta = model.coef_[0] / scaler.scale_
-        self.coefficients_ = dict(zip(HAR_TERMS, map(float, beta)))
-        self.intercept_ = float(model.intercept_[0] - np.dot(beta, scaler.mean_))
+        # Rounded as write_json rounds them, so the saved model predicts exactly what the fitted one did.
+        self.coefficients_ = dict(zip(HAR_TERMS, map(float, json_exact(beta))))
+        self.intercept_ = float(json_exact(model.intercept_[0] - np.dot(beta, scaler.mean_)))
         self.n_train_ = int(usable.sum())
         self.classes_ = np.array([0, 1])
         self.fit_window_ = fit_window([] if dates is None else pd.Series(list(dates))[usable])
@@ -68,7 +78,8 @@ class HarLogitClassifier(ClassifierMixin, BaseEstimator):
     def predict_positive(self, frame: pd.DataFrame) -> np.ndarray:
         design = har_design(frame)[list(HAR_TERMS)].to_numpy()
         beta = np.array([self.coefficients_[name] for name in HAR_TERMS])
-        return np.exp(-np.logaddexp(0.0, -(self.intercept_ + design @ beta)))
+        with np.errstate(invalid="ignore"):  # rows with an undefined regressor stay NaN
+            return np.exp(-np.logaddexp(0.0, -(self.intercept_ + design @ beta)))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         positive = self.predict_positive(frame)

@@ -119,7 +119,10 @@ PIPELINE_STATE = ("dvc.lock", "params.yaml", "metrics", "reports", ":(glob)**/.g
 
 def commit_pipeline_state(root: Path, message: str) -> str:
     """Commit dvc.lock, params and the git-tracked metrics and reports after `dvc repro`; returns the commit."""
-    git(root, "add", "-A", "--", *PIPELINE_STATE)
+    # A pathspec naming nothing (no reports/ yet, e.g. a pipeline without the validate stage) is an error.
+    present = [p for p in PIPELINE_STATE if p.startswith(":") or Path(root, p).exists()
+               or git(root, "ls-files", "--", p).strip()]
+    git(root, "add", "-A", "--", *present)
     if not git(root, "diff", "--cached", "--name-only").strip():
         raise RefusedError("nothing to commit: dvc.lock, params.yaml and metrics/ match HEAD")
     git(root, "commit", "-q", "-m", message)

@@ -42,7 +42,7 @@ def test_a_winning_challenger_is_released_and_served(repo):
     proc = riskai(repo, "retrain", "--json", "--tag", "v2.1-retrained",
                   "--set", "operations.retrain_min_pr_auc_gain=0", "--set", "operations.retrain_max_brier_increase=0")
     summary = json.loads(proc.stdout)
-    assert summary["promote"] is True
+    assert summary["promote"] is True, summary
     for metric in ("pr_auc", "brier"):
         assert summary["challenger"][metric] == pytest.approx(summary["champion"][metric], abs=1e-12)
     assert "v2.1-retrained" in run(["git", "tag"], repo).stdout.split()

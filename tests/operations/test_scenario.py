@@ -28,7 +28,8 @@ def test_scenario_releases_both_states(scenario_repo):
     assert {"open_interest", "onchain"} <= set(post["features"]["groups"])
     assert "whale_daily_stats" not in pre["extract"]["required_tables"]
     backfilled_keys = [k for k in pre["meta"]["features"] if k.startswith(("oi_", "net_flow", "exchange_"))]
-    assert not backfilled_keys and "funding_zscore" in pre["meta"]["features"]
+    assert not backfilled_keys
+    assert pre["meta"]["features"] == [k for k in post["meta"]["features"] if not k.startswith(("oi_", "net_flow", "exchange_"))]
     assert {"oi_accel", "net_flow_delta"} <= set(post["meta"]["features"])
     specs = {tag: json.loads((scenario_repo / f"data/serving/{tag}/data/features/feature_spec.json").read_text())
              for tag in (PRE_TAG, POST_TAG)}
