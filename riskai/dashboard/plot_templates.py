@@ -86,8 +86,16 @@ def bars_template() -> dict:
     }
 
 
+def timeline_template() -> dict:
+    """A score per walk-forward fold over time (x: the fold's origin date), one colour per model."""
+    layer = _curves_layer(point=True)
+    layer["encoding"]["x"] = {"field": X, "type": "temporal", "title": X_LABEL}
+    return {"$schema": SCHEMA, "data": {"values": DATA}, "title": TITLE, "width": 560, "height": 300,
+            "transform": [MODEL_FROM_FILE, FILE_ORDER], **layer}
+
+
 TEMPLATES = {"riskai_curves": curves_template, "riskai_calibration": calibration_template,
-             "riskai_bars": bars_template}
+             "riskai_bars": bars_template, "riskai_timeline": timeline_template}
 
 PAGE = """<!DOCTYPE html>
 <html>
