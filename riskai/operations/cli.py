@@ -66,10 +66,16 @@ def cmd_compare(args) -> dict[str, Any]:
     return {**summary, "headline": release_headline(Path.cwd(), args.old, args.new)}
 
 
+def last_closed_day(now: dt.datetime | None = None) -> dt.date:
+    """Yesterday in UTC: the last day whose data is complete."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.astimezone(dt.timezone.utc).date() - dt.timedelta(days=1)
+
+
 def cmd_daily(args) -> dict[str, Any]:
     from riskai.operations.daily import run_daily
 
-    return run_daily(Path.cwd(), args.date, args.database_url, args.predictions_url, args.out_of_range,
+    return run_daily(Path.cwd(), args.date or last_closed_day(), args.database_url, args.predictions_url, args.out_of_range,
                      allow_in_sample=args.allow_in_sample)
 
 
@@ -174,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new")
 
     p = command("daily", cmd_daily, "score one day with the served release and upsert it into risk_predictions")
-    p.add_argument("--date", type=_day, required=True, help="day to score, YYYY-MM-DD (UTC)")
+    p.add_argument("--date", type=_day, default=None,
+                   help="day to score, YYYY-MM-DD (UTC); default: yesterday, the last closed UTC day")
     p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
     p.add_argument("--predictions-url", help="where risk_predictions lives (default: the warehouse)")
     p.add_argument("--out-of-range", choices=("refuse", "flag"), help="override operations.out_of_range")

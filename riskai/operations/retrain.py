@@ -100,7 +100,27 @@ def _challenge(root: Path, champion_pointer: dict | None, rule: dict[str, float]
 SPLIT_DATES = ("train_start", "train_end", "valid_start", "valid_end", "test_start", "test_end")
 
 
-def rolled_window(params: dict, roll_to: dt.date) -> list[str]:
+def last_collected_day(root: Path, symbol: str) -> dt.date | None:
+    """The warehouse's last day of daily prices (the spine) for ``symbol``; None when it has none."""
+    from sqlalchemy import func, select
+
+    from riskai.warehouse.schema import binance_futures_metrics, database_url, make_engine
+
+    url = database_url()
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{(Path(root) / url[len('sqlite:///'):]).resolve()}"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            last = conn.execute(select(func.max(binance_futures_metrics.c.date))
+                                .where(binance_futures_metrics.c.symbol == symbol)
+                                .where(binance_futures_metrics.c.close.is_not(None))).scalar()
+    finally:
+        engine.dispose()
+    return None if last is None else dt.date.fromisoformat(str(last)[:10])
+
+
+def rolled_window(params: dict, roll_to: dt.date, last_collected: dt.date | None = None) -> list[str]:
     """Params edits that move the data window forward so that it ends on ``roll_to``.
 
     ``extract.end`` becomes ``roll_to`` and every split date moves by the same number of days, so
@@ -112,6 +132,9 @@ def rolled_window(params: dict, roll_to: dt.date) -> list[str]:
     shift = (roll_to - end).days
     if shift <= 0:
         raise RefusedError(f"--roll-to {roll_to} is not after extract.end {end}: nothing to roll forward")
+    if last_collected is not None and roll_to > last_collected:
+        raise RefusedError(f"--roll-to {roll_to} is after {last_collected}, the last day with prices in the warehouse "
+                           f"(binance_futures_metrics, {params['extract']['symbol']}): collect first (riskai collect all)")
     edits = [f"extract.end={roll_to.isoformat()}"]
     for key in SPLIT_DATES:
         value = params["split"].get(key)
@@ -133,7 +156,9 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     branch = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
     champion_pointer = current_version(root)
     if roll_to is not None:  # explicit --set edits still win over the rolled dates
-        assignments = [*rolled_window(load_params(path=root / "params.yaml"), roll_to), *assignments]
+        params = load_params(path=root / "params.yaml")
+        last = last_collected_day(root, params["extract"]["symbol"])
+        assignments = [*rolled_window(params, roll_to, last), *assignments]
     if assignments:
         set_params(root / "params.yaml", dict(parse_assignment(a) for a in assignments))
     operations = load_params("operations", root / "params.yaml")

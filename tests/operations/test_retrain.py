@@ -90,3 +90,30 @@ def test_a_failed_repro_restores_branch_params_and_outputs(repo):
     assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
     assert run(["dvc", "status", "--json"], repo).stdout.strip() in ('{"extract": ["always changed"]}', "{}")
     assert "v-broken" not in run(["git", "tag"], repo).stdout.split()
+
+
+def test_roll_to_refuses_a_day_after_the_last_collected_one(tmp_path, monkeypatch):
+    """The monthly cron line rolls to yesterday; if collection stalled, it must refuse and name the day."""
+    from sqlalchemy import create_engine, insert
+
+    from riskai.config import REPO_ROOT, load_params
+    from riskai.operations.retrain import last_collected_day, rolled_window
+    from riskai.operations.shell import RefusedError
+    from riskai.warehouse.schema import binance_futures_metrics, create_schema
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    create_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(binance_futures_metrics), [
+            {"symbol": "BTCUSDT", "date": dt.date(2025, 12, 30), "close": 90000.0},
+            {"symbol": "BTCUSDT", "date": dt.date(2025, 12, 31), "close": None},  # no price: not collected
+            {"symbol": "ETHUSDT", "date": dt.date(2026, 1, 5), "close": 3000.0},
+        ])
+    engine.dispose()
+    monkeypatch.setenv("RISKAI_DATABASE_URL", f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    assert last_collected_day(tmp_path, "BTCUSDT") == dt.date(2025, 12, 30)
+    assert last_collected_day(tmp_path, "SOLUSDT") is None
+    params = load_params(path=REPO_ROOT / "params.yaml")
+    with pytest.raises(RefusedError, match="--roll-to 2025-12-31 is after 2025-12-30, the last day with prices"):
+        rolled_window(params, dt.date(2025, 12, 31), dt.date(2025, 12, 30))
+    assert rolled_window(params, dt.date(2025, 12, 30), dt.date(2025, 12, 30))[0] == "extract.end=2025-12-30"
