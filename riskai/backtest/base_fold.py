@@ -21,10 +21,6 @@ from riskai.models.common import DATE, TARGET
 from riskai.models.har import HarLogitClassifier
 from riskai.models.lstm import LSTMRiskClassifier
 
-BASE_MODELS = ("xgb", "lgbm", "lstm", "har_logit")
-BASELINES = ("har_logit", "persistence", "climatology")
-# Every probability column a base fold writes, in output order.
-FOLD_COLUMNS = ("p_xgb", "p_lgbm", "p_lstm", "p_har_logit", "p_persistence", "p_climatology")
 LSTM_HISTORY = "history"  # segment name of rows that only serve as LSTM window history
 
 

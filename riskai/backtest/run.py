@@ -20,7 +20,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from riskai.backtest.base_fold import FOLD_COLUMNS, FoldSettings, fit_base_fold
+from riskai.backtest.base_fold import FoldSettings, fit_base_fold
 from riskai.backtest.folds import Fold, make_folds
 from riskai.backtest.scores import MODELS, fold_scores, walkforward_report
 from riskai.backtest.stacking import stack_fold

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from riskai.models.common import DATE
+from riskai.models.common import DATE, check_positive_int
 
 
 def is_indicator(name: str) -> bool:
@@ -31,8 +31,7 @@ class RecentCoverageFilter:
             fit_end) -> "RecentCoverageFilter":
         """Look at ``frame``'s rows dated in (fit_end - recent_days, fit_end]; ``feature_groups`` maps a
         source group to its features (feature_spec.json), so indicators go with their group."""
-        if isinstance(self.recent_days, bool) or not isinstance(self.recent_days, int) or self.recent_days < 1:
-            raise ValueError(f"split.recent_days: must be an integer >= 1, got {self.recent_days!r}")
+        check_positive_int("split.recent_days", self.recent_days)
         if not isinstance(self.max_recent_missing_share, (int, float)) or not 0 <= self.max_recent_missing_share <= 1:
             raise ValueError(f"split.max_recent_missing_share: must be in [0, 1], got {self.max_recent_missing_share!r}")
         fit_end = pd.Timestamp(fit_end)

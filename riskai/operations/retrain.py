@@ -104,12 +104,10 @@ def last_collected_day(root: Path, symbol: str) -> dt.date | None:
     """The warehouse's last day of daily prices (the spine) for ``symbol``; None when it has none."""
     from sqlalchemy import func, select
 
+    from riskai.operations.daily import _absolute_sqlite
     from riskai.warehouse.schema import binance_futures_metrics, database_url, make_engine
 
-    url = database_url()
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        url = f"sqlite:///{(Path(root) / url[len('sqlite:///'):]).resolve()}"
-    engine = make_engine(url)
+    engine = make_engine(_absolute_sqlite(database_url(), Path(root)))
     try:
         with engine.connect() as conn:
             last = conn.execute(select(func.max(binance_futures_metrics.c.date))

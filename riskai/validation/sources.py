@@ -14,7 +14,6 @@ either complete or empty (a NULL high next to a present close is an error) and c
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from riskai.validation.rules import _problem

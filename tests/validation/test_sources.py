@@ -87,7 +87,7 @@ def test_funding_of_10_per_settlement_is_out_of_range(workspace):
     write_parquet(RAW_DIR / f"{FUTURES}.parquet", futures)
     message = _stages_fail()
     day = futures.loc[100, "date"].strftime("%Y-%m-%d")
-    assert f"binance_futures_metrics.avg_funding_rate: value outside [-0.01, 0.01]" in message
+    assert "binance_futures_metrics.avg_funding_rate: value outside [-0.01, 0.01]" in message
     assert f"on {day}" in message and "[rule: range]" in message
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 
 from riskai.warehouse.__main__ import main as warehouse_cli
 from riskai.warehouse.load import load_warehouse
-from riskai.warehouse.schema import WarehouseError, binance_futures_metrics
+from riskai.warehouse.schema import binance_futures_metrics
 from tests.warehouse.conftest import assert_same_tables, engine_for, snapshot
 
 KLINES = "binance_perp_klines_1d.csv"
