@@ -107,8 +107,8 @@ def daily_kline_frames(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     date = frame["time"].dt.normalize()
     futures = pd.DataFrame({
         "date": date, "open": frame["open"], "high": frame["high"], "low": frame["low"], "close": frame["close"],
-        "volume": frame["volume"], "quote_volume": frame["quote_volume"], "trades": frame["trades"].astype("Int64"),
-        "taker_buy_volume": frame["taker_buy_volume"], "taker_buy_quote_volume": frame["taker_buy_quote_volume"]})
+        "volume_base": frame["volume"], "quote_volume": frame["quote_volume"], "trades": frame["trades"].astype("Int64"),
+        "taker_buy_volume_base": frame["taker_buy_volume"], "taker_buy_quote_volume": frame["taker_buy_quote_volume"]})
     sell = frame["volume"] - frame["taker_buy_volume"]
     extended = pd.DataFrame({"date": date, "taker_buy_sell_ratio": frame["taker_buy_volume"] / sell.where(sell > 0)})
     return {FUTURES: futures.reset_index(drop=True), EXTENDED: extended.reset_index(drop=True)}
@@ -175,7 +175,7 @@ def fetch_daily_klines(ctx: Context, symbol: str, start: dt.date, end: dt.date) 
 
 def fetch_hourly_klines(ctx: Context, symbol: str, start: dt.date, end: dt.date) -> Iterator[Page]:
     for frame, last in paged_klines(ctx, "binance-hourly", "/fapi/v1/klines", symbol, "1h", "1h", start, end):
-        hourly = frame[["time", "open", "high", "low", "close", "volume"]].rename(columns={"time": "open_time"})
+        hourly = frame[["time", "open", "high", "low", "close", "volume"]].rename(columns={"time": "open_time", "volume": "volume_base"})
         yield Page({HOURLY: hourly.reset_index(drop=True)}, last.date())
 
 
@@ -459,6 +459,6 @@ def fetch_kline_archive(ctx: Context, symbol: str, start: dt.date, end: dt.date,
             if hourly_parts:
                 hourly = pd.concat(hourly_parts, ignore_index=True)
                 frames[HOURLY] = hourly[["time", "open", "high", "low", "close", "volume"]].rename(
-                    columns={"time": "open_time"})
+                    columns={"time": "open_time", "volume": "volume_base"})
             yield Page(frames, day)
             daily_parts, hourly_parts = [], []

@@ -36,8 +36,8 @@ OI_WINDOW = pd.Timedelta(days=150)
 # Coin Metrics metric -> whale_daily_stats column (the on-chain file's README names the same metrics).
 COINMETRICS_METRICS = {
     "FlowInExUSD": "exchange_inflow_usd", "FlowOutExUSD": "exchange_outflow_usd",
-    "FlowInExNtv": "exchange_inflow_btc", "FlowOutExNtv": "exchange_outflow_btc",
-    "SplyExNtv": "exchange_supply_btc", "AdrActCnt": "active_addresses", "TxCnt": "tx_count",
+    "FlowInExNtv": "exchange_inflow_base", "FlowOutExNtv": "exchange_outflow_base",
+    "SplyExNtv": "exchange_supply_base", "AdrActCnt": "active_addresses", "TxCnt": "tx_count",
 }
 COUNTS = ("active_addresses", "tx_count")
 

@@ -11,6 +11,7 @@ Nothing is zero-filled.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -29,22 +30,25 @@ from riskai.features.volatility import (
 )
 from riskai.io import read_parquet
 
+LOG = logging.getLogger(__name__)
 SPINE_TABLE = "binance_futures_metrics"
 # Raw tables the features stage reads (data/raw/<table>.parquet); the extract writes them all.
 RAW_TABLES = ("binance_futures_metrics", "futures_extended_metrics", "whale_daily_stats", "hourly_klines")
 GROUPS = ("price", "volatility", "funding", "taker", "open_interest", "onchain", "calendar")
-# (table, column) each group cannot do without; a requested group whose source has no values fails.
+# (table, column) each group cannot do without; a requested group whose source has no values for the
+# symbol (a symbol without on-chain data, a stopped open-interest series) is dropped with a notice,
+# recorded in feature_spec.json "dropped_groups": never a crash, never a fill.
 GROUP_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
-    "price": (("binance_futures_metrics", "close"), ("binance_futures_metrics", "volume"),
+    "price": (("binance_futures_metrics", "close"), ("binance_futures_metrics", "volume_base"),
               ("binance_futures_metrics", "trades")),
     "volatility": (("binance_futures_metrics", "open"), ("binance_futures_metrics", "high"),
                    ("binance_futures_metrics", "low"), ("binance_futures_metrics", "close"),
                    ("hourly_klines", "close")),
     "funding": (("binance_futures_metrics", "avg_funding_rate"),),
-    "taker": (("binance_futures_metrics", "volume"), ("binance_futures_metrics", "taker_buy_volume")),
+    "taker": (("binance_futures_metrics", "volume_base"), ("binance_futures_metrics", "taker_buy_volume_base")),
     "open_interest": (("binance_futures_metrics", "sum_open_interest_value"),),
     "onchain": (("whale_daily_stats", "net_flow_usd"), ("whale_daily_stats", "exchange_inflow_usd"),
-                ("whale_daily_stats", "active_addresses"), ("whale_daily_stats", "exchange_supply_btc")),
+                ("whale_daily_stats", "active_addresses"), ("whale_daily_stats", "exchange_supply_base")),
     "calendar": (),
 }
 # Optional source: Bybit funding (late start); its spread is computed where available.
@@ -66,12 +70,12 @@ EXCLUDED: dict[str, str] = {
     "funding_spread_bybit": "Bybit funding starts 2023-11-29: missing on most labelled rows and all but the last "
                             "month of train; kept in the frame for monitoring",
     "bybit_funding_missing": "indicator of the excluded funding_spread_bybit; in train it would only encode the date",
-    "binance_oi_all_btc_contracts_usd": "all-BTC-contract OI (other scope) exists only from 2025-05-16: none of train",
-    "bybit_oi_all_btc_contracts_usd": "all-BTC-contract OI (other scope) exists only from 2025-05-16: none of train",
+    "binance_oi_all_base_contracts_usd": "all-contract OI (other scope) exists only from 2025-05-16: none of train",
+    "bybit_oi_all_base_contracts_usd": "all-contract OI (other scope) exists only from 2025-05-16: none of train",
     "bybit_open_interest_value": "no Bybit BTCUSDT-scoped open-interest series (column is NULL)",
     "large_tx_count": "not in the Coin Metrics community data (column is NULL)",
-    "liquidated_long": "stops 2025-04-28 with the Coinalyze OI; not in the design note's feature set",
-    "liquidated_short": "stops 2025-04-28 with the Coinalyze OI; not in the design note's feature set",
+    "liquidated_long_base": "stops 2025-04-28 with the Coinalyze OI; not in the design note's feature set",
+    "liquidated_short_base": "stops 2025-04-28 with the Coinalyze OI; not in the design note's feature set",
     "whale_weekly_stats": "weekly sums of whale_daily_stats, known only after the week ends: nothing new daily",
     "bitinfocharts_whale": "rich-list history not available (table has no rows)",
 }
@@ -151,19 +155,25 @@ def _known_table(raw: dict[str, pd.DataFrame], table: str, columns: list[str], p
     return frame
 
 
-def _check_sources(params: dict, raw: dict[str, pd.DataFrame]) -> None:
-    """A requested group must have values in each of its sources (pre-backfill data lacks some)."""
+def _available_groups(params: dict, raw: dict[str, pd.DataFrame]) -> tuple[list[str], dict[str, str]]:
+    """The requested groups whose sources all hold values, and why each other one is dropped."""
+    spine = raw.get(SPINE_TABLE)
+    symbols = [] if spine is None or "symbol" not in spine.columns else list(spine["symbol"].dropna().unique())
+    for_symbol = f" for {symbols[0]}" if len(symbols) == 1 else ""
+    dropped: dict[str, str] = {}
     for group in params["groups"]:
         for table, column in GROUP_SOURCES[group]:
             frame = raw.get(table)
             if frame is None or len(frame) == 0:
-                raise FeatureInputError(
-                    f"features group '{group}' needs table {table}, which has no rows; "
-                    f"remove '{group}' from features.groups (e.g. pre-backfill data)")
-            if column in frame.columns and frame[column].notna().sum() == 0:
-                raise FeatureInputError(
-                    f"features group '{group}' needs {table}.{column}, which has no values; "
-                    f"remove '{group}' from features.groups (e.g. pre-backfill data)")
+                dropped[group] = f"{table} has no rows{for_symbol}"
+            elif column in frame.columns and frame[column].notna().sum() == 0:
+                dropped[group] = f"{table}.{column} has no values{for_symbol}"
+            else:
+                continue
+            LOG.warning("features: group '%s' dropped: %s (not filled; the other groups are built)",
+                        group, dropped[group])
+            break
+    return [group for group in params["groups"] if group not in dropped], dropped
 
 
 def _check_prices(daily: pd.DataFrame) -> None:
@@ -188,11 +198,11 @@ def _check_prices(daily: pd.DataFrame) -> None:
     for rule, broken in rules.items():
         if broken.any():
             raise FeatureInputError(f"{SPINE_TABLE}: open/high/low/close break '{rule}' on {_dates(ohlc.index[broken])}")
-    taker = daily[["volume", "taker_buy_volume"]].dropna()
-    broken = (taker["taker_buy_volume"] < 0) | (taker["taker_buy_volume"] > taker["volume"])
+    taker = daily[["volume_base", "taker_buy_volume_base"]].dropna()
+    broken = (taker["taker_buy_volume_base"] < 0) | (taker["taker_buy_volume_base"] > taker["volume_base"])
     if broken.any():
         raise FeatureInputError(
-            f"{SPINE_TABLE}.taker_buy_volume: outside [0, volume] on {_dates(taker.index[broken])}")
+            f"{SPINE_TABLE}.taker_buy_volume_base: outside [0, volume_base] on {_dates(taker.index[broken])}")
 
 
 def _hourly_measures(raw: dict[str, pd.DataFrame], needed: bool) -> pd.DataFrame:
@@ -241,7 +251,7 @@ def _price_features(daily: pd.DataFrame, window: int) -> dict[str, pd.Series]:
     return {
         "ret_1d": _log_change(daily["close"]),
         "ret_7d": _log_change(daily["close"], 7),
-        "volume_zscore": trailing_zscore(np.log(daily["volume"]), window),
+        "volume_zscore": trailing_zscore(np.log(daily["volume_base"]), window),
         "trades_zscore": trailing_zscore(np.log(daily["trades"]), window),
     }
 
@@ -258,7 +268,7 @@ def _funding_features(daily: pd.DataFrame, bybit: pd.Series, window: int) -> dic
 
 
 def _taker_log_ratio(daily: pd.DataFrame) -> pd.Series:
-    return np.log(daily["taker_buy_volume"] / (daily["volume"] - daily["taker_buy_volume"]))
+    return np.log(daily["taker_buy_volume_base"] / (daily["volume_base"] - daily["taker_buy_volume_base"]))
 
 
 def _taker_features(daily: pd.DataFrame, observed: pd.DataFrame) -> dict[str, pd.Series]:
@@ -284,7 +294,7 @@ def _onchain_features(whale: pd.DataFrame, observed: pd.DataFrame, window: int) 
         "net_flow_delta": net_flow.diff() / typical_flow.where(typical_flow > 0),
         "exchange_inflow_zscore": trailing_zscore(np.log1p(whale["exchange_inflow_usd"]), window),
         "active_addresses_zscore": trailing_zscore(np.log(whale["active_addresses"]), window),
-        "exchange_supply_delta": _log_change(observed["exchange_supply_btc"]),
+        "exchange_supply_delta": _log_change(observed["exchange_supply_base"]),
         "onchain_missing": net_flow.isna().astype("float64"),
     }
 
@@ -301,11 +311,10 @@ def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataF
     section. Raises FeatureInputError naming the table/column/date of any broken input rule.
     """
     params = _check_params(params)
-    groups = params["groups"]
     window, ffill_limit = int(params["zscore_window"]), int(params["ffill_limit"])
-    _check_sources(params, raw)
+    groups, dropped = _available_groups(params, raw)
 
-    daily_columns = ["open", "high", "low", "close", "volume", "trades", "taker_buy_volume", "avg_funding_rate",
+    daily_columns = ["open", "high", "low", "close", "volume_base", "trades", "taker_buy_volume_base", "avg_funding_rate",
                      "sum_open_interest_value"]
     daily_raw = _daily_table(raw, SPINE_TABLE, daily_columns)
     priced = daily_raw.index[daily_raw["close"].notna()]
@@ -361,10 +370,11 @@ def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataF
 
     frame = pd.DataFrame({name: series.astype("float64") for name, series in features.items()}, index=spine)
     frame = pd.concat([frame, labels], axis=1).reset_index()
-    return frame, _spec(list(features), params, {group: list(names) for group, names in by_group.items()})
+    return frame, _spec(list(features), params, {group: list(names) for group, names in by_group.items()},
+                        dropped)
 
 
-def _spec(names: list[str], params: dict, groups: dict[str, list[str]]) -> dict:
+def _spec(names: list[str], params: dict, groups: dict[str, list[str]], dropped: dict[str, str]) -> dict:
     indicators = [n for n in names if n.endswith("_missing")]
     model = [n for n in names if n not in EXCLUDED]
     return {
@@ -376,7 +386,8 @@ def _spec(names: list[str], params: dict, groups: dict[str, list[str]]) -> dict:
         "oi_features": [n for n in model if n in OI_FEATURES],
         "funding_features": [n for n in model if n.startswith("funding_")],
         "label_columns": list(LABEL_COLUMNS),
-        "groups": params["groups"],
+        "groups": [group for group in params["groups"] if group not in dropped],
+        "dropped_groups": dict(dropped),  # requested groups without source values for this symbol: why
         "excluded": dict(EXCLUDED),
         "params": params,
     }

@@ -56,13 +56,13 @@ def _daily_vs_hourly(futures: pd.DataFrame, hourly: pd.DataFrame, settings: dict
     full = per_day[per_day == int(settings["hourly_bars_per_day"])].index
     aggregated = pd.DataFrame({"open": grouped["open"].first(), "high": grouped["high"].max(),
                                "low": grouped["low"].min(), "close": grouped["close"].last(),
-                               "volume": grouped["volume"].sum(min_count=1)}).loc[full]
-    daily = futures.set_index(_time(futures))[["open", "high", "low", "close", "volume"]]
+                               "volume_base": grouped["volume_base"].sum(min_count=1)}).loc[full]
+    daily = futures.set_index(_time(futures))[["open", "high", "low", "close", "volume_base"]]
     both = daily.join(aggregated.add_suffix("_hourly"), how="inner")
     how = {"open": "first hourly open", "high": "max hourly high", "low": "min hourly low",
-           "close": "last hourly close", "volume": "sum of hourly volumes"}
+           "close": "last hourly close", "volume_base": "sum of hourly volumes"}
     for column, text in how.items():
-        tol = float(settings["volume_rel_tol" if column == "volume" else "ohlc_rel_tol"])
+        tol = float(settings["volume_rel_tol" if column == "volume_base" else "ohlc_rel_tol"])
         gap = _relative_gap(both[column], both[f"{column}_hourly"])
         broken = gap > tol
         if broken.any():
@@ -107,8 +107,8 @@ def _taker_ratio(futures: pd.DataFrame, extended: pd.DataFrame, settings: dict) 
     if "taker_buy_sell_ratio" not in extended.columns or extended.empty:
         return []
     daily = futures.set_index(_time(futures))
-    sell = daily["volume"] - daily["taker_buy_volume"]
-    derived = (daily["taker_buy_volume"] / sell.where(sell > 0)).rename("derived")
+    sell = daily["volume_base"] - daily["taker_buy_volume_base"]
+    derived = (daily["taker_buy_volume_base"] / sell.where(sell > 0)).rename("derived")
     stored = extended.set_index(_time(extended))["taker_buy_sell_ratio"].rename("stored")
     both = pd.concat([stored, derived], axis=1, join="inner").dropna()
     tol = float(settings["taker_ratio_rel_tol"])
@@ -116,7 +116,7 @@ def _taker_ratio(futures: pd.DataFrame, extended: pd.DataFrame, settings: dict) 
     if not broken.any():
         return []
     return [_problem("taker_ratio_vs_klines", f"{EXTENDED}.taker_buy_sell_ratio",
-                     f"differs from {FUTURES} taker_buy_volume / (volume - taker_buy_volume) on the same date "
+                     f"differs from {FUTURES} taker_buy_volume_base / (volume_base - taker_buy_volume_base) on the same date "
                      f"by more than {tol:g} (relative; {int(broken.sum())} days): sources out of step in time?",
                      both.index[broken])]
 

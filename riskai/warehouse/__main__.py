@@ -1,4 +1,4 @@
-"""``python -m riskai.warehouse init|load``: create the schema, or create it and load rows."""
+"""``python -m riskai.warehouse init|migrate|load``: create or upgrade the schema, or load rows for a symbol."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,22 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from riskai.warehouse.load import SOURCES, STATES, load_warehouse, table_counts
-from riskai.warehouse.schema import WarehouseError, create_schema, make_engine, masked_url, metadata
+from riskai.warehouse.load import DEFAULT_SYMBOL, SOURCES, STATES, load_warehouse, table_counts
+from riskai.warehouse.schema import (
+    WarehouseError,
+    check_symbol,
+    create_schema,
+    make_engine,
+    masked_url,
+    metadata,
+)
+
+
+def _symbol(value: str) -> str:
+    try:
+        return check_symbol(value)
+    except WarehouseError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,8 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m riskai.warehouse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("init", parents=[common], help="create the warehouse tables that do not exist yet")
+    commands.add_parser("migrate", parents=[common],
+                        help="upgrade the warehouse schema to the current revision in place (idempotent)")
     load = commands.add_parser("load", parents=[common], help="create the schema and upsert rows (idempotent)")
     load.add_argument("--source", choices=SOURCES, help="default: params.yaml warehouse.source")
+    load.add_argument("--symbol", default=DEFAULT_SYMBOL, type=_symbol,
+                      help=f"store the rows under this symbol; other symbols' rows are never touched "
+                           f"(default {DEFAULT_SYMBOL})")
     load.add_argument("--data-dir", help="real data folder (default: warehouse.real_data_dir)")
     load.add_argument("--seed", type=int, help="synthetic seed (default: warehouse.synthetic_seed)")
     load.add_argument("--start", help="first day to load, YYYY-MM-DD")
@@ -38,13 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     engine = make_engine(args.url)
     began = time.perf_counter()
     try:
-        if args.command == "init":
-            create_schema(engine)
+        if args.command in ("init", "migrate"):
+            revision = create_schema(engine)
+            print(f"schema revision: {revision['from']} -> {revision['to']}")
             counts = table_counts(engine)
         else:
             counts = load_warehouse(
                 engine, args.source, data_dir=args.data_dir, seed=args.seed, start=args.start,
-                end=args.end, tables=args.tables, state=args.state,
+                end=args.end, tables=args.tables, state=args.state, symbol=args.symbol,
                 allow_null_overwrite=args.allow_null_overwrite)
     except WarehouseError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -93,7 +93,8 @@ def _check_columns(conn: Connection, table: Table, url: str) -> None:
     present = {column["name"] for column in inspector.get_columns(table.name)}
     missing = [column.name for column in table.c if column.name not in present]
     if missing:
-        raise WarehouseError(f"table '{table.name}' at {url} lacks column(s) {', '.join(missing)}")
+        raise WarehouseError(f"table '{table.name}' at {url} lacks column(s) {', '.join(missing)} "
+                             f"(a warehouse from an older riskai: upgrade it with `riskai warehouse migrate`)")
 
 
 def read_table(conn: Connection, table: Table, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:

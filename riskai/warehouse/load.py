@@ -15,6 +15,7 @@ from riskai.warehouse.real import read_real_frames, real_file_hashes
 from riskai.warehouse.schema import (
     WarehouseError,
     binance_futures_metrics,
+    check_symbol,
     create_schema,
     data_provenance,
     futures_extended_metrics,
@@ -142,8 +143,10 @@ def load_warehouse(
     whale table is always recomputed from the daily one when either is chosen). ``state="prebackfill"``
     then applies :func:`apply_prebackfill` (its defaults). Everything happens in one transaction: a failure leaves
     the warehouse as it was. A missing value in the source never replaces a stored one unless
-    ``allow_null_overwrite``.
+    ``allow_null_overwrite``. Rows are stored under ``symbol``; other symbols' rows are never read
+    or written (the weekly refresh, the pre-backfill state and the provenance are per symbol too).
     """
+    check_symbol(symbol)
     if state not in STATES:
         raise WarehouseError(f"unknown state '{state}' (choose from {', '.join(STATES)})")
     settings = dict(params or {})

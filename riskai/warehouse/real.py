@@ -3,7 +3,7 @@
 A table has a row for every day any of its sources has, and only those; a column no source provides
 stays NULL rather than being derived from another scope: ``sum_open_interest`` (no contract-count
 series, only Coinalyze's USD value), ``bybit_open_interest_value`` (CoinGlass covers all BTC contracts,
-kept in the ``*_all_btc_contracts_usd`` columns), ``large_tx_count`` (not in Coin Metrics' community
+kept in the ``*_all_base_contracts_usd`` columns), ``large_tx_count`` (not in Coin Metrics' community
 tier); ``bitinfocharts_whale`` stays empty. Funding is the UTC-day mean and count of the 8-hourly
 settlements. The one derived value, ``taker_buy_sell_ratio``, comes from the daily klines:
 taker buy volume / (volume - taker buy volume).
@@ -197,9 +197,9 @@ def read_real_frames(data_dir: str | Path, symbol: str = "BTCUSDT") -> dict[str,
         raise WarehouseError(f"real data directory not found: {data_dir}")
 
     klines = _daily(_read(data_dir, KLINES_1D, {
-        "open": "open", "high": "high", "low": "low", "close": "close", "volume_btc": "volume",
+        "open": "open", "high": "high", "low": "low", "close": "close", "volume_btc": "volume_base",
         "quote_volume_usdt": "quote_volume", "n_trades": "trades",
-        "taker_buy_volume_btc": "taker_buy_volume", "taker_buy_quote_usdt": "taker_buy_quote_volume",
+        "taker_buy_volume_btc": "taker_buy_volume_base", "taker_buy_quote_usdt": "taker_buy_quote_volume",
     }))
     funding = _daily_funding(
         _read(data_dir, BINANCE_FUNDING, {"funding_rate": "funding_rate"}, "funding_time_utc"),
@@ -208,12 +208,12 @@ def read_real_frames(data_dir: str | Path, symbol: str = "BTCUSDT") -> dict[str,
     mark = _daily(_read(data_dir, MARK_KLINES_1D, {
         "open": "mark_open", "high": "mark_high", "low": "mark_low", "close": "mark_close"}))
     liquidations = _daily(_read(data_dir, LIQUIDATIONS, {
-        "liquidated_long_btc": "liquidated_long", "liquidated_short_btc": "liquidated_short"}))
+        "liquidated_long_btc": "liquidated_long_base", "liquidated_short_btc": "liquidated_short_base"}))
     futures = _assemble(binance_futures_metrics,
                         [klines, funding, open_interest, mark, liquidations], symbol)
 
-    taker_sell = klines["volume"] - klines["taker_buy_volume"]
-    taker_ratio = (klines["taker_buy_volume"] / taker_sell.where(taker_sell > 0)).rename("taker_buy_sell_ratio")
+    taker_sell = klines["volume_base"] - klines["taker_buy_volume_base"]
+    taker_ratio = (klines["taker_buy_volume_base"] / taker_sell.where(taker_sell > 0)).rename("taker_buy_sell_ratio")
     long_short = _daily(_read(data_dir, LONG_SHORT, {
         "global_account_long_short_ratio_mean": "global_long_short_account_ratio",
         "top_account_long_short_ratio_mean": "top_trader_long_short_account_ratio",
@@ -223,22 +223,22 @@ def read_real_frames(data_dir: str | Path, symbol: str = "BTCUSDT") -> dict[str,
         _read(data_dir, BYBIT_FUNDING, {"funding_rate": "funding_rate"}, "funding_time_utc"),
         "bybit_funding_rate", "bybit_funding_count")
     all_contracts_oi = _daily(_read(data_dir, COINGLASS_OI, {
-        "oi_usd_binance_all_btc_contracts_last": "binance_oi_all_btc_contracts_usd",
-        "oi_usd_bybit_all_btc_contracts_last": "bybit_oi_all_btc_contracts_usd",
+        "oi_usd_binance_all_btc_contracts_last": "binance_oi_all_base_contracts_usd",
+        "oi_usd_bybit_all_btc_contracts_last": "bybit_oi_all_base_contracts_usd",
     }))
     extended = _assemble(futures_extended_metrics,
                          [taker_ratio.to_frame(), long_short, bybit_funding, all_contracts_oi], symbol)
 
     onchain = _daily(_read(data_dir, ONCHAIN, {
         "exchange_inflow_usd": "exchange_inflow_usd", "exchange_outflow_usd": "exchange_outflow_usd",
-        "exchange_net_flow_usd": "net_flow_usd", "exchange_inflow_btc": "exchange_inflow_btc",
-        "exchange_outflow_btc": "exchange_outflow_btc", "exchange_supply_btc": "exchange_supply_btc",
+        "exchange_net_flow_usd": "net_flow_usd", "exchange_inflow_btc": "exchange_inflow_base",
+        "exchange_outflow_btc": "exchange_outflow_base", "exchange_supply_btc": "exchange_supply_base",
         "active_addresses": "active_addresses", "tx_count": "tx_count",
     }))
     whale = _assemble(whale_daily_stats, [onchain], symbol)
 
     hourly = _read(data_dir, KLINES_1H, {
-        "open": "open", "high": "high", "low": "low", "close": "close", "volume_btc": "volume",
+        "open": "open", "high": "high", "low": "low", "close": "close", "volume_btc": "volume_base",
     }, "open_time_utc").rename(columns={"time": "open_time"})
     hourly.insert(0, "symbol", symbol)
 

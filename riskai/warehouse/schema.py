@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -32,10 +33,20 @@ DEFAULT_DATABASE_URL = "sqlite:///data/warehouse.sqlite"
 DATABASE_URL_ENV = "RISKAI_DATABASE_URL"
 
 metadata = MetaData()
+# A symbol as the exchanges spell it (BTCUSDT, ETHUSDT, 1000PEPEUSDT): the key that keeps symbols apart.
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9]{2,32}")
 
 
 class WarehouseError(RuntimeError):
     """A warehouse problem the user can act on; the message names the table, column or URL."""
+
+
+def check_symbol(symbol: str) -> str:
+    """``symbol`` unchanged when it is an exchange symbol, else a WarehouseError naming it."""
+    if not isinstance(symbol, str) or not SYMBOL_PATTERN.fullmatch(symbol):
+        raise WarehouseError(f"symbol {symbol!r} is not an exchange symbol: upper-case letters and digits, "
+                             f"2 to 32 of them, e.g. ETHUSDT [rule: symbol_format]")
+    return symbol
 
 
 def _key() -> list[Column]:
@@ -54,10 +65,10 @@ binance_futures_metrics = Table(
     Column("high", Double),
     Column("low", Double),
     Column("close", Double),
-    Column("volume", Double),
+    Column("volume_base", Double),
     Column("quote_volume", Double),
     Column("trades", BigInteger),
-    Column("taker_buy_volume", Double),
+    Column("taker_buy_volume_base", Double),
     Column("taker_buy_quote_volume", Double),
     # Funding: mean of the day's 8-hourly settlements and how many there were.
     Column("avg_funding_rate", Double),
@@ -71,8 +82,8 @@ binance_futures_metrics = Table(
     Column("mark_low", Double),
     Column("mark_close", Double),
     # Liquidations of BTCUSDT positions (BTC).
-    Column("liquidated_long", Double),
-    Column("liquidated_short", Double),
+    Column("liquidated_long_base", Double),
+    Column("liquidated_short_base", Double),
 )
 
 futures_extended_metrics = Table(
@@ -89,8 +100,8 @@ futures_extended_metrics = Table(
     # Bybit BTCUSDT open interest (NULL where no BTCUSDT-scoped series exists).
     Column("bybit_open_interest_value", Double),
     # Different scope: all BTC contracts on the exchange (coin- and USDT-margined, perpetual and dated).
-    Column("binance_oi_all_btc_contracts_usd", Double),
-    Column("bybit_oi_all_btc_contracts_usd", Double),
+    Column("binance_oi_all_base_contracts_usd", Double),
+    Column("bybit_oi_all_base_contracts_usd", Double),
 )
 
 whale_daily_stats = Table(
@@ -100,9 +111,9 @@ whale_daily_stats = Table(
     Column("exchange_inflow_usd", Double),
     Column("exchange_outflow_usd", Double),
     Column("net_flow_usd", Double),
-    Column("exchange_inflow_btc", Double),
-    Column("exchange_outflow_btc", Double),
-    Column("exchange_supply_btc", Double),
+    Column("exchange_inflow_base", Double),
+    Column("exchange_outflow_base", Double),
+    Column("exchange_supply_base", Double),
     Column("active_addresses", BigInteger),
     Column("large_tx_count", BigInteger),
     Column("tx_count", BigInteger),
@@ -126,7 +137,7 @@ bitinfocharts_whale = Table(
     "bitinfocharts_whale",
     metadata,
     *_key(),
-    Column("top100_balance_btc", Double),
+    Column("top100_balance_base", Double),
     Column("top100_share_pct", Double),
 )
 
@@ -139,7 +150,7 @@ hourly_klines = Table(
     Column("high", Double),
     Column("low", Double),
     Column("close", Double),
-    Column("volume", Double),
+    Column("volume_base", Double),
 )
 
 # Where the rows came from: one row per real file (its sha256) or synthetic sample (its seed and span)
@@ -252,9 +263,16 @@ def timeout_hint(reason: str, settings: dict | None = None) -> str:
     return reason
 
 
-def create_schema(engine: Engine) -> None:
-    """Create every warehouse table that does not exist yet (idempotent)."""
+def create_schema(engine: Engine) -> dict:
+    """Bring the warehouse to the current schema revision (idempotent); returns the migration's
+    ``{"from", "to"}``.
+
+    An empty database gets every table, stamped at head; an older warehouse is upgraded in place
+    (see :mod:`riskai.warehouse.migrate`); one at head is left alone.
+    """
+    from riskai.warehouse.migrate import migrate  # migrate imports this module's metadata
+
     database = engine.url.database
     if engine.url.get_backend_name() == "sqlite" and database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/ yet
-    metadata.create_all(engine)
+    return migrate(engine)

@@ -92,7 +92,7 @@ def _hourly_bars(rng, days, daily_sd, hourly_returns, profile, weekend) -> pd.Da
 
     open_time = (np.repeat(days.values, 24) + np.tile(np.arange(24) * np.timedelta64(1, "h"), n_days))
     return pd.DataFrame({"open_time": pd.DatetimeIndex(open_time).astype("datetime64[ns]"),
-                         "open": open_, "high": high, "low": low, "close": close, "volume": volume})
+                         "open": open_, "high": high, "low": low, "close": close, "volume_base": volume})
 
 
 def _span(n_days: int, begin: int, end: int) -> np.ndarray:
@@ -117,11 +117,11 @@ def synthetic_frames(seed: int, start: str | dt.date, end: str | dt.date,
 
     bars = hourly.assign(date=hourly["open_time"].dt.normalize(),
                          typical=(hourly["high"] + hourly["low"] + hourly["close"]) / 3)
-    bars["quote"] = bars["volume"] * bars["typical"]
+    bars["quote"] = bars["volume_base"] * bars["typical"]
     by_day = bars.groupby("date", sort=True)
     klines = pd.DataFrame({
         "open": by_day["open"].first(), "high": by_day["high"].max(), "low": by_day["low"].min(),
-        "close": by_day["close"].last(), "volume": by_day["volume"].sum().round(3),
+        "close": by_day["close"].last(), "volume_base": by_day["volume_base"].sum().round(3),
         "quote_volume": by_day["quote"].sum().round(2),
     })
     close = klines["close"].to_numpy()
@@ -130,7 +130,7 @@ def synthetic_frames(seed: int, start: str | dt.date, end: str | dt.date,
 
     buy_share = np.clip(0.5 + 0.04 * np.tanh(surprise) + 0.01 * rng.standard_normal(n_days), 0.4, 0.6)
     klines["trades"] = np.round(klines["quote_volume"] / (4_000 * np.exp(0.1 * rng.standard_normal(n_days)))).astype("int64")
-    klines["taker_buy_volume"] = (klines["volume"] * buy_share).round(3)
+    klines["taker_buy_volume_base"] = (klines["volume_base"] * buy_share).round(3)
     klines["taker_buy_quote_volume"] = (klines["quote_volume"] * buy_share).round(2)
 
     # Funding: three settlements a day, driven by the past week's returns plus volatility-scaled noise.
@@ -160,15 +160,15 @@ def synthetic_frames(seed: int, start: str | dt.date, end: str | dt.date,
         mark_open, mark_close, klines["low"].to_numpy() * (1 + np.abs(5e-4 * rng.standard_normal(n_days)))]), 2)
 
     liquidation_noise = np.exp(0.5 * rng.standard_normal((n_days, 2)))
-    klines["liquidated_long"] = np.where(
+    klines["liquidated_long_base"] = np.where(
         oi_present, np.round(oi_btc * 1.5e-3 * np.exp(30 * np.maximum(-daily_return, 0)) * liquidation_noise[:, 0], 3), np.nan)
-    klines["liquidated_short"] = np.where(
+    klines["liquidated_short_base"] = np.where(
         oi_present, np.round(oi_btc * 1.5e-3 * np.exp(30 * np.maximum(daily_return, 0)) * liquidation_noise[:, 1], 3), np.nan)
 
     futures = table_frame(binance_futures_metrics, klines, symbol)
 
     extended = pd.DataFrame(index=klines.index)
-    extended["taker_buy_sell_ratio"] = klines["taker_buy_volume"] / (klines["volume"] - klines["taker_buy_volume"])
+    extended["taker_buy_sell_ratio"] = klines["taker_buy_volume_base"] / (klines["volume_base"] - klines["taker_buy_volume_base"])
     long_short_days = min(LONG_SHORT_DAYS, math.ceil(n_days * LONG_SHORT_MAX_SHARE))
     long_short_present = _span(n_days, n_days - long_short_days, n_days)
     crowd = np.zeros(n_days)
@@ -192,8 +192,8 @@ def synthetic_frames(seed: int, start: str | dt.date, end: str | dt.date,
     gap_start = n_days - all_contracts_days // 2
     all_contracts[gap_start:gap_start + min(ALL_CONTRACTS_GAP_DAYS, all_contracts_days // 4)] = False
     all_contract_noise = np.exp(0.02 * rng.standard_normal((n_days, 2)))
-    extended["binance_oi_all_btc_contracts_usd"] = np.where(all_contracts, np.round(oi_value * 1.9 * all_contract_noise[:, 0]), np.nan)
-    extended["bybit_oi_all_btc_contracts_usd"] = np.where(all_contracts, np.round(oi_value * 1.1 * all_contract_noise[:, 1]), np.nan)
+    extended["binance_oi_all_base_contracts_usd"] = np.where(all_contracts, np.round(oi_value * 1.9 * all_contract_noise[:, 0]), np.nan)
+    extended["bybit_oi_all_base_contracts_usd"] = np.where(all_contracts, np.round(oi_value * 1.1 * all_contract_noise[:, 1]), np.nan)
     extended = table_frame(futures_extended_metrics, extended, symbol)
 
     whale = _whale_frame(rng, days, daily_return, daily_sd, close, weekend, symbol)
@@ -221,9 +221,9 @@ def _whale_frame(rng, days, daily_return, daily_sd, close, weekend, symbol) -> p
         "exchange_inflow_usd": inflow_usd,
         "exchange_outflow_usd": outflow_usd,
         "net_flow_usd": inflow_usd - outflow_usd,
-        "exchange_inflow_btc": inflow_btc,
-        "exchange_outflow_btc": outflow_btc,
-        "exchange_supply_btc": np.round(2_600_000 + np.cumsum(inflow_btc - outflow_btc), 8),
+        "exchange_inflow_base": inflow_btc,
+        "exchange_outflow_base": outflow_btc,
+        "exchange_supply_base": np.round(2_600_000 + np.cumsum(inflow_btc - outflow_btc), 8),
         "active_addresses": active,
         "tx_count": np.round(active * 0.45 * np.exp(0.05 * rng.standard_normal(n_days))),
     }, index=days)

@@ -13,8 +13,8 @@ from tests.collectors.conftest import END, FAR_TODAY, START
 from tests.warehouse.conftest import snapshot
 
 # Sources no collector has (Coinalyze liquidations, CoinGlass all-contract open interest).
-NOT_COLLECTED = {"liquidated_long", "liquidated_short", "binance_oi_all_btc_contracts_usd",
-                 "bybit_oi_all_btc_contracts_usd"}
+NOT_COLLECTED = {"liquidated_long_base", "liquidated_short_base", "binance_oi_all_base_contracts_usd",
+                 "bybit_oi_all_base_contracts_usd"}
 
 
 def file_loaded(url: str, data_dir, start=START, end=END) -> dict[str, pd.DataFrame]:
@@ -56,8 +56,8 @@ def test_archive_klines_equal_file_load(make_ctx, real_data_dir, tmp_path, serve
     collected, loaded = snapshot(ctx.engine), file_loaded(f"sqlite:///{tmp_path / 'files.sqlite'}", real_data_dir)
     assert any(path.endswith("1h-2024-11-12.zip.CHECKSUM") for path, _ in server.requests)
     pd.testing.assert_frame_equal(collected["hourly_klines"], loaded["hourly_klines"])
-    price = ["symbol", "date", "open", "high", "low", "close", "volume", "quote_volume", "trades",
-             "taker_buy_volume", "taker_buy_quote_volume"]
+    price = ["symbol", "date", "open", "high", "low", "close", "volume_base", "quote_volume", "trades",
+             "taker_buy_volume_base", "taker_buy_quote_volume"]
     pd.testing.assert_frame_equal(collected["binance_futures_metrics"][price], loaded["binance_futures_metrics"][price])
 
 

@@ -55,7 +55,7 @@ def make_raw(days: int = 200, start: str = "2022-01-01", seed: int = 0, oi_stop:
     volume = rng.uniform(1000, 3000, days * 24)
     open_time = pd.date_range(start, periods=days * 24, freq="h")
     hourly = conform("hourly_klines", {"symbol": ["BTCUSDT"] * (days * 24), "open_time": open_time, "open": open_,
-                                       "high": high, "low": low, "close": close, "volume": volume})
+                                       "high": high, "low": low, "close": close, "volume_base": volume})
 
     bars = pd.DataFrame({"o": open_, "h": high, "l": low, "c": close, "v": volume}, index=open_time)
     daily = bars.resample("D").agg({"o": "first", "h": "max", "l": "min", "c": "last", "v": "sum"})
@@ -67,12 +67,12 @@ def make_raw(days: int = 200, start: str = "2022-01-01", seed: int = 0, oi_stop:
     symbol = ["BTCUSDT"] * days
     metrics = conform("binance_futures_metrics", {
         "symbol": symbol, "date": dates, "open": daily["o"], "high": daily["h"], "low": daily["l"],
-        "close": daily["c"], "volume": daily["v"], "quote_volume": daily["v"] * daily["c"],
-        "trades": rng.integers(100_000, 300_000, days), "taker_buy_volume": taker_buy,
+        "close": daily["c"], "volume_base": daily["v"], "quote_volume": daily["v"] * daily["c"],
+        "trades": rng.integers(100_000, 300_000, days), "taker_buy_volume_base": taker_buy,
         "taker_buy_quote_volume": taker_buy * daily["c"], "avg_funding_rate": funding, "funding_count": [3] * days,
         "sum_open_interest_value": oi_value, "mark_open": daily["o"], "mark_high": daily["h"],
-        "mark_low": daily["l"], "mark_close": daily["c"], "liquidated_long": rng.uniform(0, 500, days),
-        "liquidated_short": rng.uniform(0, 500, days),
+        "mark_low": daily["l"], "mark_close": daily["c"], "liquidated_long_base": rng.uniform(0, 500, days),
+        "liquidated_short_base": rng.uniform(0, 500, days),
     })
     bybit = funding + rng.normal(0, 2e-5, days)
     if bybit_start is not None:
@@ -85,8 +85,8 @@ def make_raw(days: int = 200, start: str = "2022-01-01", seed: int = 0, oi_stop:
     outflow = rng.uniform(1e8, 5e8, days)
     whale = conform("whale_daily_stats", {
         "symbol": symbol, "date": dates, "exchange_inflow_usd": inflow, "exchange_outflow_usd": outflow,
-        "net_flow_usd": inflow - outflow, "exchange_inflow_btc": inflow / 30000, "exchange_outflow_btc": outflow / 30000,
-        "exchange_supply_btc": 2.5e6 * np.exp(np.cumsum(rng.normal(0, 0.001, days))),
+        "net_flow_usd": inflow - outflow, "exchange_inflow_base": inflow / 30000, "exchange_outflow_base": outflow / 30000,
+        "exchange_supply_base": 2.5e6 * np.exp(np.cumsum(rng.normal(0, 0.001, days))),
         "active_addresses": rng.integers(600_000, 1_000_000, days), "tx_count": rng.integers(200_000, 400_000, days),
     })
     if onchain_stop is not None:

@@ -45,8 +45,8 @@ def _perturb_after(raw, day, seed=99):
             if high in frame.columns:  # widen the range so range volatility changes too
                 frame.loc[future, high] = frame.loc[future, high] * rng.uniform(1.0, 1.1, n)
                 frame.loc[future, low] = frame.loc[future, low] / rng.uniform(1.0, 1.1, n)
-        if "taker_buy_volume" in frame.columns:
-            frame.loc[future, "taker_buy_volume"] = frame.loc[future, "volume"] * rng.uniform(0.3, 0.7, n)
+        if "taker_buy_volume_base" in frame.columns:
+            frame.loc[future, "taker_buy_volume_base"] = frame.loc[future, "volume_base"] * rng.uniform(0.3, 0.7, n)
         out[name] = frame
     return out
 
@@ -218,13 +218,29 @@ def test_prebackfill_groups_build_without_oi_and_onchain(raw):
     assert spec["groups"] == groups
 
 
-def test_requested_group_without_source_rows_names_group_and_table(raw):
-    with pytest.raises(FeatureInputError, match="group 'onchain' needs table whale_daily_stats, which has no rows"):
-        build_features({**raw, "whale_daily_stats": raw["whale_daily_stats"].iloc[:0]}, TEST_PARAMS)
+def test_a_group_without_source_values_is_dropped_with_a_notice_not_filled(raw, built, caplog):
+    """A symbol whose on-chain table is empty, or whose open interest has no value at all, builds the
+    other groups unchanged; the missing group is named with its reason in the log and the spec."""
+    full, _ = built
     metrics = raw["binance_futures_metrics"].assign(sum_open_interest_value=np.nan)
-    with pytest.raises(FeatureInputError,
-                       match=r"group 'open_interest' needs binance_futures_metrics\.sum_open_interest_value"):
-        build_features({**raw, "binance_futures_metrics": metrics}, TEST_PARAMS)
+    with caplog.at_level("WARNING", logger="riskai.features.build"):
+        frame, spec = build_features({**raw, "whale_daily_stats": raw["whale_daily_stats"].iloc[:0],
+                                      "binance_futures_metrics": metrics}, TEST_PARAMS)
+    assert spec["dropped_groups"] == {
+        "open_interest": "binance_futures_metrics.sum_open_interest_value has no values for BTCUSDT",
+        "onchain": "whale_daily_stats has no rows for BTCUSDT"}
+    notices = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert notices == ["features: group 'open_interest' dropped: binance_futures_metrics.sum_open_interest_value "
+                       "has no values for BTCUSDT (not filled; the other groups are built)",
+                       "features: group 'onchain' dropped: whale_daily_stats has no rows for BTCUSDT "
+                       "(not filled; the other groups are built)"]
+    assert spec["groups"] == [g for g in TEST_PARAMS["groups"] if g not in ("open_interest", "onchain")]
+    assert "onchain" not in spec["feature_groups"] and "open_interest" not in spec["feature_groups"]
+    gone = [c for c in full.columns if c.startswith(("oi_", "net_flow", "exchange_", "active_addresses", "onchain"))]
+    assert gone and not set(gone) & set(frame.columns)  # dropped, not filled
+    kept = [c for c in frame.columns]
+    pd.testing.assert_frame_equal(frame, full[kept])  # the other groups are exactly what a full build gives
+    assert built[1]["dropped_groups"] == {}
 
 
 def test_input_errors_name_table_column_and_date(raw):
@@ -243,8 +259,8 @@ def test_input_errors_name_table_column_and_date(raw):
     with pytest.raises(FeatureInputError, match="several symbols"):
         build_features({**raw, "binance_futures_metrics": two_symbols}, TEST_PARAMS)
     taker = metrics.copy()
-    taker.loc[7, "taker_buy_volume"] = taker.loc[7, "volume"] * 2
-    with pytest.raises(FeatureInputError, match=r"taker_buy_volume: outside \[0, volume\] on 2022-01-08"):
+    taker.loc[7, "taker_buy_volume_base"] = taker.loc[7, "volume_base"] * 2
+    with pytest.raises(FeatureInputError, match=r"taker_buy_volume_base: outside \[0, volume_base\] on 2022-01-08"):
         build_features({**raw, "binance_futures_metrics": taker}, TEST_PARAMS)
 
 
@@ -268,7 +284,7 @@ def test_a_source_is_used_only_from_the_day_it_is_published(raw, lag):
     params = {**TEST_PARAMS, "availability": {"whale_daily_stats": lag}}
     day = pd.Timestamp("2022-03-10")
     whale = raw["whale_daily_stats"].copy()
-    columns = ["net_flow_usd", "exchange_inflow_usd", "active_addresses", "exchange_supply_btc"]
+    columns = ["net_flow_usd", "exchange_inflow_usd", "active_addresses", "exchange_supply_base"]
     on_day = (whale["date"] == day).to_numpy()
     for column in columns:
         whale[column] = whale[column].where(~on_day, whale[column] * 3.0)

@@ -94,7 +94,7 @@ def test_funding_of_10_per_settlement_is_out_of_range(workspace):
 def test_a_missing_mark_high_next_to_a_present_close_names_table_column_and_date():
     raw = {FUTURES: pd.DataFrame({"date": pd.to_datetime(["2024-01-01", "2024-01-02"]),
                                   "open": [100.0, 101.0], "high": [102.0, 103.0], "low": [99.0, 100.0],
-                                  "close": [101.0, 102.0], "volume": [1.0, 1.0], "taker_buy_volume": [0.5, 0.5],
+                                  "close": [101.0, 102.0], "volume_base": [1.0, 1.0], "taker_buy_volume_base": [0.5, 0.5],
                                   "mark_open": [100.0, 101.0], "mark_high": [102.0, np.nan],
                                   "mark_low": [99.0, 100.0], "mark_close": [101.0, 102.0]})}
     messages = [problem["message"] for problem in validate_sources(raw, {})]

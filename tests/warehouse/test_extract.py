@@ -114,7 +114,7 @@ def _break_duplicate_keys(engine):
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE bitinfocharts_whale"))
         legacy = Table("bitinfocharts_whale", MetaData(), Column("symbol", String(32)), Column("date", Date),
-                       Column("top100_balance_btc", String), Column("top100_share_pct", String))
+                       Column("top100_balance_base", String), Column("top100_share_pct", String))
         legacy.create(conn)
         for _ in range(2):
             conn.execute(legacy.insert().values(symbol="BTCUSDT", date=pd.Timestamp("2024-03-01").date()))
@@ -194,8 +194,8 @@ def test_stage_reads_its_params_and_exits_non_zero_on_error(loaded_sqlite, tmp_p
     ("UPDATE binance_futures_metrics SET close = 'n/a' WHERE date = '2024-03-01'",
      "table 'binance_futures_metrics', column 'close': stored value 'n/a' is not a number "
      "(row symbol=BTCUSDT, date=2024-03-01) [rule: column_type]"),
-    ("UPDATE hourly_klines SET volume = 'many' WHERE open_time = '2024-03-01 05:00:00.000000'",
-     "table 'hourly_klines', column 'volume': stored value 'many' is not a number "
+    ("UPDATE hourly_klines SET volume_base = 'many' WHERE open_time = '2024-03-01 05:00:00.000000'",
+     "table 'hourly_klines', column 'volume_base': stored value 'many' is not a number "
      "(row symbol=BTCUSDT, open_time=2024-03-01 05:00:00) [rule: column_type]"),
 ])
 def test_text_where_sqlite_should_hold_a_date_or_number_is_one_line(loaded_sqlite, tmp_path, statement, message):

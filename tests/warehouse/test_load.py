@@ -31,7 +31,7 @@ def test_daily_klines_are_the_hourly_bars_aggregated(sample):
     daily = sample["binance_futures_metrics"].set_index("date")
     for column, how in {"open": "first", "high": "max", "low": "min", "close": "last"}.items():
         assert (by_day[column].agg(how).to_numpy() == daily[column].to_numpy()).all(), column
-    assert np.allclose(by_day["volume"].sum().to_numpy(), daily["volume"].to_numpy())
+    assert np.allclose(by_day["volume_base"].sum().to_numpy(), daily["volume_base"].to_numpy())
     assert (hourly["high"] >= hourly[["open", "close"]].max(axis=1)).all()
     assert (hourly["low"] <= hourly[["open", "close"]].min(axis=1)).all()
 
@@ -43,7 +43,7 @@ def test_sample_behaves_like_the_market(sample):
     assert returns.abs().autocorr(1) > 0.05                       # volatility clustering
     weekend = daily["date"].dt.day_of_week >= 5
     assert returns[weekend].std() < returns[~weekend].std()
-    assert daily.loc[weekend, "volume"].mean() < daily.loc[~weekend, "volume"].mean()
+    assert daily.loc[weekend, "volume_base"].mean() < daily.loc[~weekend, "volume_base"].mean()
     assert daily["avg_funding_rate"].corr(returns.rolling(7).sum()) > 0.3   # funding follows returns
     # The same holes as the real data: OI ends before the data, long/short only lately, on-chain gaps.
     oi_days = daily.loc[daily["sum_open_interest_value"].notna(), "date"]

@@ -62,12 +62,12 @@ def test_open_interest_only_where_the_source_has_it(real):
     futures = real["rows"]["binance_futures_metrics"]
     after = futures[futures["date"] > dt.date(2025, 4, 28)]
     assert len(after) > 200 and after["sum_open_interest_value"].isna().all()
-    assert after["liquidated_long"].isna().all()
+    assert after["liquidated_long_base"].isna().all()
     assert _day(futures, "2025-04-28")["sum_open_interest_value"] == 7776752429.537
     assert futures["sum_open_interest"].isna().all()  # no contract-count series exists
     extended = real["rows"]["futures_extended_metrics"]
     assert extended["bybit_open_interest_value"].isna().all()
-    assert extended["binance_oi_all_btc_contracts_usd"].notna().sum() == 174
+    assert extended["binance_oi_all_base_contracts_usd"].notna().sum() == 174
     assert extended["global_long_short_account_ratio"].notna().sum() == 365
 
 

@@ -1,0 +1,1 @@
+"""Alembic script directory of the warehouse schema (run through :mod:`riskai.warehouse.migrate`)."""

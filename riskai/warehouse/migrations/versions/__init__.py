@@ -1,0 +1,1 @@
+"""Warehouse schema revisions, oldest first: 0001 baseline, 0002 symbol-neutral column names."""
