@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,6 +39,28 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_directory(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder next to ``dest``; swap it into place (renames only, so readers see
+    the old or the new folder) only if the block succeeds, else remove it and leave ``dest`` as it was."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-{os.getpid()}-", dir=dest.parent))
+    try:
+        yield staged
+        os.chmod(staged, 0o777 & ~_UMASK)
+        retired = None
+        if dest.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-{os.getpid()}-", dir=dest.parent))
+            os.replace(dest, retired / dest.name)
+        os.replace(staged, dest)
+        if retired is not None:
+            shutil.rmtree(retired)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged)
 
 
 def _clean_json(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """DVC stage `backtest`: walk-forward evaluation of every model and baseline (monthly refits).
 
-Reads data/features; writes data/backtest/ (per-day out-of-sample predictions and the per-fold cache),
+Reads data/features; writes data/backtest/ (per-day out-of-sample predictions, the per-fold cache of
+every variant, and each variant's out-of-sample base rows for the `serve` stage),
 metrics/walkforward.json (headline), metrics/walkforward_folds.json (per fold) and
 metrics/walkforward_plots/ (per-fold ROC-AUC / PR-AUC). Logic in `riskai.backtest.run`.
 """
@@ -27,13 +28,21 @@ def main() -> None:
     except (BacktestConfigError, ValueError) as err:
         raise SystemExit(f"backtest stage failed: {err}") from None
     write_parquet(paths.BACKTEST_PREDICTIONS, result.predictions)
+    for stale in paths.BACKTEST_STACKING_DIR.glob("*"):
+        if stale.name.split(".")[0] not in result.stacking:
+            stale.unlink()
+    for variant, (rows, windows) in result.stacking.items():  # what `serve`'s meta models learn from
+        write_parquet(paths.BACKTEST_STACKING_DIR / f"{variant}.parquet", rows)
+        write_json(paths.BACKTEST_STACKING_DIR / f"{variant}.windows.json", windows)
     for name, records in fold_plot_records(result.folds).items():
         write_json(paths.WALKFORWARD_PLOTS_DIR / f"{name}.json", records)
     write_json(paths.WALKFORWARD_FOLDS, result.folds)
     write_json(paths.WALKFORWARD_METRICS, result.report)
     overall = result.report["overall"]
     print(f"backtest: {result.report['scored']['n_folds']} scored folds, refitted {len(result.refitted)}; "
-          + ", ".join(f"{m} ROC {overall[m]['roc_auc']:.3f} PR {overall[m]['pr_auc']:.3f}" for m in ("meta", "har_logit")))
+          + ", ".join(f"{m} ROC {overall[m]['roc_auc']:.3f} PR {overall[m]['pr_auc']:.3f}" for m in ("meta", "har_logit"))
+          + "".join(f"; {name}: meta ROC {v['overall']['meta']['roc_auc']:.3f} PR {v['overall']['meta']['pr_auc']:.3f}"
+                    for name, v in result.report["variants"].items()))
 
 
 if __name__ == "__main__":

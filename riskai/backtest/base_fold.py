@@ -35,9 +35,49 @@ class FoldSettings:
     recent_days: int
     max_recent_missing_share: float
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Mapping[str, Any]]) -> "FoldSettings":
+        """From the xgb, lgbm, lstm, meta and split sections of params.yaml."""
+        split = params["split"]
+        return cls(params["xgb"], params["lgbm"], params["lstm"], float(params["meta"]["har_logit_C"]),
+                   split["recent_days"], split["max_recent_missing_share"])
+
     def as_dict(self) -> dict[str, Any]:
         return {"xgb": dict(self.xgb), "lgbm": dict(self.lgbm), "lstm": dict(self.lstm), "har_logit_C": self.har_logit_C,
                 "recent_days": self.recent_days, "max_recent_missing_share": self.max_recent_missing_share}
+
+
+@dataclass(frozen=True)
+class FoldModels:
+    """The models one fit window gives: the same objects whether a fold scores them or `serve` saves them."""
+
+    coverage: RecentCoverageFilter
+    xgb: XGBRiskClassifier
+    lgbm: LGBMRiskClassifier
+    lstm: LSTMRiskClassifier
+    har_logit: HarLogitClassifier
+
+    def windows(self) -> dict[str, dict]:
+        return {"xgb": self.xgb.fit_window_, "lgbm": self.lgbm.fit_window_, "lstm": self.lstm.fit_window_,
+                "har_logit": self.har_logit.fit_window_}
+
+
+def fit_fold_models(frame: pd.DataFrame, fit_start: pd.Timestamp, fit_end: pd.Timestamp, features: list[str],
+                    feature_groups: Mapping[str, list[str]], settings: FoldSettings) -> FoldModels:
+    """Fit every base model on the labelled days fit_start..fit_end; ``frame`` rows after fit_end only
+    serve as LSTM window history (they are never fitted on)."""
+    dates = frame[DATE]
+    fit_mask = (dates >= fit_start) & (dates <= fit_end) & frame[TARGET].notna()
+    fit = frame.loc[fit_mask]
+    coverage = RecentCoverageFilter(settings.recent_days, settings.max_recent_missing_share).fit(
+        frame.loc[dates <= fit_end], features, feature_groups, fit_end)
+    kept = coverage.kept_
+    xgb = XGBRiskClassifier(**settings.xgb).fit(fit[kept], fit[TARGET], dates=fit[DATE])
+    lgbm = LGBMRiskClassifier(**settings.lgbm).fit(fit[kept], fit[TARGET], dates=fit[DATE])
+    segment = np.where(fit_mask.to_numpy(), "train", LSTM_HISTORY)
+    lstm = LSTMRiskClassifier(**{**settings.lstm, "device": "cpu"}).fit(frame[kept], frame[TARGET], segment=segment, dates=dates)
+    har = HarLogitClassifier(C=settings.har_logit_C).fit(fit, dates=fit[DATE])
+    return FoldModels(coverage, xgb, lgbm, lstm, har)
 
 
 def fit_base_fold(frame: pd.DataFrame, fold: Fold, features: list[str], feature_groups: Mapping[str, list[str]],
@@ -55,24 +95,16 @@ def fit_base_fold(frame: pd.DataFrame, fold: Fold, features: list[str], feature_
     if fit.empty or score.empty:
         raise ValueError(f"fold {fold.name}: {len(fit)} fit rows, {len(score)} scoring rows")
 
-    coverage = RecentCoverageFilter(settings.recent_days, settings.max_recent_missing_share).fit(
-        frame.loc[dates <= fold.fit_end], features, feature_groups, fold.fit_end)
-    kept = coverage.kept_
-
-    xgb = XGBRiskClassifier(**settings.xgb).fit(fit[kept], fit[TARGET], dates=fit[DATE])
-    lgbm = LGBMRiskClassifier(**settings.lgbm).fit(fit[kept], fit[TARGET], dates=fit[DATE])
-    segment = np.where(fit_mask.to_numpy(), "train", LSTM_HISTORY)
-    lstm = LSTMRiskClassifier(**{**settings.lstm, "device": "cpu"}).fit(frame[kept], frame[TARGET], segment=segment, dates=dates)
-    lstm_p = lstm.predict_frame(frame[[DATE, *kept]])[score_mask.to_numpy()]
-    har = HarLogitClassifier(C=settings.har_logit_C).fit(fit, dates=fit[DATE])
-
+    models = fit_fold_models(frame, fold.fit_start, fold.fit_end, features, feature_groups, settings)
+    kept = models.coverage.kept_
+    lstm_p = models.lstm.predict_frame(frame[[DATE, *kept]])[score_mask.to_numpy()]
     predictions = pd.DataFrame({
         DATE: score[DATE].to_numpy(),
         "origin": fold.name,
-        "p_xgb": xgb.predict_proba(score[kept])[:, 1],
-        "p_lgbm": lgbm.predict_proba(score[kept])[:, 1],
+        "p_xgb": models.xgb.predict_proba(score[kept])[:, 1],
+        "p_lgbm": models.lgbm.predict_proba(score[kept])[:, 1],
         "p_lstm": lstm_p,
-        "p_har_logit": har.predict_positive(score),
+        "p_har_logit": models.har_logit.predict_positive(score),
         "p_persistence": persistence(score),
         "p_climatology": climatology(fit),
     })
@@ -80,9 +112,9 @@ def fit_base_fold(frame: pd.DataFrame, fold: Fold, features: list[str], feature_
         **fold.describe(),
         "n_fit": int(len(fit)),
         "n_scored": int(len(score)),
-        "dropped_features": coverage.dropped_,
-        "windows": {"xgb": xgb.fit_window_, "lgbm": lgbm.fit_window_, "lstm": lstm.fit_window_, "har_logit": har.fit_window_},
-        "best_iteration": {"xgb": xgb.best_iteration_, "lgbm": lgbm.best_iteration_},
-        "best_epoch": lstm.best_epoch_,
+        "dropped_features": models.coverage.dropped_,
+        "windows": models.windows(),
+        "best_iteration": {"xgb": models.xgb.best_iteration_, "lgbm": models.lgbm.best_iteration_},
+        "best_epoch": models.lstm.best_epoch_,
     }
     return predictions, info

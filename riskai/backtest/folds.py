@@ -75,9 +75,28 @@ def make_folds(labelled_dates: pd.Series, params: dict[str, Any], purge_days: in
     folds = []
     for position, origin in enumerate(origins):
         score_end = origins[position + 1] - pd.Timedelta(days=1) if position + 1 < len(origins) else last_day
-        fit_end = origin - pd.Timedelta(days=purge_days + 1)
-        first = fit_start if window == "expanding" else max(fit_start, fit_end - pd.Timedelta(days=window_days - 1))
-        if fit_end <= first:
-            raise BacktestConfigError(f"fold {origin:%Y-%m-%d}: empty fit window {first:%Y-%m-%d}..{fit_end:%Y-%m-%d}")
+        first, fit_end = _fit_window(origin, fit_start, window, window_days, purge_days)
         folds.append(Fold(origin, first, fit_end, origin, score_end))
     return folds
+
+
+def _fit_window(origin: pd.Timestamp, fit_start: pd.Timestamp, window: str, window_days: int | None,
+                purge_days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last labelled day a retrain at ``origin`` fits on."""
+    fit_end = origin - pd.Timedelta(days=purge_days + 1)
+    first = fit_start if window == "expanding" else max(fit_start, fit_end - pd.Timedelta(days=window_days - 1))
+    if fit_end <= first:
+        raise BacktestConfigError(f"fold {origin:%Y-%m-%d}: empty fit window {first:%Y-%m-%d}..{fit_end:%Y-%m-%d}")
+    return first, fit_end
+
+
+def serving_fold(labelled_dates: pd.Series, params: dict[str, Any], purge_days: int) -> Fold:
+    """The retrain that fits on every labelled day: origin = last labelled day + purge_days + 1, the
+    first day whose scoring it serves (the walk-forward's next fold, with nothing to score yet)."""
+    make_folds(labelled_dates, params, purge_days)  # the same parameter checks as the walk-forward
+    last_day = pd.to_datetime(pd.Series(labelled_dates)).max()
+    origin = last_day + pd.Timedelta(days=purge_days + 1)
+    window = params["window"]
+    window_days = params["window_days"] if window == "sliding" else None
+    first, fit_end = _fit_window(origin, _day(params, "fit_start"), window, window_days, purge_days)
+    return Fold(origin, first, fit_end, origin, origin)

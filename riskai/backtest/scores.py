@@ -78,7 +78,7 @@ def bootstrap(rows: pd.DataFrame, block: int, samples: int, seed: int) -> dict[s
     return result
 
 
-def _between(rows: pd.DataFrame, start, end) -> pd.DataFrame:
+def between(rows: pd.DataFrame, start, end) -> pd.DataFrame:
     end = rows[DATE].max() if end is None else pd.Timestamp(str(end))
     return rows.loc[rows[DATE].between(pd.Timestamp(str(start)), end)]
 
@@ -98,7 +98,7 @@ def walkforward_report(rows: pd.DataFrame, periods: Mapping[str, list], regimes:
         "by_regime": {},
     }
     for name, (start, end) in periods.items():
-        period = _between(rows, start, end)
+        period = between(rows, start, end)
         if len(period):
             report["periods"][name] = {"start": f"{period[DATE].min():%Y-%m-%d}", "end": f"{period[DATE].max():%Y-%m-%d}",
                                        **score_all(period, eps)}
@@ -106,7 +106,7 @@ def walkforward_report(rows: pd.DataFrame, periods: Mapping[str, list], regimes:
     for year, group in rows.groupby(rows[DATE].dt.year):
         report["by_year"][str(year)] = score_all(group, eps)
     for name, (start, end) in regimes.items():
-        regime = _between(rows, start, end)
+        regime = between(rows, start, end)
         if len(regime):
             report["by_regime"][name] = score_all(regime, eps)
     return report

@@ -8,6 +8,7 @@ the origin (the meta model's own from purged out-of-fold blocks of its training 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -28,11 +29,20 @@ from riskai.models.meta import (
 THRESHOLD_MODELS = ("xgb", "lgbm", "lstm", "har_logit", "persistence", "climatology")
 
 
-def stack_fold(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str, Mapping[str, Any]], origin: pd.Timestamp,
-               score_rows: pd.DataFrame, meta_params: Mapping[str, Any], *, purge_days: int, min_days: int,
-               feature_groups: Mapping[str, list[str]], recent_days: int, max_recent_missing_share: float
-               ) -> tuple[np.ndarray, dict[str, float], dict[str, Any]]:
-    """(p_meta for ``score_rows``, per-model alarm thresholds, what the meta model used).
+@dataclass(frozen=True)
+class FoldMeta:
+    """A fold's fitted meta model, the out-of-sample rows it learned from and the thresholds chosen on them."""
+
+    stacker: MetaStacker
+    inputs: list[str]
+    thresholds: dict[str, float]
+    used: dict[str, Any]
+
+
+def fit_fold_meta(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str, Mapping[str, Any]],
+                  origin: pd.Timestamp, meta_params: Mapping[str, Any], *, purge_days: int, min_days: int,
+                  feature_groups: Mapping[str, list[str]], recent_days: int, max_recent_missing_share: float) -> FoldMeta:
+    """The meta model a retrain at ``origin`` fits: on the purged out-of-sample base predictions known then.
 
     ``oos``: out-of-sample base predictions of every fold (date, origin, p_*) joined with the features
     frame's columns; ``fold_info``: origin -> that fold's info (its models' windows).
@@ -51,12 +61,10 @@ def stack_fold(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str, M
     key_features = [f for f in meta_params["features"] if f in DERIVED_FEATURES or f in coverage.kept_]
     inputs = [*probabilities, *key_features]
     train = add_derived_features(train, key_features)
-    score_rows = add_derived_features(score_rows, key_features)
     windows = {model: [fold_info[o]["windows"][model] for o in train["origin"]] for model in base_models}
 
     stacker = MetaStacker(**stacker_params(meta_params))
     stacker.fit(train[inputs], train[TARGET], dates=train[DATE], base_windows=windows)
-    p_meta = stacker.predict_proba(score_rows[inputs])[:, 1]
     oof = out_of_fold_proba(stacker, train[inputs], train[TARGET], train[DATE], windows,
                             int(meta_params["cv_blocks"]), purge_days)
     y = train[TARGET].to_numpy()
@@ -68,4 +76,14 @@ def stack_fold(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str, M
     used = {"n_train": int(len(train)), "train_start": f"{train[DATE].min():%Y-%m-%d}",
             "train_end": f"{train[DATE].max():%Y-%m-%d}", "inputs": inputs,
             "dropped_features": coverage.dropped_, "coefficients": stacker.coefficients()}
-    return p_meta, thresholds, used
+    return FoldMeta(stacker, inputs, thresholds, used)
+
+
+def stack_fold(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str, Mapping[str, Any]], origin: pd.Timestamp,
+               score_rows: pd.DataFrame, meta_params: Mapping[str, Any], **settings: Any
+               ) -> tuple[np.ndarray, dict[str, float], dict[str, Any]]:
+    """(p_meta for ``score_rows``, per-model alarm thresholds, what the meta model used); ``settings``
+    as for ``fit_fold_meta``."""
+    meta = fit_fold_meta(oos, frame, fold_info, origin, meta_params, **settings)
+    score_rows = add_derived_features(score_rows, meta.inputs)
+    return meta.stacker.predict_proba(score_rows[meta.inputs])[:, 1], meta.thresholds, meta.used

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from riskai.clock import utc_now
+
 from riskai.collectors import binance, bybit_coinmetrics as other
 from riskai.collectors.core import Context, CollectUsageError, Source, base_urls, make_client, run_source
 from riskai.warehouse.schema import binance_futures_metrics as futures
@@ -52,7 +54,7 @@ def make_context(engine: Engine, params: dict[str, Any] | None = None, *, today:
                  progress: bool = True, client=None) -> Context:
     params = collect_params() if params is None else params
     return Context(engine=engine, client=client or make_client(params), params=params, urls=base_urls(params),
-                   today=today or dt.datetime.now(dt.timezone.utc).date(), progress=progress)
+                   today=today or utc_now().date(), progress=progress)
 
 
 def collect(ctx: Context, source: str, symbol: str | None = None, start: dt.date | None = None,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from riskai.clock import utc_now
 from riskai.dashboard import charts, data, palette
 from riskai.operations.render import METRIC_NAMES
 from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL, indicator_vol_consistency
@@ -52,7 +53,7 @@ def backtest_calibration(root: str) -> pd.DataFrame | None:
 
 def today_page(url: str, root: str) -> None:
     st.header("Today")
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = utc_now().date()
     st.caption(f"Warehouse {masked_url(url)} · {today:%Y-%m-%d} (UTC) · a score on day t forecasts day t+1")
     latest = data.latest_predictions(predictions(url), today, data.served_tag(root))
     if latest.empty:
@@ -90,7 +91,7 @@ def history_page(url: str, root: str) -> None:
     if not available:
         st.info("The warehouse has no daily prices yet: run `riskai warehouse load`.")
         return
-    fresh = freshness(url, dt.date.today())
+    fresh = freshness(url, utc_now().date())
     spine = fresh[fresh["table"] == "binance_futures_metrics"]
     symbol = st.selectbox("Symbol", available)
     span = spine[spine["symbol"] == symbol]

@@ -66,17 +66,20 @@ def cmd_compare(args) -> dict[str, Any]:
     return {**summary, "headline": release_headline(Path.cwd(), args.old, args.new)}
 
 
-def last_closed_day(now: dt.datetime | None = None) -> dt.date:
-    """Yesterday in UTC: the last day whose data is complete."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return now.astimezone(dt.timezone.utc).date() - dt.timedelta(days=1)
-
-
 def cmd_daily(args) -> dict[str, Any]:
-    from riskai.operations.daily import run_daily
+    """Score a day; with --collect, first collect every source up to it (a failed collect scores nothing)."""
+    from riskai.operations.daily import load_served, run_daily
 
-    return run_daily(Path.cwd(), args.date or last_closed_day(), args.database_url, args.predictions_url, args.out_of_range,
-                     allow_in_sample=args.allow_in_sample)
+    from riskai.clock import last_closed_day
+
+    day = args.date or last_closed_day()
+    collected = None
+    if args.collect:
+        symbol = args.symbol or load_served(Path.cwd()).params["extract"]["symbol"]
+        collected = _collect(args, "all", symbol, None, day)
+    result = run_daily(Path.cwd(), day, args.database_url, args.predictions_url, args.out_of_range,
+                       allow_in_sample=args.allow_in_sample, symbol=args.symbol)
+    return result if collected is None else {**result, "collected": collected}
 
 
 def cmd_retrain(args) -> dict[str, Any]:
@@ -119,6 +122,10 @@ def cmd_dashboard(args) -> None:
 
 def cmd_collect(args) -> dict[str, Any]:
     """Fetch a source into the warehouse; a bad page or failed request is one error line, exit 1."""
+    return {"collected": _collect(args, args.source, args.symbol, args.start, args.end)}
+
+
+def _collect(args, source: str, symbol: str | None, start, end) -> list[dict[str, Any]]:
     from riskai.collectors.core import CollectUsageError
     from riskai.collectors.errors import CollectError
     from riskai.collectors.sources import collect, make_context
@@ -127,7 +134,7 @@ def cmd_collect(args) -> dict[str, Any]:
     engine = make_engine(args.database_url)
     try:
         ctx = make_context(engine, progress=not args.no_progress)
-        summaries = collect(ctx, args.source, args.symbol, args.start, args.end)
+        summaries = collect(ctx, source, symbol, start, end)
     except CollectUsageError as err:
         raise RefusedError(str(err)) from None
     except CollectError as err:
@@ -137,7 +144,7 @@ def cmd_collect(args) -> dict[str, Any]:
         raise SystemExit(EXIT_FAILED) from None
     finally:
         engine.dispose()
-    return {"collected": summaries}
+    return summaries
 
 
 def cmd_warehouse(args) -> dict[str, Any] | None:
@@ -187,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-of-range", choices=("refuse", "flag"), help="override operations.out_of_range")
     p.add_argument("--allow-in-sample", action="store_true",
                    help="score a day inside the models' fit/selection window; the row is marked in_sample")
+    p.add_argument("--symbol", help="the symbol to score (default and only choice: the served release's)")
+    p.add_argument("--collect", action="store_true",
+                   help="first collect every source of params collect.sources up to the day (riskai collect all)")
+    p.add_argument("--no-progress", action="store_true", help="with --collect: no progress bars")
 
     p = command("retrain", cmd_retrain, "champion/challenger: retrain, compare on the latest window, release if better")
     p.add_argument("--tag", help="release tag for a winning challenger (default: retrain-<last test day>)")

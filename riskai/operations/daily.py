@@ -2,8 +2,11 @@
 
 The day's features come from exactly the pipeline's code path (the extract reader on the warehouse,
 then `build_features` with the served release's `features` params), so a served feature row equals
-the pipeline's features.parquet row for that date. Runs are serialised by a file lock and write one
-row per (date, symbol, model_version) with an upsert, so a rerun leaves the table unchanged.
+the pipeline's features.parquet row for that date. The release serves several variants (stage
+`serve`): the full one and fallbacks trained without a source; the day is scored by the first whose
+sources are all fresh (`riskai.serving.freshness`), and the row records which variant scored and
+which sources were stale. Runs are serialised by a file lock and write one row per (date, symbol,
+model_version) with an upsert, so a rerun leaves the table unchanged.
 """
 from __future__ import annotations
 
@@ -26,14 +29,14 @@ from riskai import paths
 from riskai.config import load_params
 from riskai.evaluation import liquidation
 from riskai.features.build import build_features
-from riskai.io import read_json, read_parquet
-from riskai.models.boosting import LGBMRiskClassifier, XGBRiskClassifier
-from riskai.models.har import HarLogitClassifier
-from riskai.models.lstm import LSTMRiskClassifier
-from riskai.models.meta import MetaStacker
+from riskai.io import read_parquet
+from riskai.backtest.run import FULL_VARIANT
+from riskai.features.coverage import is_indicator
 from riskai.operations.predictions_table import upsert_prediction
 from riskai.operations.shell import RefusedError
 from riskai.operations.versions import CURRENT_POINTER, current_version, require_tag, verify_served, version_dir
+from riskai.serving.freshness import NoFreshVariantError, choose_variant, source_ages, stale_groups
+from riskai.serving.variant import PROBABILITIES, VARIANT_FILE, ServedVariant
 from riskai.warehouse.extract import open_warehouse, read_source_tables
 from riskai.warehouse.schema import WarehouseError, binance_futures_metrics, database_url, make_engine, timeout_hint
 
@@ -41,8 +44,6 @@ log = logging.getLogger(__name__)
 
 LOCK_FILE = Path("data/daily.lock")  # matched by /data/*.lock in .gitignore
 OUT_OF_RANGE_MODES = ("refuse", "flag")
-PROBABILITIES = ("p_xgb", "p_lgbm", "p_lstm", "p_meta")
-MODEL_FILES_WITH_FIT_WINDOW = (paths.XGB_META, paths.LGBM_META, paths.LSTM_CONFIG, paths.META_MODEL)
 
 
 @dataclass(frozen=True)
@@ -98,28 +99,39 @@ def day_features(engine: Engine, served: ServedRelease, day: dt.date) -> pd.Data
     return frame
 
 
-# --- checks -----------------------------------------------------------------------------------
+# --- served variants --------------------------------------------------------------------------
 
-def in_sample_window(served: ServedRelease) -> tuple[dt.date | None, dt.date]:
-    """First and last day any served model was fitted or selected on (first None when not recorded)."""
-    metadata = [read_json(served.path(p)) for p in MODEL_FILES_WITH_FIT_WINDOW if served.path(p).exists()]
-    starts = [dt.date.fromisoformat(m[k]) for m in metadata for k in ("train_start", "selection_start") if m.get(k)]
-    return (min(starts) if starts else None), model_data_end(served)
+def served_variants(served: ServedRelease) -> dict[str, ServedVariant]:
+    """The release's variants in preference order: full, then the fallbacks in its params order."""
+    base = served.path(paths.SERVED_DIR)
+    if not base.is_dir():
+        raise RefusedError(f"{served.tag} has no {paths.SERVED_DIR} (released before served variants existed): "
+                           "retrain and release, or roll back to a newer release")
+    order = [FULL_VARIANT, *(served.params.get("backtest", {}).get("variants") or {})]
+    return {name: ServedVariant.load(base / name) for name in order if (base / name / VARIANT_FILE).exists()}
+
+
+def in_sample_window(variant: ServedVariant) -> tuple[dt.date, dt.date]:
+    """First and last day the variant's models were fitted or selected on (its meta model learned from
+    out-of-sample rows inside the same span)."""
+    return (dt.date.fromisoformat(variant.description["fit_start"]),
+            dt.date.fromisoformat(variant.description["data_end"]))
 
 
 def model_data_end(served: ServedRelease) -> dt.date:
-    """Last labelled day any served model was fitted on (the meta model's, normally valid_end)."""
-    metadata = [read_json(served.path(p)) for p in MODEL_FILES_WITH_FIT_WINDOW if served.path(p).exists()]
-    ends = [dt.date.fromisoformat(m[k]) for m in metadata for k in ("train_end", "selection_end") if m.get(k)]
-    if not ends:
-        raise RefusedError(f"{served.tag}: no model states its fit window (train_end)")
-    return max(ends)
+    """The last labelled day the release's full variant was fitted on."""
+    return in_sample_window(served_variants(served)[FULL_VARIANT])[1]
 
 
-def training_reference(served: ServedRelease) -> pd.DataFrame:
-    dataset = read_parquet(served.path(paths.DATASET))
-    return dataset.loc[dataset["segment"] == "train"]
+def fit_reference(served: ServedRelease, variant: ServedVariant) -> pd.DataFrame:
+    """The feature rows the variant was fitted on: the reference of out-of-range checks and liquidation ratios."""
+    first, last = in_sample_window(variant)
+    features = read_parquet(served.path(paths.FEATURES))
+    dates = features["date"]
+    return features.loc[(dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last)) & features["target_high_vol"].notna()]
 
+
+# --- checks -----------------------------------------------------------------------------------
 
 def out_of_range(row: pd.Series, reference: pd.DataFrame, features: list[str], z_limit: float,
                  missing_share: float) -> tuple[dict[str, float | str], pd.Series]:
@@ -147,34 +159,11 @@ def robust_z(row: pd.Series, reference: pd.DataFrame, features: list[str]) -> pd
 
 # --- prediction -------------------------------------------------------------------------------
 
-def score_frame(served: ServedRelease, frame: pd.DataFrame) -> pd.DataFrame:
-    """Every served model's probability for each row of a contiguous daily feature frame (the LSTM,
-    and a meta model stacking it, are NaN on rows without seq_len days of history)."""
-    xgb = XGBRiskClassifier.load(served.path(paths.XGB_MODEL))
-    lgbm = LGBMRiskClassifier.load(served.path(paths.LGBM_MODEL))
-    lstm = LSTMRiskClassifier.load(served.path(paths.LSTM_STATE), device="cpu")
-    meta = MetaStacker.load(served.path(paths.META_MODEL))
-    scored = frame.assign(
-        p_xgb=xgb.predict_proba(frame)[:, 1],
-        p_lgbm=lgbm.predict_proba(frame)[:, 1],
-        p_lstm=lstm.predict_frame(frame),
-    )
-    if served.path(paths.HAR_MODEL).exists():  # releases before HAR-logit became a meta input lack it
-        scored["p_har_logit"] = HarLogitClassifier.load(served.path(paths.HAR_MODEL)).predict_positive(frame)
-    # The meta model imputes missing key features, but not missing base probabilities.
-    ready = scored[[c for c in meta.features_ if c.startswith("p_")]].notna().all(axis=1)
-    scored["p_meta"] = np.nan
-    if ready.any():
-        scored.loc[ready, "p_meta"] = meta.predict_proba(scored.loc[ready])[:, 1]
-    return scored[["date", *PROBABILITIES]]
-
-
-def predict_day(served: ServedRelease, frame: pd.DataFrame) -> dict[str, float]:
+def predict_day(variant: ServedVariant, frame: pd.DataFrame) -> dict[str, float]:
     """The probabilities of the frame's last day, from its last seq_len rows."""
-    seq_len = int(read_json(served.path(paths.LSTM_CONFIG))["seq_len"])
-    last = score_frame(served, frame.iloc[-seq_len:]).iloc[-1]
+    last = variant.score(frame.iloc[-variant.history_days:].reset_index(drop=True)).iloc[-1]
     if last[list(PROBABILITIES)].isna().any():
-        raise RefusedError(f"fewer than {seq_len} days of history before {last['date']:%Y-%m-%d}")
+        raise RefusedError(f"fewer than {variant.history_days} days of history before {last['date']:%Y-%m-%d}")
     return {name: float(last[name]) for name in PROBABILITIES}
 
 
@@ -204,6 +193,7 @@ def run_daily(
     predictions_database: str | None = None,
     out_of_range: str | None = None,
     allow_in_sample: bool = False,
+    symbol: str | None = None,
 ) -> dict[str, Any]:
     """Score `day` with the served release and upsert its row; refuses stale models, missing days,
     days inside the models' fit or selection window (unless `allow_in_sample`: the row is then marked
@@ -223,7 +213,7 @@ def run_daily(
     except Timeout:
         raise RefusedError(f"another `riskai daily` run holds {LOCK_FILE}; not scoring {day} twice") from None
     try:
-        return _score(root, day, database, predictions_database, mode, operations, allow_in_sample, timeouts)
+        return _score(root, day, database, predictions_database, mode, operations, allow_in_sample, timeouts, symbol)
     except SQLAlchemyError as error:  # unreachable, hung or broken database: one line, lock released
         reason = timeout_hint(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
         raise WarehouseError(f"`riskai daily` for {day}: database error: {reason}") from None
@@ -232,14 +222,21 @@ def run_daily(
 
 
 def _score(root: Path, day: dt.date, database: str | None, predictions_database: str | None,
-           mode: str, operations: dict[str, Any], allow_in_sample: bool, timeouts: dict) -> dict[str, Any]:
+           mode: str, operations: dict[str, Any], allow_in_sample: bool, timeouts: dict,
+           symbol: str | None) -> dict[str, Any]:
     served = load_served(root)
-    symbol = served.params["extract"]["symbol"]
-    first_seen, data_end = in_sample_window(served)
-    in_sample = day <= data_end and (first_seen is None or day >= first_seen)
+    trained_on = served.params["extract"]["symbol"]
+    if symbol is not None and symbol != trained_on:
+        raise RefusedError(f"served release {served.tag} was trained on {trained_on}, not {symbol}: "
+                           "release a model trained on it (extract.symbol) to score it")
+    symbol = trained_on
+    variants = served_variants(served)
+    # Every variant is fitted on the same window (the serve stage's one retrain): check it first.
+    first_seen, data_end = in_sample_window(variants[FULL_VARIANT])
+    in_sample = first_seen <= day <= data_end
     if in_sample and not allow_in_sample:
         raise RefusedError(f"{day} lies inside the fit/selection window of {served.tag} "
-                           f"({first_seen or 'start'}..{data_end}): its score would look live but is in-sample; "
+                           f"({first_seen}..{data_end}): its score would look live but is in-sample; "
                            "pass --allow-in-sample to write it marked in_sample")
     age = (day - data_end).days
     if age > int(operations["max_model_age_days"]):
@@ -248,18 +245,25 @@ def _score(root: Path, day: dt.date, database: str | None, predictions_database:
                            "retrain first")
     warehouse = open_warehouse(_absolute_sqlite(database_url(database), root), timeouts)
     require_input_day(warehouse, symbol, day)
+    needs = {name: variant.needs for name, variant in variants.items()}
+    groups = sorted({group for wanted in needs.values() for group in wanted})
+    ages = source_ages(warehouse, symbol, day, groups, served.params["features"].get("availability") or {})
+    stale = stale_groups(ages, operations["max_source_age_days"])
+    try:
+        variant = variants[choose_variant(needs, stale)]
+    except NoFreshVariantError as error:
+        raise RefusedError(f"{symbol} on {day}: {error}") from None
     frame = day_features(warehouse, served, day)
-    spec = read_json(served.path(paths.FEATURE_SPEC))
     today = frame.iloc[-1]
-    train = training_reference(served)
-    checked = [f for f in spec["model_features"] if f not in spec["indicator_features"]]
+    reference = fit_reference(served, variant)
+    checked = [f for f in variant.description["inputs"] if not is_indicator(f)]
     limit = float(operations["out_of_range_z"])
-    outside, z = out_of_range(today, train, checked, limit, float(operations["out_of_range_missing_share"]))
+    outside, z = out_of_range(today, reference, checked, limit, float(operations["out_of_range_missing_share"]))
     if outside and mode == "refuse":
         raise RefusedError(f"features of {day} outside the training range (|robust z| > {limit:g}, or missing "
                            f"where training had them): {json.dumps(outside, sort_keys=True)}")
-    probabilities = predict_day(served, frame)
-    risks = liquidation_risk(served, probabilities["p_meta"], float(today["rv_7d"]), train)
+    probabilities = predict_day(variant, frame)
+    risks = liquidation_risk(served, probabilities["p_meta"], float(today["rv_7d"]), reference)
     row = {
         "date": day,
         "symbol": symbol,
@@ -271,16 +275,20 @@ def _score(root: Path, day: dt.date, database: str | None, predictions_database:
         "out_of_range": bool(outside),
         "max_abs_robust_z": float(z.abs().max()) if z.notna().any() else None,
         "out_of_range_features": json.dumps(outside, sort_keys=True),
-        "features_sha256": feature_hash(today[spec["model_features"]]),
+        "features_sha256": feature_hash(today[variant.description["inputs"]]),
         "in_sample": in_sample,
+        "variant": variant.name,
+        "stale_sources": json.dumps(stale, sort_keys=True),
     }
     target_url = _absolute_sqlite(database_url(predictions_database or database), root)
     upsert_prediction(make_engine(target_url, timeouts.get("connect_timeout_s"), timeouts.get("statement_timeout_s")),
                       row)
-    log.info("%s %s: risk score %.1f with %s (age %d days)%s", day, symbol, row["risk_score"], served.tag, age,
+    log.info("%s %s: risk score %.1f with %s/%s (age %d days)%s%s", day, symbol, row["risk_score"], served.tag,
+             variant.name, age, " stale: " + ", ".join(stale) if stale else "",
              " OUT OF RANGE: " + ", ".join(outside) if outside else "")
     return {**row, "date": day.isoformat(), "liquidation_risk": risks, "out_of_range_features": outside,
-            "model_age_days": age, "model_data_end": data_end.isoformat(), "out_of_range_mode": mode}
+            "stale_sources": stale, "source_ages": ages, "model_age_days": age, "model_data_end": data_end.isoformat(),
+            "out_of_range_mode": mode}
 
 
 def _absolute_sqlite(url: str, root: Path) -> str:

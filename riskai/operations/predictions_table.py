@@ -25,6 +25,7 @@ risk_predictions = Table(
     Column("p_lgbm", Double),
     Column("p_lstm", Double),
     Column("p_meta", Double),
+    Column("p_har_logit", Double),
     Column("risk_score", Double),  # p_meta * 100
     # {"long_10x": p, "short_10x": p, ...}: P(liquidation next day) per leverage and side, sorted JSON.
     Column("liquidation_risk", Text),
@@ -35,16 +36,25 @@ risk_predictions = Table(
     # A day inside the served models' fit or selection window (`riskai daily --allow-in-sample`):
     # its score is in-sample, not a live forecast.
     Column("in_sample", Boolean, nullable=False, server_default=false()),
+    # The served variant that scored the day (full, or a fallback trained without a stale source) and the
+    # stale sources that made it a fallback: sorted JSON {group: {"last", "age_days", "limit_days"}}.
+    Column("variant", String(64)),
+    Column("stale_sources", Text),
 )
+
+# Columns added after the table's first version: (name, DDL type) added in place to an older table.
+ADDED_COLUMNS = (("in_sample", "BOOLEAN NOT NULL DEFAULT FALSE"), ("p_har_logit", "DOUBLE PRECISION"),
+                 ("variant", "VARCHAR(64)"), ("stale_sources", "TEXT"))
 
 
 def create_predictions_table(engine: Engine) -> None:
-    """Create the table, or add the in_sample column to one created before it existed."""
+    """Create the table, or add the columns an older version of it lacks (old rows keep NULL there)."""
     metadata.create_all(engine)
     with engine.begin() as conn:
         present = {column["name"] for column in inspect(conn).get_columns(risk_predictions.name)}
-        if "in_sample" not in present:
-            conn.execute(text("ALTER TABLE risk_predictions ADD COLUMN in_sample BOOLEAN NOT NULL DEFAULT FALSE"))
+        for name, ddl in ADDED_COLUMNS:
+            if name not in present:
+                conn.execute(text(f"ALTER TABLE risk_predictions ADD COLUMN {name} {ddl}"))
 
 
 def upsert_prediction(engine: Engine, row: dict[str, Any]) -> None:

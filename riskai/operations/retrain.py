@@ -1,15 +1,18 @@
 """Periodic retraining as champion/challenger.
 
-The challenger is the pipeline rerun (`dvc repro`) on the current warehouse and params. Both models
-are scored on the challenger's test segment (the latest labelled window) with the challenger's
-labels: the champion by running its served models over features rebuilt with its own params, so the
-comparison is on identical days. The challenger is released only if
+The challenger is the pipeline rerun (`dvc repro`) on the current warehouse and params. Models fitted
+on different days cannot be compared on a common held-out window, so the two *procedures* are: each
+release's walk-forward (stage `backtest`) scored every day out-of-sample with monthly refits, and
+both are scored on the latest ``operations.retrain_window_days`` days both walk-forwards cover,
+with the challenger's labels. The challenger is released only if
 
-    PR-AUC(meta) >= champion + operations.retrain_min_pr_auc_gain   AND
-    Brier(meta)  <= champion + operations.retrain_max_brier_increase;
+    PR-AUC(meta) >= champion + required gain   AND   Brier(meta) <= champion + operations.retrain_max_brier_increase,
 
-otherwise the branch is put back where it was (the challenger's commit stays on a `rejected/` branch
-for inspection) and the champion keeps serving.
+where the required gain is ``operations.retrain_min_pr_auc_gain`` when the configuration changed
+(any param beyond the data window: extract.end and the split dates) and ``-operations.retrain_max_pr_auc_drop``
+for a refresh (same configuration, more data: the walk-forward already judged that procedure, so
+a refresh only has to not be worse). Otherwise the branch is put back where it was (the challenger's
+commit stays on a `rejected/` branch for inspection) and the champion keeps serving.
 """
 from __future__ import annotations
 
@@ -24,9 +27,8 @@ import pandas as pd
 from riskai import paths
 from riskai.config import load_params
 from riskai.evaluation.metrics import average_precision, brier_score
-from riskai.features.build import build_features, read_raw_tables
 from riskai.io import read_parquet
-from riskai.operations.daily import load_served, score_frame
+from riskai.operations.daily import load_served
 from riskai.operations.params_edit import parse_assignment, set_params
 from riskai.operations.shell import RefusedError, dvc, git
 from riskai.operations.versions import (
@@ -46,21 +48,36 @@ def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"pr_auc": float(average_precision(y, p)), "brier": float(brier_score(y, p)), "n_days": int(len(y))}
 
 
-def latest_window(root: Path) -> pd.DataFrame:
-    """The challenger's test rows with their label and the challenger's meta probability."""
-    dataset = read_parquet(root / paths.DATASET)
-    test = dataset.loc[dataset["segment"] == "test", ["date", "target_high_vol"]]
-    meta = read_parquet(root / paths.META_PREDICTIONS)[["date", "p_meta"]]
-    return test.merge(meta, on="date", how="inner", validate="one_to_one")
+def walkforward_predictions(root: Path, rev: str | None = None) -> pd.DataFrame:
+    """date, label and p_meta of a walk-forward: the workspace's, or a release's (from its DVC outputs)."""
+    columns = ["date", "target_high_vol", "p_meta"]
+    if rev is None:
+        return read_parquet(root / paths.BACKTEST_PREDICTIONS)[columns]
+    from dvc.api import DVCFileSystem
+
+    with DVCFileSystem(repo=str(root), rev=rev).open(paths.BACKTEST_PREDICTIONS.as_posix(), "rb") as handle:
+        return pd.read_parquet(handle)[columns]
 
 
-def champion_probabilities(root: Path, dates: pd.Series) -> pd.Series:
-    """The served release's meta probability on `dates`, from features rebuilt with its own params
-    on the raw tables the challenger was trained from."""
-    served = load_served(root)
-    frame, _ = build_features(read_raw_tables(root / paths.RAW_DIR), served.params["features"])
-    scored = score_frame(served, frame)
-    return scored.set_index("date")["p_meta"].reindex(pd.to_datetime(dates)).reset_index(drop=True)
+def comparison_window(challenger: pd.DataFrame, champion: pd.DataFrame, days: int) -> pd.DataFrame:
+    """The latest ``days`` days both walk-forwards scored: date, label (the challenger's), both p_meta."""
+    both = challenger.merge(champion[["date", "p_meta"]].rename(columns={"p_meta": "p_champion"}), on="date",
+                            how="inner", validate="one_to_one").dropna(subset=["p_meta", "p_champion"])
+    return both.sort_values("date").tail(days).reset_index(drop=True)
+
+
+def configuration_changed(challenger: dict[str, Any], champion: dict[str, Any]) -> list[str]:
+    """Params (section.key) that differ beyond the data window (extract.end, split dates) and operations."""
+    changed = []
+    for section in sorted(set(challenger) | set(champion)):
+        if section == "operations":
+            continue
+        ours, theirs = challenger.get(section) or {}, champion.get(section) or {}
+        for key in sorted(set(ours) | set(theirs)):
+            window = (section == "extract" and key == "end") or (section == "split" and key in SPLIT_DATES)
+            if not window and ours.get(key) != theirs.get(key):
+                changed.append(f"{section}.{key}")
+    return changed
 
 
 def decide(challenger: dict[str, float], champion: dict[str, float], rule: dict[str, float]) -> tuple[bool, str]:
@@ -76,24 +93,32 @@ def decide(challenger: dict[str, float], champion: dict[str, float], rule: dict[
     return True, f"PR-AUC gain {gain:+.4f}, Brier change {brier_increase:+.4f}"
 
 
-def _challenge(root: Path, champion_pointer: dict | None, rule: dict[str, float], tag: str | None):
-    """Score challenger and champion on the challenger's test window and apply the rule."""
-    window = latest_window(root)
-    y = window["target_high_vol"].to_numpy(dtype=float)
-    p_challenger = window["p_meta"].to_numpy(dtype=float)
-    summary: dict[str, Any] = {"rule": rule, "window": {"start": f"{window['date'].min():%Y-%m-%d}",
-                                                        "end": f"{window['date'].max():%Y-%m-%d}"}}
-    tag = tag or f"retrain-{window['date'].max():%Y%m%d}"
+def _challenge(root: Path, champion_pointer: dict | None, operations: dict[str, Any], tag: str | None):
+    """Score both walk-forwards on their latest shared days and apply the rule."""
+    challenger_rows = walkforward_predictions(root)
+    summary: dict[str, Any] = {}
+    tag = tag or f"retrain-{challenger_rows['date'].max():%Y%m%d}"
     if tag_exists(root, tag):
         raise RefusedError(f"tag '{tag}' already exists; pass --tag")
     if champion_pointer is None:
-        summary["challenger"] = scores(y, p_challenger)
+        summary["challenger"] = scores(challenger_rows["target_high_vol"].to_numpy(dtype=float),
+                                       challenger_rows["p_meta"].to_numpy(dtype=float))
         return summary, True, "no served champion: the challenger is the first release", tag
-    p_champion = champion_probabilities(root, window["date"]).to_numpy()
-    both = ~np.isnan(p_champion)  # days both models score (the champion may need a longer history)
-    challenger, champion = scores(y[both], p_challenger[both]), scores(y[both], p_champion[both])
-    summary.update(challenger=challenger, champion={"tag": champion_pointer["tag"], **champion})
-    promote, reason = decide(challenger, champion, rule)
+    champion = load_served(root)
+    window = comparison_window(challenger_rows, walkforward_predictions(root, champion.tag),
+                               int(operations["retrain_window_days"]))
+    if window.empty:
+        raise RefusedError(f"the walk-forwards of the challenger and of {champion.tag} share no scored day")
+    changed = configuration_changed(load_params(path=root / "params.yaml"), champion.params)
+    rule = {"min_pr_auc_gain": float(operations["retrain_min_pr_auc_gain"]) if changed
+            else -float(operations["retrain_max_pr_auc_drop"]),
+            "max_brier_increase": float(operations["retrain_max_brier_increase"])}
+    y = window["target_high_vol"].to_numpy(dtype=float)
+    challenger, champion_scores = scores(y, window["p_meta"].to_numpy()), scores(y, window["p_champion"].to_numpy())
+    summary.update(rule=rule, kind="challenge" if changed else "refresh", changed_params=changed,
+                   window={"start": f"{window['date'].min():%Y-%m-%d}", "end": f"{window['date'].max():%Y-%m-%d}"},
+                   challenger=challenger, champion={"tag": champion.tag, **champion_scores})
+    promote, reason = decide(challenger, champion_scores, rule)
     return summary, promote, reason, tag
 
 
@@ -160,12 +185,10 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     if assignments:
         set_params(root / "params.yaml", dict(parse_assignment(a) for a in assignments))
     operations = load_params("operations", root / "params.yaml")
-    rule = {"min_pr_auc_gain": float(operations["retrain_min_pr_auc_gain"]),
-            "max_brier_increase": float(operations["retrain_max_brier_increase"])}
     log.info("retraining: dvc repro from %s", base[:12])
     try:
         dvc(root, "repro", stream=True)
-        summary, promote, reason, tag = _challenge(root, champion_pointer, rule, tag)
+        summary, promote, reason, tag = _challenge(root, champion_pointer, operations, tag)
         source = data_source(root)
         if promote and not dry_run and source["kind"] != "real" and not allow_synthetic:
             raise RefusedError(f"the challenger was trained on '{source['kind']}' data, not the real files: "

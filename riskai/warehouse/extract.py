@@ -10,7 +10,6 @@ import datetime as dt
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -19,7 +18,7 @@ from sqlalchemy import Connection, Date, DateTime, Double, Engine, Integer, Stri
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from riskai.io import sha256_file, write_json, write_parquet
+from riskai.io import atomic_directory, sha256_file, write_json, write_parquet
 from riskai.paths import RAW_DIR
 from riskai.warehouse.schema import (
     SOURCE_TABLES,
@@ -239,17 +238,6 @@ def clean_stale_temporaries(out_dir: Path) -> list[Path]:
     return removed
 
 
-def _swap_into_place(staged: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by ``staged`` with renames, so readers see the old or the new folder."""
-    retired = None
-    if out_dir.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-{os.getpid()}-", dir=out_dir.parent))
-        os.replace(out_dir, retired / out_dir.name)
-    os.replace(staged, out_dir)
-    if retired is not None:
-        shutil.rmtree(retired)
-
-
 def extract_raw(
     url: str | Engine | None = None,
     out_dir: str | os.PathLike = RAW_DIR,
@@ -282,9 +270,7 @@ def extract_raw(
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(out_dir)  # a SIGKILLed earlier run left them; git would call the tree dirty
-    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-{os.getpid()}-", dir=out_dir.parent))
-    try:
-        staged.chmod(0o755)  # mkdtemp makes it private; data/raw is an ordinary shared folder
+    with atomic_directory(out_dir) as staged:  # readers see the old or the new folder, never a mix
         tables = {}
         for table in SOURCE_TABLES:
             path = staged / f"{table.name}.parquet"
@@ -293,8 +279,4 @@ def extract_raw(
         manifest = {"symbol": symbol, "start": str(parse_day(start)), "end": str(parse_day(end)),
                     "source": source, "tables": tables}
         write_json(staged / MANIFEST_NAME, manifest)
-        _swap_into_place(staged, out_dir)
-    finally:
-        if staged.exists():
-            shutil.rmtree(staged)
     return manifest

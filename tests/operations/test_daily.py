@@ -16,7 +16,7 @@ from riskai.io import read_json, read_parquet
 from riskai.operations.daily import LOCK_FILE, day_features, feature_hash, load_served, model_data_end
 from riskai.operations.predictions_table import create_predictions_table, read_predictions, risk_predictions
 from riskai.warehouse.extract import open_warehouse
-from riskai.warehouse.schema import binance_futures_metrics
+from riskai.warehouse.schema import binance_futures_metrics, whale_daily_stats
 from tests.operations.conftest import POST_TAG, riskai
 
 pytestmark = pytest.mark.slow
@@ -130,15 +130,41 @@ def test_out_of_range_features_are_refused_or_flagged(repo, day, warehouse_copy)
     assert len(stored) == 1 and bool(stored["out_of_range"].iloc[0])
 
 
-def test_a_feature_missing_where_training_had_it_is_out_of_range(repo, day, warehouse_copy):
+def _served_variant(repo, name) -> dict:
+    return read_json(repo / "data/serving" / POST_TAG / "data/models/served" / name / "variant.json")
+
+
+def test_a_stopped_source_is_scored_by_the_fallback_trained_without_it(repo, day, warehouse_copy):
+    full = _served_variant(repo, "full")
+    assert "onchain" in full["needs_groups"]
+    _, fresh = _daily(repo, day, "--database-url", warehouse_copy)
+    assert fresh["variant"] == "full" and fresh["stale_sources"] == {}
+    with create_engine(warehouse_copy).begin() as conn:  # the on-chain collector stopped a week ago
+        conn.execute(delete(whale_daily_stats).where(whale_daily_stats.c.date > day - dt.timedelta(days=8)))
+    _, summary = _daily(repo, day, "--database-url", warehouse_copy)
+    assert summary["variant"] == "no_onchain"
+    assert summary["stale_sources"]["onchain"]["age_days"] == 7 and summary["stale_sources"]["onchain"]["limit_days"] == 2
+    fallback = _served_variant(repo, "no_onchain")
+    spec = read_json(repo / "data/features/feature_spec.json")
+    assert not set(fallback["inputs"]) & set(spec["feature_groups"]["onchain"])  # nothing of it, not even filled
+    assert summary["p_meta"] != fresh["p_meta"]
+    stored = read_predictions(create_engine(warehouse_copy))
+    row = stored[stored["date"] == day].iloc[0]
+    assert row["variant"] == "no_onchain" and "onchain" in json.loads(row["stale_sources"])
+
+
+def test_a_stale_source_every_variant_needs_is_refused(repo, day, warehouse_copy):
     table = binance_futures_metrics
-    gap = (table.c.date > day - dt.timedelta(days=7)) & (table.c.date <= day)  # longer than ffill_limit
-    with create_engine(warehouse_copy).begin() as conn:  # the open-interest collector stopped a week ago
-        conn.execute(update(table).where(gap).values(sum_open_interest=None, sum_open_interest_value=None))
+    with create_engine(warehouse_copy).begin() as conn:  # the funding collector stopped five days ago
+        conn.execute(update(table).where(table.c.date > day - dt.timedelta(days=5)).values(
+            avg_funding_rate=None, funding_count=None))
+    engine = create_engine(warehouse_copy)
+    create_predictions_table(engine)
+    before = read_predictions(engine)
     proc, summary = _daily(repo, day, "--database-url", warehouse_copy, check=False)
-    assert proc.returncode == 2 and '"oi_delta": "missing"' in summary["error"]
-    _, flagged = _daily(repo, day, "--database-url", warehouse_copy, "--out-of-range", "flag")
-    assert flagged["out_of_range"] and flagged["out_of_range_features"]["oi_delta"] == "missing"
+    assert proc.returncode == 2 and "no served variant can score" in summary["error"]
+    assert f"funding (last {day - dt.timedelta(days=5)}, limit 1 days)" in summary["error"]
+    assert read_predictions(engine).equals(before)
 
 
 def test_a_day_inside_the_fit_or_selection_window_is_refused_unless_marked_in_sample(repo, fit_end, warehouse_copy):

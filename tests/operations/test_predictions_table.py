@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from sqlalchemy import create_engine, delete
 
-from riskai.operations.predictions_table import read_predictions, risk_predictions, upsert_prediction
+from riskai.operations.predictions_table import ADDED_COLUMNS, read_predictions, risk_predictions, upsert_prediction
 
 ROW = {
     "date": dt.date(2025, 1, 20), "symbol": "TESTUSDT", "model_version": "v-test", "model_commit": "0" * 40,
@@ -43,3 +44,32 @@ def test_postgres_upsert_is_idempotent(postgres_url):
     finally:
         with engine.begin() as conn:
             conn.execute(delete(risk_predictions).where(risk_predictions.c.symbol == ROW["symbol"]))
+
+
+def _upgrade_keeps_old_rows(engine):
+    """A table of the first version (no in_sample, p_har_logit, variant, stale_sources) gains the
+    columns in place; its rows stay, with NULL (or the default) in what they never recorded."""
+    from sqlalchemy import MetaData, Table, text
+
+    old = Table("risk_predictions", MetaData(), *[c.copy() for c in risk_predictions.columns
+                                                     if c.name not in {n for n, _ in ADDED_COLUMNS}])
+    old.create(engine)
+    with engine.begin() as conn:
+        conn.execute(old.insert().values(**ROW))
+    upsert_prediction(engine, {**ROW, "date": dt.date(2025, 1, 21), "variant": "no_onchain",
+                               "stale_sources": '{"onchain": {}}', "p_har_logit": 0.2})
+    stored = read_predictions(engine).set_index("date")
+    assert stored.loc[dt.date(2025, 1, 20), "p_meta"] == 0.25 and pd.isna(stored.loc[dt.date(2025, 1, 20), "variant"])
+    assert not stored.loc[dt.date(2025, 1, 20), "in_sample"]
+    assert stored.loc[dt.date(2025, 1, 21), "variant"] == "no_onchain"
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from risk_predictions")).scalar() == 2
+
+
+def test_an_older_sqlite_table_gains_the_new_columns(tmp_path):
+    _upgrade_keeps_old_rows(create_engine(f"sqlite:///{tmp_path / 'w.sqlite'}"))
+
+
+@pytest.mark.postgres
+def test_an_older_postgres_table_gains_the_new_columns(postgres_url):
+    _upgrade_keeps_old_rows(create_engine(postgres_url))

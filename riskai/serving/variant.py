@@ -1,0 +1,104 @@
+"""A served variant: the base models, HAR-logit and meta model of one retrain, saved together.
+
+The `serve` stage fits one variant per entry of ``backtest.variants`` (plus ``full``) with the
+walk-forward's own code (``fit_fold_models``, ``fit_fold_meta``) on every labelled day, so what is
+served is exactly the procedure the walk-forward scored. `riskai daily` loads the variant whose
+sources are fresh on the scored day and scores it with ``score`` (the same code the stage checks
+its saved models with).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from riskai.io import read_json, write_json
+from riskai.models.boosting import LGBMRiskClassifier, XGBRiskClassifier
+from riskai.models.common import DATE
+from riskai.models.har import HAR_COLUMNS, HarLogitClassifier
+from riskai.models.lstm import LSTMRiskClassifier
+from riskai.models.meta import MetaStacker, add_derived_features
+
+XGB_FILE, LGBM_FILE, LSTM_FILE = "xgb.json", "lgbm.txt", "lstm.pt"
+HAR_FILE, META_FILE, VARIANT_FILE = "har_logit.json", "meta.json", "variant.json"
+PROBABILITIES = ("p_xgb", "p_lgbm", "p_lstm", "p_har_logit", "p_meta")
+# HAR-logit's regressors come from the volatility group (the label's own vol/threshold included).
+HAR_GROUP = "volatility"
+
+
+def groups_needed(inputs: list[str], feature_groups: Mapping[str, list[str]]) -> list[str]:
+    """Feature groups with at least one non-indicator input: the sources a variant cannot score without."""
+    used = set(inputs)
+    return sorted(group for group, members in feature_groups.items()
+                  if any(m in used and not m.endswith("_missing") for m in members))
+
+
+@dataclass
+class ServedVariant:
+    """Loaded models of one variant and its description (variant.json)."""
+
+    description: dict[str, Any]
+    xgb: XGBRiskClassifier
+    lgbm: LGBMRiskClassifier
+    lstm: LSTMRiskClassifier
+    har_logit: HarLogitClassifier
+    meta: MetaStacker
+
+    @property
+    def name(self) -> str:
+        return self.description["variant"]
+
+    @property
+    def needs(self) -> list[str]:
+        return list(self.description["needs_groups"])
+
+    @property
+    def history_days(self) -> int:
+        return int(self.lstm.seq_len)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ServedVariant":
+        directory = Path(directory)
+        return cls(read_json(directory / VARIANT_FILE),
+                   XGBRiskClassifier.load(directory / XGB_FILE),
+                   LGBMRiskClassifier.load(directory / LGBM_FILE),
+                   LSTMRiskClassifier.load(directory / LSTM_FILE, device="cpu"),
+                   HarLogitClassifier.load(directory / HAR_FILE),
+                   MetaStacker.load(directory / META_FILE))
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.xgb.save(directory / XGB_FILE)
+        self.lgbm.save(directory / LGBM_FILE)
+        self.lstm.save(directory / LSTM_FILE)
+        self.har_logit.save(directory / HAR_FILE)
+        self.meta.save(directory / META_FILE)
+        write_json(directory / VARIANT_FILE, self.description)
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Every model's probability for each row of a contiguous daily feature frame (the LSTM, and the
+        meta model stacking it, are NaN on rows without seq_len days of history)."""
+        inputs = self.description["inputs"]
+        missing = [c for c in [*inputs, *HAR_COLUMNS] if c not in frame.columns]
+        if missing:
+            raise ValueError(f"variant {self.name}: the feature frame lacks {missing}")
+        scored = pd.DataFrame({
+            DATE: frame[DATE].to_numpy(),
+            "p_xgb": self.xgb.predict_proba(frame[inputs])[:, 1],
+            "p_lgbm": self.lgbm.predict_proba(frame[inputs])[:, 1],
+            "p_lstm": self.lstm.predict_frame(frame[[DATE, *inputs]]),
+            "p_har_logit": self.har_logit.predict_positive(frame),
+        })
+        meta_inputs = list(self.meta.features_)
+        stacked = add_derived_features(pd.concat([frame.reset_index(drop=True), scored.drop(columns=DATE)], axis=1),
+                                       meta_inputs)
+        ready = stacked[[c for c in meta_inputs if c.startswith("p_")]].notna().all(axis=1).to_numpy()
+        p_meta = np.full(len(frame), np.nan)
+        if ready.any():
+            p_meta[ready] = self.meta.predict_proba(stacked.loc[ready, meta_inputs])[:, 1]
+        scored["p_meta"] = p_meta
+        return scored
