@@ -25,20 +25,27 @@ mean and count of the settlements; open interest is the day's last value.
 """
 from __future__ import annotations
 
+import collections
 import csv
 import datetime as dt
 import hashlib
 import io
+import logging
 import zipfile
-from typing import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from riskai.collectors.core import DAY, Context, Page
+from riskai.collectors.errors import CollectError
 from riskai.collectors.http import Where
 from riskai.collectors.validate import FUNDING, NON_NEGATIVE, PRICE, check_page, numbers
 from riskai.warehouse.schema import binance_futures_metrics, futures_extended_metrics, hourly_klines
+
+LOG = logging.getLogger(__name__)
+T, R = TypeVar("T"), TypeVar("R")
 
 FUTURES, EXTENDED, HOURLY = binance_futures_metrics.name, futures_extended_metrics.name, hourly_klines.name
 KLINE_FIELDS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades",
@@ -348,6 +355,37 @@ def zip_rows(data: bytes, where: Where, fields: list[str]) -> pd.DataFrame:
     return pd.DataFrame([row[:len(fields)] for row in rows], columns=fields[:len(rows[0])] if rows else fields)
 
 
+def prefetched(ctx: Context, items: Iterable[T], fetch: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+    """``(item, fetch(item))`` in the order of ``items``, with up to ``collect.archive_concurrency``
+    fetches running at once (threads sharing the keep-alive HTTP client).
+
+    At most twice that many results wait ahead of the consumer, so memory stays bounded. An error
+    raised by ``fetch(item)`` surfaces when the consumer reaches ``item``, i.e. after every earlier
+    item was handed over and before any later one: a batch that contains it is never written. Fetches
+    still queued when the consumer stops (an error, an interrupt) are cancelled.
+    """
+    workers = max(1, int(ctx.params.get("archive_concurrency", 8)))
+    if workers == 1:
+        for item in items:
+            yield item, fetch(item)
+        return
+    pending: collections.deque = collections.deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="archive")
+    try:
+        for item in items:
+            pending.append((item, pool.submit(fetch, item)))
+            if len(pending) >= 2 * workers:
+                item, future = pending.popleft()
+                yield item, future.result()
+        while pending:
+            item, future = pending.popleft()
+            yield item, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
 def _archive_days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
     day = start
     while day <= end:
@@ -373,44 +411,34 @@ def fetch_metrics_archive(ctx: Context, symbol: str, start: dt.date, end: dt.dat
                           batch_days: int = 31) -> Iterator[Page]:
     """Daily metrics files, validated (pandera) and written in batches of ``batch_days`` days.
 
-    Each file is checked on its own for what names it (checksum, its day, the symbol); pandera then
-    validates the batch at once (one schema run instead of one per file). A missing file is a gap in
-    the archive: kept as a gap and logged.
+    Each file's checksum and CSV layout are checked as it arrives (a few files at a time:
+    :func:`prefetched`); what names it (numbers, its day, the symbol: :func:`check_metric_files`) and
+    pandera run once per batch, and on a failure again file by file, so the error names the file. A
+    missing file is a gap in the archive: kept as a gap and logged. Batches are written in day order,
+    each once all its files passed.
     """
-    import logging
-
-    log = logging.getLogger(__name__)
     endpoint = f"/data/futures/um/daily/metrics/{symbol}"
     base = f"{ctx.urls['binance_archive']}{endpoint}"
-    parts, batch_start = [], start
-    for day in _archive_days(start, end):
+
+    def one_day(day: dt.date) -> tuple[Where, pd.DataFrame] | None:
         name = f"{symbol}-metrics-{day}.zip"
         where = Where("binance-metrics", f"{endpoint}/{name}", symbol, f"{day}")
         data = verified_zip(ctx, where, f"{base}/{name}")
         if data is None:
-            log.info("binance-metrics %s: no archive file for %s (kept as a gap)", symbol, day)
-        else:
-            frame = zip_rows(data, where, METRIC_FIELDS)
-            if len(frame):
-                frame = numbers(frame, METRIC_FIELDS[2:], where)
-                frame["time"] = pd.to_datetime(frame["create_time"], format="%Y-%m-%d %H:%M:%S",
-                                               errors="coerce").astype("datetime64[ns]")
-                if frame["time"].isna().any():
-                    raise where.error(f"create_time {frame['create_time'][frame['time'].isna()].iloc[0]!r} "
-                                      "is not YYYY-MM-DD HH:MM:SS")
-                outside = frame["time"].dt.normalize() != pd.Timestamp(day)
-                if outside.any():
-                    raise where.error(f"invalid page: create_time {frame['time'][outside].iloc[0]} is not on {day}")
-                wrong = frame["symbol"] != symbol
-                if wrong.any():
-                    raise where.error(f"invalid page: symbol {frame['symbol'][wrong].iloc[0]!r} is not the "
-                                      f"requested symbol {symbol}")
-                parts.append(frame.assign(day=pd.Timestamp(day)))
+            LOG.info("binance-metrics %s: no archive file for %s (kept as a gap)", symbol, day)
+            return None
+        frame = zip_rows(data, where, METRIC_FIELDS)
+        return (where, frame.assign(day=pd.Timestamp(day))) if len(frame) else None
+
+    files, batch_start = [], start
+    for day, file in prefetched(ctx, _archive_days(start, end), one_day):
+        if file is not None:
+            files.append(file)
         if (day - start).days % batch_days == batch_days - 1 or day == end:
             frames = {}
-            if parts:
-                batch = check_page(pd.concat(parts, ignore_index=True),
-                                   Where("binance-metrics", endpoint, symbol, f"{batch_start}..{day}"),
+            if files:
+                where = Where("binance-metrics", endpoint, symbol, f"{batch_start}..{day}")
+                batch = check_page(check_metric_files(files, where, symbol), where,
                                    checks={column: NON_NEGATIVE for column in METRIC_FIELDS[2:]},
                                    nullable=tuple(METRIC_FIELDS[2:]), symbol=symbol)
                 futures_rows, extended_rows = [], []
@@ -425,34 +453,69 @@ def fetch_metrics_archive(ctx: Context, symbol: str, start: dt.date, end: dt.dat
                 if extended_rows:
                     frames[EXTENDED] = pd.DataFrame(extended_rows)
             yield Page(frames, day)
-            parts, batch_start = [], day + DAY
+            files, batch_start = [], day + DAY
+
+
+def _check_metric_frame(frame: pd.DataFrame, where: Where, symbol: str) -> pd.DataFrame:
+    """Numbers, ``create_time`` on the file's own day (column ``day``), the requested symbol."""
+    frame = numbers(frame, METRIC_FIELDS[2:], where)
+    frame["time"] = pd.to_datetime(frame["create_time"], format="%Y-%m-%d %H:%M:%S",
+                                   errors="coerce").astype("datetime64[ns]")
+    if frame["time"].isna().any():
+        raise where.error(f"create_time {frame['create_time'][frame['time'].isna()].iloc[0]!r} "
+                          "is not YYYY-MM-DD HH:MM:SS")
+    outside = frame["time"].dt.normalize() != frame["day"]
+    if outside.any():
+        raise where.error(f"invalid page: create_time {frame['time'][outside].iloc[0]} is not on "
+                          f"{frame['day'][outside].iloc[0].date()}")
+    wrong = frame["symbol"] != symbol
+    if wrong.any():
+        raise where.error(f"invalid page: symbol {frame['symbol'][wrong].iloc[0]!r} is not the "
+                          f"requested symbol {symbol}")
+    return frame
+
+
+def check_metric_files(files: list[tuple[Where, pd.DataFrame]], where: Where, symbol: str) -> pd.DataFrame:
+    """The files' rows checked at once; when that fails, file by file, so the error names the file."""
+    try:
+        return _check_metric_frame(pd.concat([frame for _, frame in files], ignore_index=True), where, symbol)
+    except CollectError:
+        for file_where, frame in files:
+            _check_metric_frame(frame, file_where, symbol)
+        raise
 
 
 def fetch_kline_archive(ctx: Context, symbol: str, start: dt.date, end: dt.date,
                         batch_days: int = 31) -> Iterator[Page]:
     """Daily 1d and 1h kline files of the archive (an alternative to the REST klines for old history)."""
     base = f"{ctx.urls['binance_archive']}/data/futures/um/daily/klines/{symbol}"
+
+    def one_file(item: tuple[dt.date, str]) -> pd.DataFrame | None:
+        day, interval = item
+        name = f"{symbol}-{interval}-{day}.zip"
+        where = Where("binance-archive-klines", f"/data/futures/um/daily/klines/{symbol}/{interval}/{name}",
+                      symbol, f"{day}")
+        data = verified_zip(ctx, where, f"{base}/{interval}/{name}")
+        if data is None:
+            return None
+        frame = zip_rows(data, where, KLINE_FIELDS)
+        if not len(frame):
+            return None
+        frame.columns = KLINE_FIELDS[:frame.shape[1]]
+        try:
+            frame["time"] = from_ms(frame["open_time"].astype("int64"))
+        except (TypeError, ValueError):
+            raise where.error("open time is not an integer (ms)") from None
+        step = INTERVALS[interval]
+        return check_klines(frame, interval, where, ctx, pd.Timestamp(day),
+                            pd.Timestamp(day) + pd.Timedelta(days=1) - step, step)
+
     daily_parts, hourly_parts = [], []
-    for day in _archive_days(start, end):
-        for interval, kind, parts in (("1d", "1d", daily_parts), ("1h", "1h", hourly_parts)):
-            name = f"{symbol}-{interval}-{day}.zip"
-            where = Where("binance-archive-klines", f"/data/futures/um/daily/klines/{symbol}/{interval}/{name}",
-                          symbol, f"{day}")
-            data = verified_zip(ctx, where, f"{base}/{interval}/{name}")
-            if data is None:
-                continue
-            frame = zip_rows(data, where, KLINE_FIELDS)
-            if not len(frame):
-                continue
-            frame.columns = KLINE_FIELDS[:frame.shape[1]]
-            try:
-                frame["time"] = from_ms(frame["open_time"].astype("int64"))
-            except (TypeError, ValueError):
-                raise where.error("open time is not an integer (ms)") from None
-            step = INTERVALS[interval]
-            parts.append(check_klines(frame, kind, where, ctx, pd.Timestamp(day),
-                                      pd.Timestamp(day) + pd.Timedelta(days=1) - step, step))
-        if (day - start).days % batch_days == batch_days - 1 or day == end:
+    files = ((day, interval) for day in _archive_days(start, end) for interval in ("1d", "1h"))
+    for (day, interval), frame in prefetched(ctx, files, one_file):
+        if frame is not None:
+            (daily_parts if interval == "1d" else hourly_parts).append(frame)
+        if interval == "1h" and ((day - start).days % batch_days == batch_days - 1 or day == end):
             frames = {}
             if daily_parts:
                 frames.update(daily_kline_frames(pd.concat(daily_parts, ignore_index=True)))

@@ -12,6 +12,7 @@ import email.utils
 import json
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -38,9 +39,16 @@ class Where:
         return CollectError(self.source, self.endpoint, self.symbol, self.span, reason)
 
 
+def stats_key(endpoint: str, url: str) -> str:
+    """An endpoint for the figures: an archive's file name becomes ``*.zip`` or ``*.zip.CHECKSUM``."""
+    if endpoint.endswith(".zip"):
+        return endpoint.rsplit("/", 1)[0] + ("/*.zip.CHECKSUM" if url.endswith(".CHECKSUM") else "/*.zip")
+    return endpoint
+
+
 @dataclass
 class RequestStats:
-    """Per-request figures (the benchmark prints them)."""
+    """Per-request figures (the benchmark prints them); safe to update from several threads."""
 
     count: int = 0
     retries: int = 0
@@ -48,6 +56,20 @@ class RequestStats:
     bytes: int = 0
     slept: float = 0.0
     per_endpoint: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
+    per_source: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(self, source: str, endpoint: str, elapsed: float, size: int) -> None:
+        with self.lock:
+            self.count += 1
+            self.seconds += elapsed
+            self.bytes += size
+            self.per_endpoint[endpoint].append(elapsed)
+            self.per_source[source].append(elapsed)
+
+    def add(self, name: str, value: float) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + value)
 
 
 class WeightBudget:
@@ -59,6 +81,7 @@ class WeightBudget:
 
     def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
         self.limit, self.clock, self.sleep = limit, clock, sleep
+        self.lock = threading.RLock()  # threads share one budget: a waiter holds it, the others queue
         self.spent: collections.deque[tuple[float, int]] = collections.deque()
         self.server_used = 0
         self.server_seen = 0.0
@@ -72,6 +95,10 @@ class WeightBudget:
 
     def acquire(self, weight: int) -> float:
         """Block until ``weight`` fits; returns the seconds slept."""
+        with self.lock:
+            return self._acquire(weight)
+
+    def _acquire(self, weight: int) -> float:
         slept = 0.0
         while True:
             now = self.clock()
@@ -88,7 +115,8 @@ class WeightBudget:
     def observe(self, headers: httpx.Headers) -> None:
         used = headers.get("x-mbx-used-weight-1m")
         if used and used.isdigit():
-            self.server_used, self.server_seen = int(used), self.clock()
+            with self.lock:
+                self.server_used, self.server_seen = int(used), self.clock()
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -108,7 +136,11 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 class HttpClient:
-    """GET with retries; ``get_json`` and ``get_bytes`` raise :class:`CollectError` on failure."""
+    """GET with retries; ``get_json`` and ``get_bytes`` raise :class:`CollectError` on failure.
+
+    Safe to share between threads (the archive fetches files a few at a time): httpx's client keeps
+    the connections alive and pools them; the figures, the weight budget and the pacing are locked.
+    """
 
     def __init__(self, *, timeout_s: float = 10.0, max_retries: int = 5, backoff_s: float = 0.5,
                  backoff_max_s: float = 30.0, max_retry_after_s: float = 300.0,
@@ -121,6 +153,7 @@ class HttpClient:
         self.budgets = budgets or {}
         self.min_interval_s = min_interval_s or {}
         self.last_request: dict[str, float] = {}
+        self.pace_lock = threading.Lock()
         self.sleep = sleep
         self.stats = RequestStats()
 
@@ -134,7 +167,7 @@ class HttpClient:
         self.close()
 
     def _wait(self, seconds: float) -> None:
-        self.stats.slept += seconds
+        self.stats.add("slept", seconds)
         self.sleep(seconds)
 
     def _backoff(self, attempt: int) -> float:
@@ -143,14 +176,15 @@ class HttpClient:
 
     def _pace(self, url: str, budget: str | None, weight: int) -> None:
         if budget and budget in self.budgets:
-            self.stats.slept += self.budgets[budget].acquire(weight)
+            self.stats.add("slept", self.budgets[budget].acquire(weight))
         host = httpx.URL(url).host
         interval = self.min_interval_s.get(budget or host, 0.0)
         if interval:
-            gap = time.monotonic() - self.last_request.get(host, -1e9)
-            if gap < interval:
-                self._wait(interval - gap)
-            self.last_request[host] = time.monotonic()
+            with self.pace_lock:  # one request per interval per host, whichever thread asks
+                gap = time.monotonic() - self.last_request.get(host, -1e9)
+                if gap < interval:
+                    self._wait(interval - gap)
+                self.last_request[host] = time.monotonic()
 
     def request(self, url: str, params: dict[str, Any] | None, where: Where, *, budget: str | None = None,
                 weight: int = 1, missing_ok: bool = False) -> httpx.Response | None:
@@ -169,11 +203,9 @@ class HttpClient:
                 failure = f"connection failed ({type(error).__name__}: {error})"
                 response = None
             elapsed = time.perf_counter() - began
-            self.stats.count += 1
-            self.stats.seconds += elapsed
-            self.stats.per_endpoint[where.endpoint].append(elapsed)
+            self.stats.record(where.source, stats_key(where.endpoint, url), elapsed,
+                              0 if response is None else len(response.content))
             if response is not None:
-                self.stats.bytes += len(response.content)
                 if budget in self.budgets:
                     self.budgets[budget].observe(response.headers)
                 status = response.status_code
@@ -197,7 +229,7 @@ class HttpClient:
             if attempt >= self.max_retries:
                 raise where.error(f"{failure}; gave up after {attempt + 1} attempts")
             LOG.info("%s %s: %s, retry %d in %.2f s", where.source, where.endpoint, failure, attempt + 1, wait)
-            self.stats.retries += 1
+            self.stats.add("retries", 1)
             self._wait(wait)
             attempt += 1
 

@@ -116,8 +116,10 @@ def _zip(name: str, text: str) -> bytes:
 class StandIn:
     """The server; ``start()`` runs it in a thread and returns its base URL."""
 
-    def __init__(self, symbols: dict[str, str | Path], assets: dict[str, str] | None = None):
+    def __init__(self, symbols: dict[str, str | Path], assets: dict[str, str] | None = None,
+                 latency_s: float = 0.0):
         self.data = {symbol: SymbolData(path) for symbol, path in symbols.items()}
+        self.latency_s = latency_s  # added to every answer: a network's round trip (benchmarks)
         self.assets = assets or {_asset(symbol): symbol for symbol in symbols}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -130,6 +132,9 @@ class StandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # TCP_NODELAY: headers and body go out as two writes; with Nagle's algorithm the body waits
+            # for the client's delayed ACK (~40 ms a request), which no real API server adds.
+            disable_nagle_algorithm = True
 
             def do_GET(self):  # noqa: N802 - the http.server API
                 standin.handle(self)
@@ -163,6 +168,8 @@ class StandIn:
                 fault.times -= 1
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
+        if self.latency_s:
+            time.sleep(self.latency_s)
         if fault is not None and fault.status is not None:
             self._send(request, fault.status, fault.body or b"{}", fault.headers)
             return
@@ -432,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="another symbol served from another folder of files in the same layout")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="wait this long before every answer, like a network round trip")
     args = parser.parse_args(argv)
     symbols = {args.symbol: args.data_dir}
     for item in args.extra:
@@ -439,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         if not folder:
             parser.error(f"--extra wants SYMBOL=DIR, got {item!r}")
         symbols[name] = folder
-    standin = StandIn(symbols)
+    standin = StandIn(symbols, latency_s=args.latency_ms / 1000)
     url = standin.start(args.host, args.port)
     print(f"stand-in serving {', '.join(symbols)} at {url}  (RISKAI_COLLECT_BASE_URL={url}); Ctrl-C stops it",
           flush=True)
