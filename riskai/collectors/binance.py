@@ -485,17 +485,32 @@ def check_metric_files(files: list[tuple[Where, pd.DataFrame]], where: Where, sy
         raise
 
 
-def fetch_kline_archive(ctx: Context, symbol: str, start: dt.date, end: dt.date,
-                        batch_days: int = 31) -> Iterator[Page]:
-    """Daily 1d and 1h kline files of the archive (an alternative to the REST klines for old history)."""
-    base = f"{ctx.urls['binance_archive']}/data/futures/um/daily/klines/{symbol}"
+def _months(start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, dt.date, bool]]:
+    """start..end cut at calendar months: (first day, last day, whether the whole month is inside)."""
+    lo = start
+    while lo <= end:
+        following = (lo.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        hi = min(end, following - DAY)
+        yield lo, hi, lo.day == 1 and hi == following - DAY
+        lo = following
 
-    def one_file(item: tuple[dt.date, str]) -> pd.DataFrame | None:
-        day, interval = item
-        name = f"{symbol}-{interval}-{day}.zip"
-        where = Where("binance-archive-klines", f"/data/futures/um/daily/klines/{symbol}/{interval}/{name}",
-                      symbol, f"{day}")
-        data = verified_zip(ctx, where, f"{base}/{interval}/{name}")
+
+def fetch_kline_archive(ctx: Context, symbol: str, start: dt.date, end: dt.date) -> Iterator[Page]:
+    """1d and 1h kline files of the archive (an alternative to the REST klines for old history).
+
+    A whole calendar month before today's comes from the monthly files (``data/futures/um/monthly/
+    klines/S/I/S-I-YYYY-MM.zip``, which Binance publishes at the start of the next month), anything
+    else, and a month whose monthly file is missing, from the daily files; every file is checked
+    against its ``.CHECKSUM``. One page per calendar month, written in month order.
+    """
+    this_month = ctx.today.replace(day=1)
+
+    def one_file(item: tuple[str, str, dt.date, dt.date, str]) -> pd.DataFrame | None:
+        period, label, lo, hi, interval = item
+        name = f"{symbol}-{interval}-{label}.zip"
+        endpoint = f"/data/futures/um/{period}/klines/{symbol}/{interval}/{name}"
+        where = Where("binance-archive-klines", endpoint, symbol, label if lo == hi else f"{lo}..{hi}")
+        data = verified_zip(ctx, where, f"{ctx.urls['binance_archive']}{endpoint}")
         if data is None:
             return None
         frame = zip_rows(data, where, KLINE_FIELDS)
@@ -507,21 +522,37 @@ def fetch_kline_archive(ctx: Context, symbol: str, start: dt.date, end: dt.date,
         except (TypeError, ValueError):
             raise where.error("open time is not an integer (ms)") from None
         step = INTERVALS[interval]
-        return check_klines(frame, interval, where, ctx, pd.Timestamp(day),
-                            pd.Timestamp(day) + pd.Timedelta(days=1) - step, step)
+        return check_klines(frame, interval, where, ctx, pd.Timestamp(lo),
+                            pd.Timestamp(hi) + pd.Timedelta(days=1) - step, step)
 
-    daily_parts, hourly_parts = [], []
-    files = ((day, interval) for day in _archive_days(start, end) for interval in ("1d", "1h"))
-    for (day, interval), frame in prefetched(ctx, files, one_file):
+    def daily_files(lo: dt.date, hi: dt.date, intervals=("1d", "1h")) -> list:
+        return [("daily", str(day), day, day, interval) for day in _archive_days(lo, hi) for interval in intervals]
+
+    def month_files(lo: dt.date, hi: dt.date, whole: bool) -> list:
+        if whole and hi < this_month:
+            return [("monthly", f"{lo:%Y-%m}", lo, hi, interval) for interval in ("1d", "1h")]
+        return daily_files(lo, hi)
+
+    months = list(_months(start, end))
+    files = ((index, item, position == len(items) - 1) for index, (lo, hi, whole) in enumerate(months)
+             for items in [month_files(lo, hi, whole)] for position, item in enumerate(items))
+    parts: dict[str, list[pd.DataFrame]] = {"1d": [], "1h": []}
+    for (index, item, last), frame in prefetched(ctx, files, lambda entry: one_file(entry[1])):
+        period, _, lo, hi, interval = item
         if frame is not None:
-            (daily_parts if interval == "1d" else hourly_parts).append(frame)
-        if interval == "1h" and ((day - start).days % batch_days == batch_days - 1 or day == end):
+            parts[interval].append(frame)
+        elif period == "monthly":  # not published (yet): the month's daily files, a few at a time
+            LOG.info("binance-archive-klines %s: no monthly %s file for %s; daily files instead", symbol, interval,
+                     item[1])
+            parts[interval].extend(day_frame for _, day_frame in prefetched(ctx, daily_files(lo, hi, (interval,)),
+                                                                            one_file) if day_frame is not None)
+        if last:
             frames = {}
-            if daily_parts:
-                frames.update(daily_kline_frames(pd.concat(daily_parts, ignore_index=True)))
-            if hourly_parts:
-                hourly = pd.concat(hourly_parts, ignore_index=True)
+            if parts["1d"]:
+                frames.update(daily_kline_frames(pd.concat(parts["1d"], ignore_index=True)))
+            if parts["1h"]:
+                hourly = pd.concat(parts["1h"], ignore_index=True)
                 frames[HOURLY] = hourly[["time", "open", "high", "low", "close", "volume"]].rename(
                     columns={"time": "open_time", "volume": "volume_base"})
-            yield Page(frames, day)
-            daily_parts, hourly_parts = [], []
+            yield Page(frames, months[index][1])
+            parts = {"1d": [], "1h": []}

@@ -5,7 +5,8 @@
 
 It answers in each API's documented format (see riskai/collectors/binance.py and bybit_coinmetrics.py)
 on one port: Binance fapi and futures/data paths, the archive's ``/data/futures/um/daily/...`` zips
-with their ``.CHECKSUM``, Bybit ``/v5/market/...`` and Coin Metrics ``/v4/timeseries/asset-metrics``.
+and ``/data/futures/um/monthly/klines/...`` zips (a month whose last day the files hold) with their
+``.CHECKSUM``, Bybit ``/v5/market/...`` and Coin Metrics ``/v4/timeseries/asset-metrics``.
 Every value is the files' own text. What the files do not have is served as absent, never made up:
 ``sumOpenInterest`` (no contract series) and the hourly file's missing kline fields are empty
 strings, Bybit open interest and klines are empty lists; a day with no open interest nor ratios has
@@ -191,7 +192,7 @@ class StandIn:
         request.wfile.write(body)
 
     def route(self, path: str, query: dict[str, str], host: str) -> tuple[int, bytes, str]:
-        if path.startswith("/data/futures/um/daily/"):
+        if path.startswith(("/data/futures/um/daily/", "/data/futures/um/monthly/klines/")):
             return self.archive(path)
         handlers = {
             "/fapi/v1/klines": self.klines, "/fapi/v1/markPriceKlines": self.mark_klines,
@@ -305,7 +306,7 @@ class StandIn:
     def archive(self, path: str) -> tuple[int, bytes, str]:
         checksum = path.endswith(".CHECKSUM")
         zip_path = path[: -len(".CHECKSUM")] if checksum else path
-        parts = zip_path.split("/")  # /data/futures/um/daily/<kind>/<SYMBOL>/[<interval>/]<file>
+        parts = zip_path.split("/")  # /data/futures/um/<daily|monthly>/<kind>/<SYMBOL>/[<interval>/]<file>
         if len(parts) < 8 or parts[5] not in ("metrics", "klines"):
             return 404, b"not found", "text/plain"
         symbol = parts[6]
@@ -315,7 +316,8 @@ class StandIn:
         name = parts[-1]
         with data.lock:
             if name not in data.zips:
-                text = self._archive_csv(data, symbol, parts[5], parts[7] if parts[5] == "klines" else None, name)
+                text = self._archive_csv(data, symbol, parts[5], parts[7] if parts[5] == "klines" else None, name,
+                                         monthly=parts[4] == "monthly")
                 data.zips[name] = b"" if text is None else _zip(name[:-4] + ".csv", text)
             body = data.zips[name]
         if not body:
@@ -325,11 +327,17 @@ class StandIn:
         return 200, body, "application/zip"
 
     @staticmethod
-    def _archive_csv(data: SymbolData, symbol: str, kind: str, interval: str | None, name: str) -> str | None:
-        day = name[:-4].rsplit("-", 3)[-3:]
+    def _archive_csv(data: SymbolData, symbol: str, kind: str, interval: str | None, name: str,
+                     monthly: bool = False) -> str | None:
+        day = name[:-4].rsplit("-", 2 if monthly else 3)[-2 if monthly else -3:]
         try:
-            start = int(pd.Timestamp("-".join(day)).value // 1_000_000)
+            first = pd.Timestamp("-".join(day))
         except ValueError:
+            return None
+        start = int(first.value // 1_000_000)
+        # A daily file covers its day; a monthly one its calendar month, published once the month is over.
+        stop = int((first + pd.offsets.MonthBegin(1)).value // 1_000_000) if monthly else start + DAY_MS
+        if monthly and (kind != "klines" or not len(data.daily_ms) or data.daily_ms[-1] < stop - DAY_MS):
             return None
         if kind == "metrics":
             oi = _window(data.oi_ms, start, start)
@@ -349,14 +357,14 @@ class StandIn:
         header = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
                   "taker_buy_quote_volume,ignore\n")
         if interval == "1d":
-            lo, hi = _window(data.daily_ms, start, start)
+            lo, hi = _window(data.daily_ms, start, stop - 1)
             frame = data.daily
             lines = [f"{data.daily_ms[i]},{frame['open'][i]},{frame['high'][i]},{frame['low'][i]},{frame['close'][i]},"
                      f"{frame['volume_btc'][i]},{data.daily_ms[i] + DAY_MS - 1},{frame['quote_volume_usdt'][i]},"
                      f"{frame['n_trades'][i]},{frame['taker_buy_volume_btc'][i]},{frame['taker_buy_quote_usdt'][i]},0"
                      for i in range(lo, hi)]
         elif interval == "1h":
-            lo, hi = _window(data.hourly_ms, start, start + DAY_MS - 1)
+            lo, hi = _window(data.hourly_ms, start, stop - 1)
             frame = data.hourly
             lines = [f"{data.hourly_ms[i]},{frame['open'][i]},{frame['high'][i]},{frame['low'][i]},{frame['close'][i]},"
                      f"{frame['volume_btc'][i]},{data.hourly_ms[i] + HOUR_MS - 1},,,,,0" for i in range(lo, hi)]

@@ -142,3 +142,54 @@ def test_stats_key_groups_archive_files():
     assert stats_key(endpoint, "http://x" + endpoint) == "/data/futures/um/daily/metrics/BTCUSDT/*.zip"
     assert stats_key(endpoint, "http://x" + endpoint + ".CHECKSUM").endswith("/*.zip.CHECKSUM")
     assert stats_key("/fapi/v1/klines", "http://x/fapi/v1/klines") == "/fapi/v1/klines"
+
+
+# ---------------------------------------------------------------- monthly kline files
+M_START, M_END = dt.date(2024, 9, 25), dt.date(2024, 11, 5)  # October whole: its monthly files
+PRICE = ["symbol", "date", "open", "high", "low", "close", "volume_base", "quote_volume", "trades",
+         "taker_buy_volume_base", "taker_buy_quote_volume"]
+
+
+def assert_klines_equal_file_load(ctx, real_data_dir, tmp_path):
+    from tests.collectors.test_equivalence import file_loaded
+
+    collected = snapshot(ctx.engine)
+    loaded = file_loaded(f"sqlite:///{tmp_path / 'files.sqlite'}", real_data_dir, M_START, M_END)
+    pd.testing.assert_frame_equal(collected["hourly_klines"], loaded["hourly_klines"])
+    pd.testing.assert_frame_equal(collected["binance_futures_metrics"][PRICE], loaded["binance_futures_metrics"][PRICE])
+
+
+def test_monthly_kline_files_for_whole_months(make_ctx, real_data_dir, tmp_path, server):
+    ctx = make_ctx(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    summary = collect(ctx, "binance-archive-klines", "BTCUSDT", M_START, M_END)[0]
+    assert summary["pages"] == 3  # September's tail, October, November's head
+    zips = {path.rsplit("/", 1)[-1] for path, _ in server.requests if path.endswith(".zip")}
+    assert {"BTCUSDT-1d-2024-10.zip", "BTCUSDT-1h-2024-10.zip", "BTCUSDT-1h-2024-09-25.zip",
+            "BTCUSDT-1d-2024-11-05.zip"} <= zips
+    assert not any("-2024-10-" in name for name in zips) and len(zips) == 2 + 2 * (6 + 5)
+    assert any(path.startswith("/data/futures/um/monthly/klines/BTCUSDT/1h/") and path.endswith(".CHECKSUM")
+               for path, _ in server.requests)
+    assert_klines_equal_file_load(ctx, real_data_dir, tmp_path)
+
+
+def test_missing_monthly_file_falls_back_to_daily_files(make_ctx, real_data_dir, tmp_path, server):
+    server.inject(Fault("/monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2024-10.zip", status=404, times=1))
+    ctx = make_ctx(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    collect(ctx, "binance-archive-klines", "BTCUSDT", M_START, M_END)
+    zips = {path.rsplit("/", 1)[-1] for path, _ in server.requests if path.endswith(".zip")}
+    assert "BTCUSDT-1h-2024-10-17.zip" in zips and "BTCUSDT-1d-2024-10-17.zip" not in zips
+    assert_klines_equal_file_load(ctx, real_data_dir, tmp_path)
+
+
+def test_monthly_checksum_mismatch_writes_nothing_of_the_month(make_ctx, tmp_path, server):
+    server.inject(Fault("BTCUSDT-1d-2024-10.zip.CHECKSUM", status=200,
+                        body=b"0" * 64 + b"  BTCUSDT-1d-2024-10.zip\n"))
+    ctx = make_ctx(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    with pytest.raises(CollectError, match="binance-archive-klines /data/futures/um/monthly/klines/BTCUSDT/1d/"
+                                           "BTCUSDT-1d-2024-10.zip BTCUSDT 2024-10-01..2024-10-31: checksum mismatch"):
+        collect(ctx, "binance-archive-klines", "BTCUSDT", M_START, M_END)
+    with ctx.engine.connect() as conn:
+        days = [pd.Timestamp(day).date() for day in conn.execute(
+            select(binance_futures_metrics.c.date).where(binance_futures_metrics.c.close.is_not(None))).scalars()]
+    assert sorted(days) == [dt.date(2024, 9, day) for day in range(25, 31)]
+
