@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import shutil
 
-import pandas as pd
 import pytest
 from sqlalchemy import create_engine
 
@@ -14,32 +12,16 @@ from riskai.collectors.core import Context
 from riskai.collectors.sources import collect_params
 from riskai.collectors.standin import StandIn
 from riskai.config import REPO_ROOT
+from tests.symbol_copies import scaled_copy
 
 START, END = dt.date(2024, 11, 12), dt.date(2024, 11, 18)  # every source has rows on these days
 FAR_TODAY = dt.date(2025, 12, 5)  # open interest and ratios come from the archive
 
 
-def _scaled_copy(source, target):
-    """The real files with every non-count number halved: another symbol with different values."""
-    target.mkdir()
-    for path in source.iterdir():
-        if not path.name.endswith((".csv", ".csv.gz")):
-            continue
-        frame = pd.read_csv(path)
-        for column in frame.columns:
-            if frame[column].dtype.kind == "f":
-                frame[column] = frame[column] * 0.5
-        if path.name.endswith(".gz"):
-            with gzip.open(target / path.name, "wt") as out:
-                frame.to_csv(out, index=False)
-        else:
-            frame.to_csv(target / path.name, index=False)
-
-
 @pytest.fixture(scope="session")
 def standin(real_data_dir, tmp_path_factory):
     other = tmp_path_factory.mktemp("testusdt") / "files"
-    _scaled_copy(real_data_dir, other)
+    scaled_copy(real_data_dir, other)
     server = StandIn({"BTCUSDT": real_data_dir, "TESTUSDT": other})
     url = server.start()
     server.url = url
