@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Table, func, or_, select
 
 from riskai.collectors.http import HttpClient, WeightBudget
 from riskai.warehouse.load import refresh_weekly_stats
-from riskai.warehouse.schema import create_schema, whale_daily_stats
+from riskai.warehouse.schema import create_schema, data_provenance, whale_daily_stats
 from riskai.warehouse.upsert import upsert_frame
 
 LOG = logging.getLogger(__name__)
@@ -184,6 +184,26 @@ def run_source(ctx: Context, source: Source, symbol: str, start: dt.date | None 
                 bar.update(max(0, covered - done))
                 done = max(done, covered)
         bar.update(total - done)
+    if summary["rows"]:
+        record_collected(ctx, source, symbol)
     LOG.info("%s %s %s..%s: %d rows in %d pages", source.name, symbol, first, last, summary["rows"],
              summary["pages"])
     return summary
+
+
+def source_url(ctx: Context, source: Source) -> str:
+    """The base URL a source fetched from (the archive for archive sources, else its API's)."""
+    if source.window == "archive" or source.name.startswith("binance-archive"):
+        return ctx.urls["binance_archive"]
+    for prefix, key in (("binance-", "binance_fapi"), ("bybit-", "bybit"), ("coinmetrics", "coinmetrics")):
+        if source.name.startswith(prefix):
+            return ctx.urls[key]
+    raise ValueError(f"collector {source.name}: no base URL known")
+
+
+def record_collected(ctx: Context, source: Source, symbol: str) -> None:
+    """data_provenance: this symbol holds rows a collector fetched, and from where (a stand-in on
+    127.0.0.1 shows up in the extract manifest and the release's tag message)."""
+    upsert_frame(ctx.engine, data_provenance, pd.DataFrame([{
+        "symbol": symbol, "source": "collected", "item": source.name, "detail": source_url(ctx, source)}]),
+        null_overwrites=True)

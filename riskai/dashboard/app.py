@@ -69,9 +69,13 @@ def today_page(url: str, root: str) -> None:
         cols[4].metric("Out of range", "yes" if row["out_of_range"] else "no")
         variant = row.get("variant")  # written by releases that score with fallback variants
         cols[5].metric("Variant", variant if isinstance(variant, str) and variant else "full model")
-        outside = data.out_of_range_features(row.get("out_of_range_features"))
+        outside = data.json_object(row.get("out_of_range_features"))
         if outside:
             st.warning("Features outside the training range: " + ", ".join(f"{k} ({v})" for k, v in outside.items()))
+        stale = data.json_object(row.get("stale_sources"))
+        if stale:
+            st.warning("Scored without stale sources (a fallback variant): " + ", ".join(
+                f"{group} (last {v.get('last') or 'never'}, limit {v.get('limit_days')} d)" for group, v in stale.items()))
         liquidation = data.liquidation_table(row.get("liquidation_risk"))
         if not liquidation.empty:
             wide = liquidation.pivot(index="leverage", columns="side", values="probability").reset_index()

@@ -131,8 +131,10 @@ def liquidation_table(value: str | dict | None) -> pd.DataFrame:
     return table.sort_values(["leverage", "side"]).reset_index(drop=True)
 
 
-def out_of_range_features(value: str | None) -> dict[str, Any]:
-    return json.loads(value) if value else {}
+def json_object(value: str | float | None) -> dict[str, Any]:
+    """A sorted-JSON column of risk_predictions (out_of_range_features, stale_sources); {} where the
+    row has none (NULL, or NaN in a frame: older rows predate the column)."""
+    return json.loads(value) if isinstance(value, str) and value else {}
 
 
 def freshness(url: str, today: dt.date) -> pd.DataFrame:

@@ -33,6 +33,15 @@ def _day(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
 
 
+def _day_or_yesterday(text: str) -> dt.date:
+    """A YYYY-MM-DD date, or `yesterday`: the last closed UTC day (riskai.clock, so RISKAI_NOW applies)."""
+    if text == "yesterday":
+        from riskai.clock import last_closed_day
+
+        return last_closed_day()
+    return _day(text)
+
+
 # Handlers import their modules lazily: `--help` and cron's argument errors stay instant.
 def cmd_remote(args) -> dict[str, Any]:
     from riskai.operations import versions
@@ -204,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="parameter edit committed before retraining (repeatable), e.g. extract.end=2025-12-31")
     p.add_argument("--dry-run", action="store_true", help="decide but do not commit, release or serve")
-    p.add_argument("--roll-to", type=_day, metavar="YYYY-MM-DD",
-                   help="move extract.end to this day and every split date by as many days (monthly retrain)")
+    p.add_argument("--roll-to", type=_day_or_yesterday, metavar="YYYY-MM-DD|yesterday",
+                   help="move extract.end to this day (yesterday: the last closed UTC day) and every split date by "
+                        "as many days (monthly retrain)")
     p.add_argument("--allow-synthetic", action="store_true", help="release a challenger trained on synthetic data")
 
     p = command("params", cmd_params_set, "edit params.yaml values in place (comments kept)")

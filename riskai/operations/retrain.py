@@ -32,6 +32,7 @@ from riskai.operations.daily import load_served
 from riskai.operations.params_edit import parse_assignment, set_params
 from riskai.operations.shell import RefusedError, dvc, git
 from riskai.operations.versions import (
+    OBSERVED_SOURCES,
     commit_pipeline_state,
     current_version,
     data_source,
@@ -190,7 +191,7 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
         dvc(root, "repro", stream=True)
         summary, promote, reason, tag = _challenge(root, champion_pointer, operations, tag)
         source = data_source(root)
-        if promote and not dry_run and source["kind"] != "real" and not allow_synthetic:
+        if promote and not dry_run and source["kind"] not in OBSERVED_SOURCES and not allow_synthetic:
             raise RefusedError(f"the challenger was trained on '{source['kind']}' data, not the real files: "
                                "pass --allow-synthetic to release it anyway")
     except BaseException:

@@ -30,6 +30,8 @@ CURRENT_POINTER = SERVING_DIR / "CURRENT.json"
 # segment is the reference for out-of-range checks and liquidation volatility ratios).
 SERVED_PREFIXES = ("data/models/", "data/features", "data/split")
 REMOTE_NAME = "riskai"
+# Data kinds (extract manifest) a release takes without --allow-synthetic: files and collectors.
+OBSERVED_SOURCES = ("real", "collected", "real+collected")
 
 
 # --- repository state -------------------------------------------------------------------------
@@ -159,13 +161,13 @@ def release(root: Path, tag: str, message: str | None = None, serve: bool = True
             allow_synthetic: bool = False) -> dict[str, Any]:
     """Tag HEAD as a release after checking it is clean and reproduced; push outputs first so a
     tag never exists without its data on the remote. Models not trained on the real files alone
-    (synthetic, mixed or unknown source) need `allow_synthetic`; the tag message names the source."""
+    (synthetic, mixed or unknown source; not the real files or the collectors) need `allow_synthetic`; the tag message names the source."""
     if tag_exists(root, tag):
         raise RefusedError(f"tag '{tag}' already exists")
     check_releasable(root)
     source = data_source(root)
-    if source["kind"] != "real" and not allow_synthetic:
-        raise RefusedError(f"{RAW_MANIFEST} says the data source is '{source['kind']}', not the real files: "
+    if source["kind"] not in OBSERVED_SOURCES and not allow_synthetic:
+        raise RefusedError(f"{RAW_MANIFEST} says the data source is '{source['kind']}', not observed data: "
                            "pass --allow-synthetic to release it anyway")
     ensure_remote(root)
     dvc(root, "push")

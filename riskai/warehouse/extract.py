@@ -143,20 +143,25 @@ def _check_unique(table: Table, frame: pd.DataFrame, url: str) -> None:
 
 
 def read_provenance(conn: Connection, symbol: str) -> dict:
-    """What the warehouse's rows came from: real files (sha256), a synthetic seed, both, or unknown."""
+    """What the warehouse's rows came from: real files (sha256), collectors (source -> base URL), a
+    synthetic seed. Kind: real, collected, real+collected, synthetic, mixed (synthetic with
+    anything else) or unknown."""
     if not inspect(conn).has_table(data_provenance.name):
         return {"kind": "unknown"}
     table = data_provenance
     rows = conn.execute(select(table.c.source, table.c.item, table.c.detail)
                         .where(table.c.symbol == symbol).order_by(table.c.source, table.c.item)).all()
-    real = {item: detail for source, item, detail in rows if source == "real"}
-    synthetic = {item: detail for source, item, detail in rows if source == "synthetic"}
-    kind = "mixed" if real and synthetic else "real" if real else "synthetic" if synthetic else "unknown"
+    by_source = {name: {item: detail for source, item, detail in rows if source == name}
+                 for name in ("real", "collected", "synthetic")}
+    present = [name for name, items in by_source.items() if items]
+    if by_source["synthetic"] and len(present) > 1:
+        kind = "mixed"
+    else:
+        kind = "+".join(present) or "unknown"
     found = {"kind": kind}
-    if real:
-        found["files_sha256"] = real
-    if synthetic:
-        found["synthetic"] = synthetic
+    for name, key in (("real", "files_sha256"), ("collected", "collected"), ("synthetic", "synthetic")):
+        if by_source[name]:
+            found[key] = by_source[name]
     return found
 
 

@@ -48,7 +48,8 @@ PREDICTIONS = [
     prediction("2025-11-27", "BTCUSDT", POST_TAG, 0.2113),
     prediction("2025-11-28", "BTCUSDT", PRE_TAG, 0.3050),
     prediction("2025-11-28", "BTCUSDT", POST_TAG, 0.4287, {"oi_delta": "missing"}),
-    prediction("2025-11-20", "ETHUSDT", POST_TAG, 0.0731),
+    {**prediction("2025-11-20", "ETHUSDT", POST_TAG, 0.0731), "variant": "no_onchain",
+     "stale_sources": json.dumps({"onchain": {"age_days": 9, "last": "2025-11-11", "limit_days": 2}})},
 ]
 
 

@@ -39,8 +39,10 @@ def test_today_shows_latest_score_per_symbol_liquidation_and_freshness(app_env):
                            ("Out of range", "yes"), ("Variant", "full model")]
     assert metrics[6:9] == [("Risk score", f"{eth['risk_score']:.1f}"), ("Model version", POST_TAG),
                             ("Scored day", "2025-11-20")]
+    assert metrics[11] == ("Variant", "no_onchain")
     assert [s.value for s in at.subheader] == ["BTCUSDT", "ETHUSDT", "Source freshness"]
     assert "oi_delta (missing)" in at.warning[0].value
+    assert at.warning[1].value == "Scored without stale sources (a fallback variant): onchain (last 2025-11-11, limit 2 d)"
 
     liquidation_spec, _ = chart_data(at)[0]
     assert liquidation_spec["encoding"]["x"]["sort"] == ["5×", "10×", "20×", "50×"]

@@ -81,15 +81,16 @@ def test_daily_writes_postgres(repo, day, postgres_url):
                 (risk_predictions.c.model_version == POST_TAG) & (risk_predictions.c.date == day)))
 
 
-def test_served_features_equal_the_pipeline_features(repo, day):
-    frame = day_features(open_warehouse(f"sqlite:///{repo / 'data/warehouse.sqlite'}"), load_served(repo), day)
+def test_served_features_equal_the_pipeline_features(repo, fit_end, day):
+    warehouse, served = open_warehouse(f"sqlite:///{repo / 'data/warehouse.sqlite'}"), load_served(repo)
     spec = read_json(repo / "data/features/feature_spec.json")
     pipeline = read_parquet(repo / "data/features/features.parquet").set_index("date")
-    served_row = frame.iloc[-1][spec["model_features"]].astype(float)
-    pipeline_row = pipeline.loc[pd.Timestamp(day), spec["model_features"]].astype(float)
+    served_row = day_features(warehouse, served, fit_end).iloc[-1][spec["model_features"]].astype(float)
+    pipeline_row = pipeline.loc[pd.Timestamp(fit_end), spec["model_features"]].astype(float)
     np.testing.assert_array_equal(served_row.to_numpy(), pipeline_row.to_numpy())
-    _, summary = _daily(repo, day)
-    assert summary["features_sha256"] == feature_hash(pipeline_row)
+    _, summary = _daily(repo, day)  # a day after the pipeline's data: hashed from the very same code path
+    inputs = _served_variant(repo, summary["variant"])["inputs"]
+    assert summary["features_sha256"] == feature_hash(day_features(warehouse, served, day).iloc[-1][inputs])
 
 
 def test_a_second_concurrent_run_is_refused(repo, day):

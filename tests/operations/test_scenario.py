@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from riskai.config import REPO_ROOT
+from riskai.operations.versions import dvc_md5
 from tests.operations.conftest import POST_TAG, PRE_TAG, copy_repository, riskai, run
 
 pytestmark = pytest.mark.slow
@@ -66,8 +67,8 @@ def test_rollback_restores_the_pre_backfill_models_byte_for_byte(scenario_repo):
         parked.rename(cache)
     assert summary["to"] == PRE_TAG
     served = scenario_repo / f"data/serving/{PRE_TAG}"
-    for path, md5 in expected.items():
-        assert hashlib.md5((served / path).read_bytes()).hexdigest() == md5, path
+    for path, md5 in expected.items():  # files and folders (data/models/served), hashed as DVC does
+        assert dvc_md5(served / path) == md5, path
     # The pre-backfill meta model is not the one in the workspace (which is the backfilled one).
     workspace_meta = hashlib.md5((scenario_repo / "data/models/risk_ai_meta.json").read_bytes()).hexdigest()
     assert workspace_meta != expected["data/models/risk_ai_meta.json"]

@@ -139,11 +139,10 @@ def released(standin, real_data_dir, tmp_path_factory):
     run(["git", "commit", "-q", "-m", f"params: {SECOND}", "--", "params.yaml"], repo)
     riskai(repo, "repro", env=env, timings=timings)
     riskai(repo, "commit", "-m", f"pipeline: {SECOND}", timings=timings)
-    refused = riskai(repo, "release", TAG, "--json", env=env, check=False)
-    release = json.loads(riskai(repo, "release", TAG, "--allow-synthetic", "-m", f"{SECOND} model", "--json",
+    release = json.loads(riskai(repo, "release", TAG, "-m", f"{SECOND} model", "--json",
                                 env=env, timings=timings).stdout)
     return {"repo": repo, "url": url, "env": env, "before": before, "collected": collected, "release": release,
-            "refused": refused, "timings": timings}
+            "timings": timings}
 
 
 def test_second_symbol_end_to_end_on_sqlite(released):
@@ -160,11 +159,12 @@ def test_second_symbol_end_to_end_on_sqlite(released):
 
     manifest = json.loads((repo / "data/raw/manifest.json").read_text())
     assert manifest["symbol"] == SECOND and manifest["end"] == "2025-10-31"
-    # Collected rows carry no data_provenance: the release calls their source "unknown" and asks for
-    # --allow-synthetic (the collectors cannot tell an exchange from a stand-in).
-    assert manifest["source"] == {"kind": "unknown"}
-    assert released["refused"].returncode == 2 and "--allow-synthetic" in released["refused"].stderr
-    assert released["release"]["tag"] == TAG and released["release"]["data_source"] == "unknown"
+    # Every collector that wrote rows recorded itself and its base URL: the release takes collected
+    # data without --allow-synthetic, and the manifest shows it came from the stand-in.
+    assert manifest["source"]["kind"] == "collected"
+    assert manifest["source"]["collected"]["binance-klines"] == env["RISKAI_COLLECT_BASE_URL"]
+    assert {"binance-klines", "binance-hourly", "binance-funding", "coinmetrics"} <= set(manifest["source"]["collected"])
+    assert released["release"]["tag"] == TAG and released["release"]["data_source"] == "collected"
     served = json.loads((repo / "data/serving/CURRENT.json").read_text())
     assert served["tag"] == TAG
 

@@ -1,4 +1,4 @@
-"""End to end: `dvc repro` of all nine stages on the real data, its caching and reproducibility."""
+"""End to end: `dvc repro` of all ten stages on the real data, its caching and reproducibility."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from tests.pipeline.conftest import cold_repository, run
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["extract", "features", "validate", "split", "xgb", "lstm", "meta", "backtest", "evaluate"]
+STAGES = ["extract", "features", "validate", "split", "xgb", "lstm", "meta", "backtest", "serve", "evaluate"]
 
 
 def _ran_stages(output: str) -> set[str]:
@@ -42,6 +42,14 @@ def test_all_stages_produce_their_outputs(reproduced_repo):
     for model_file in ["risk_ai_xgb.json", "risk_ai_lgbm.txt", "risk_ai_lstm.pt", "risk_ai_meta.json",
                        "risk_ai_har_logit.json"]:
         assert (reproduced_repo / "data" / "models" / model_file).stat().st_size > 0
+    served = json.loads((reproduced_repo / "metrics" / "serve.json").read_text())
+    assert list(served) == ["full", "no_open_interest", "no_onchain"]
+    last_labelled = walkforward["scored"]["end"]
+    for name, summary in served.items():  # every variant fitted on every labelled day
+        assert summary["data_end"] == last_labelled, (name, summary)
+        for model_file in ["xgb.json", "lgbm.txt", "lstm.pt", "har_logit.json", "meta.json", "variant.json"]:
+            assert (reproduced_repo / "data" / "models" / "served" / name / model_file).stat().st_size > 0
+    assert "onchain" not in served["no_onchain"]["needs_groups"]
 
 
 def test_second_repro_reruns_nothing_after_extract(reproduced_repo):
@@ -78,7 +86,7 @@ def test_experiment_with_a_param_change_reruns_xgb_and_what_follows(reproduced_r
     run(["git", "commit", "-qm", "baseline run"], reproduced_repo)
     try:
         out = run(["dvc", "exp", "run", "-n", "depth4", "-S", "xgb.max_depth=4"], reproduced_repo).stdout
-        assert _ran_stages(out) == {"extract", "xgb", "meta", "backtest", "evaluate"}, out
+        assert _ran_stages(out) == {"extract", "xgb", "meta", "backtest", "serve", "evaluate"}, out
         shown = run(["dvc", "exp", "show", "--json"], reproduced_repo).stdout
         assert "depth4" in shown
         diff = json.loads(run(["dvc", "metrics", "diff", "--json"], reproduced_repo).stdout)
