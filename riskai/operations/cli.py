@@ -44,32 +44,32 @@ def _day_or_yesterday(text: str) -> dt.date:
 
 # Handlers import their modules lazily: `--help` and cron's argument errors stay instant.
 def cmd_remote(args) -> dict[str, Any]:
-    from riskai.operations import versions
+    from riskai.operations import remotes
 
     root = Path.cwd()
     if args.url:
-        versions.set_remote(root, args.url)
+        remotes.set_remote(root, args.url)
     else:
-        versions.ensure_remote(root)
-    name = versions.default_remote(root)
-    return {"remote": name, "url": versions.remote_url(root, name)}
+        remotes.ensure_remote(root)
+    name = remotes.default_remote(root)
+    return {"remote": name, "url": remotes.remote_url(root, name)}
 
 
 def cmd_release(args) -> dict[str, Any]:
-    from riskai.operations.versions import release
+    from riskai.operations.release import release
 
     return release(Path.cwd(), args.tag, args.message, serve=not args.no_serve, allow_synthetic=args.allow_synthetic)
 
 
 def cmd_rollback(args) -> dict[str, Any]:
-    from riskai.operations.versions import rollback
+    from riskai.operations.serving import rollback
 
     return rollback(Path.cwd(), args.tag)
 
 
 def cmd_compare(args) -> dict[str, Any]:
     from riskai.operations.render import release_headline
-    from riskai.operations.versions import compare
+    from riskai.operations.compare import compare
 
     summary = compare(Path.cwd(), args.old, args.new)
     return {**summary, "headline": release_headline(Path.cwd(), args.old, args.new)}
@@ -114,7 +114,7 @@ def cmd_repro(args) -> dict[str, Any]:
 
 
 def cmd_commit(args) -> dict[str, Any]:
-    from riskai.operations.versions import commit_pipeline_state
+    from riskai.operations.repo_state import commit_pipeline_state
 
     return {"commit": commit_pipeline_state(Path.cwd(), args.message)}
 

@@ -34,7 +34,8 @@ from riskai.backtest.run import FULL_VARIANT
 from riskai.features.coverage import is_indicator
 from riskai.operations.predictions_table import upsert_prediction
 from riskai.operations.shell import RefusedError
-from riskai.operations.versions import CURRENT_POINTER, current_version, require_tag, verify_served, version_dir
+from riskai.operations.repo_state import require_tag
+from riskai.operations.serving import CURRENT_POINTER, current_version, verify_served, version_dir
 from riskai.serving.freshness import NoFreshVariantError, choose_variant, source_ages, stale_groups
 from riskai.serving.variant import PROBABILITIES, VARIANT_FILE, ServedVariant
 from riskai.warehouse.extract import open_warehouse, read_source_tables

@@ -182,7 +182,7 @@ def compare_headline(summary: dict[str, Any]) -> str:
 def render_human(command: str, summary: dict[str, Any]) -> str:
     """What a command prints without --json: compare's headline then its details, else the summary."""
     if command == "compare":
-        from riskai.operations.versions import format_comparison
+        from riskai.operations.compare import format_comparison
 
         return compare_headline(summary) + "\n\nDetails (every metric and parameter that moved)\n" + \
             format_comparison(summary)

@@ -31,15 +31,9 @@ from riskai.io import read_parquet
 from riskai.operations.daily import load_served
 from riskai.operations.params_edit import parse_assignment, set_params
 from riskai.operations.shell import RefusedError, dvc, git
-from riskai.operations.versions import (
-    OBSERVED_SOURCES,
-    commit_pipeline_state,
-    current_version,
-    data_source,
-    dirty_paths,
-    release,
-    tag_exists,
-)
+from riskai.operations.release import OBSERVED_SOURCES, data_source, release
+from riskai.operations.repo_state import commit_pipeline_state, dirty_paths, tag_exists
+from riskai.operations.serving import current_version
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from riskai.collectors.sources import collect
-from riskai.operations.versions import OBSERVED_SOURCES
+from riskai.operations.release import OBSERVED_SOURCES
 from riskai.warehouse.extract import read_provenance
 from riskai.warehouse.load import load_warehouse
 from riskai.warehouse.schema import data_provenance

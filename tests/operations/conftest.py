@@ -6,6 +6,7 @@ v1.0-pre-backfill and v2.0-backfilled-oi); the slow tests share it.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,27 @@ def scenario_repo(tmp_path_factory) -> Path:
 def postgres_url(postgres_schema_url) -> str:
     """A fresh PostgreSQL schema (tests/conftest.py): fails rather than skips under CI=true."""
     return postgres_schema_url
+
+
+# --- the tiny pipeline (tests/operations/tiny_repo.py) ----------------------------------------------
+
+@pytest.fixture
+def tiny_repo(tmp_path):
+    from tests.operations.tiny_repo import make_tiny_repo
+
+    return make_tiny_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="module")
+def two_releases(tmp_path_factory):
+    """v1 (depth 3) and v2 (depth 7) released; v2 served."""
+    from tests.operations.tiny_repo import make_tiny_repo
+
+    repo = make_tiny_repo(tmp_path_factory.mktemp("versions") / "repo")
+    riskai(repo, "release", "v1", "-m", "first")
+    riskai(repo, "params", "set", "xgb.depth=7")
+    run(["dvc", "repro", "-q"], repo)
+    riskai(repo, "commit", "-m", "run 2")
+    summary = json.loads(riskai(repo, "release", "v2", "--json").stdout)
+    assert summary["served"]["tag"] == "v2"
+    return repo

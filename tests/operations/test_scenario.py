@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from riskai.config import REPO_ROOT
-from riskai.operations.versions import dvc_md5
+from riskai.operations.serving import dvc_md5
 from tests.operations.conftest import POST_TAG, PRE_TAG, copy_repository, riskai, run
 
 pytestmark = pytest.mark.slow

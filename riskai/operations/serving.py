@@ -1,0 +1,139 @@
+"""Serving: verified copies of released models, and the pointer naming the release served per symbol.
+
+Serving is separate from the pipeline's workspace: `data/serving/<tag>/` holds verified copies and
+`data/serving/CURRENT.json` names the version daily inference uses, so rolling back never leaves
+the workspace out of step with dvc.lock.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from riskai.io import read_json, write_json
+from riskai.operations.repo_state import lock_at, lock_outputs, require_tag
+from riskai.operations.shell import RefusedError, git
+
+log = logging.getLogger(__name__)
+
+SERVING_DIR = Path("data/serving")
+CURRENT_POINTER = SERVING_DIR / "CURRENT.json"
+# Outputs a served version consists of: every model file, the features and the split (whose train
+# segment is the reference for out-of-range checks and liquidation volatility ratios).
+SERVED_PREFIXES = ("data/models/", "data/features", "data/split")
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dvc_md5(path: Path) -> str:
+    """The md5 DVC records for a file, or for a directory (md5 of its sorted manifest + '.dir')."""
+    if path.is_file():
+        return file_md5(path)
+    entries = sorted(
+        ({"md5": file_md5(f), "relpath": f.relative_to(path).as_posix()} for f in path.rglob("*") if f.is_file()),
+        key=lambda e: e["relpath"],
+    )
+    return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
+
+
+def verify_outputs(base: Path, expected: dict[str, str]) -> None:
+    """Raise unless every output under `base` hashes to the md5 recorded in dvc.lock."""
+    found = {p: dvc_md5(base / p) if (base / p).exists() else "missing" for p in expected}
+    bad = {p: {"expected": md5, "found": found[p]} for p, md5 in expected.items() if found[p] != md5}
+    if bad:
+        raise RefusedError("served files do not match dvc.lock: " + json.dumps(bad, sort_keys=True))
+
+
+# Files of a served release that git (not DVC) tracks: checked byte for byte against `git show TAG:...`.
+SERVED_GIT_FILES = ("params.yaml", "dvc.lock")
+
+
+def served_outputs(root: Path, tag: str) -> dict[str, str]:
+    """The models, features and split a tag serves, with their md5 from the tag's own dvc.lock."""
+    outputs = {p: md5 for p, md5 in lock_outputs(lock_at(root, tag)).items() if p.startswith(SERVED_PREFIXES)}
+    if not outputs:
+        raise RefusedError(f"{tag}: dvc.lock lists no models or features to serve")
+    return outputs
+
+
+def verify_served(root: Path, tag: str, base: Path) -> dict[str, str]:
+    """Check every served file under `base` against the tag itself (its dvc.lock and git tree), never
+    against a local record that could be edited along with the files; returns the outputs."""
+    outputs = served_outputs(root, tag)
+    verify_outputs(base, outputs)
+    for name in SERVED_GIT_FILES:
+        path = base / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != git(root, "show", f"{tag}:{name}"):
+            raise RefusedError(f"served {path.relative_to(root) if path.is_relative_to(root) else path} differs "
+                               f"from `git show {tag}:{name}`; run `riskai rollback {tag}` to restore it")
+    return outputs
+
+
+def version_dir(tag: str) -> Path:
+    return SERVING_DIR / tag.replace("/", "__")
+
+
+def serve_version(root: Path, tag: str) -> dict[str, Any]:
+    """Materialise a tag's models and features from the DVC cache/remote into data/serving/<tag>,
+    verify them byte for byte against the tag's dvc.lock, then switch CURRENT.json to them."""
+    root = Path(root)
+    commit = require_tag(root, tag)
+    outputs = served_outputs(root, tag)
+    serving = root / SERVING_DIR
+    serving.mkdir(parents=True, exist_ok=True)
+    (serving / ".gitignore").write_text("*\n")  # served copies never show up as untracked files
+    target = root / version_dir(tag)
+    if not target.exists() or not _verifies(root, tag, target):
+        staging = serving / f".staging-{target.name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        _materialise(root, tag, outputs, staging)
+        verify_outputs(staging, outputs)
+        for name in ("params.yaml", "dvc.lock"):
+            (staging / name).write_text(git(root, "show", f"{tag}:{name}"), encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    pointer = {"tag": tag, "commit": commit, "dir": version_dir(tag).as_posix(), "outputs": outputs}
+    write_json(root / CURRENT_POINTER, pointer)
+    log.info("serving %s (%d outputs verified)", tag, len(outputs))
+    return pointer
+
+
+def _verifies(root: Path, tag: str, target: Path) -> bool:
+    try:
+        verify_served(root, tag, target)
+    except RefusedError:
+        return False
+    return True
+
+
+def _materialise(root: Path, tag: str, outputs: dict[str, str], dest: Path) -> None:
+    """Copy outputs as recorded at `tag` (fetched from the remote when the cache lacks them)."""
+    from dvc.api import DVCFileSystem
+
+    fs = DVCFileSystem(repo=str(root), rev=tag)
+    for path in outputs:
+        out = dest / path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fs.get(path, str(out), recursive=fs.isdir(path))
+
+
+def rollback(root: Path, tag: str) -> dict[str, Any]:
+    """Serve an earlier release again; the workspace and branch are left untouched."""
+    previous = current_version(root)
+    pointer = serve_version(root, tag)
+    return {"from": previous["tag"] if previous else None, "to": tag, "commit": pointer["commit"],
+            "outputs": pointer["outputs"]}
+
+
+def current_version(root: Path) -> dict[str, Any] | None:
+    path = Path(root) / CURRENT_POINTER
+    return read_json(path) if path.exists() else None
