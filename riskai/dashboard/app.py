@@ -55,7 +55,7 @@ def today_page(url: str, root: str) -> None:
     st.header("Today")
     today = utc_now().date()
     st.caption(f"Warehouse {masked_url(url)} · {today:%Y-%m-%d} (UTC) · a score on day t forecasts day t+1")
-    latest = data.latest_predictions(predictions(url), today, data.served_tag(root))
+    latest = data.latest_predictions(predictions(url), today, data.served_tags(root))
     if latest.empty:
         st.info("No scored day in risk_predictions yet: run `riskai daily --date YYYY-MM-DD`.")
     for row in latest.to_dict("records"):

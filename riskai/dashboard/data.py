@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, selec
 from riskai.config import load_params
 from riskai.features.build import build_features
 from riskai.operations.render import HEADLINE_METRICS, HEADLINE_MODELS, bucket_order, headline
+from riskai.operations.serving import served_pointers
 from riskai.operations.shell import git
 from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL
 from riskai.warehouse.extract import _stable_dtypes as stable_dtypes
@@ -43,6 +45,8 @@ INDICATOR_LABELS = {
     "taker_ratio_delta": "Taker buy/sell ratio change",
     "funding_zscore": "Funding z-score",
 }
+
+log = logging.getLogger(__name__)
 
 
 class DashboardError(RuntimeError):
@@ -106,13 +110,13 @@ def predictions(url: str) -> pd.DataFrame:
     return frame
 
 
-def latest_predictions(frame: pd.DataFrame, today: dt.date, served_tag: str | None = None) -> pd.DataFrame:
-    """Per symbol the newest scored day; of several model versions that day, the served one (else
-    the last by name). Adds ``age_days`` = today - scored day."""
+def latest_predictions(frame: pd.DataFrame, today: dt.date, served: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per symbol the newest scored day; of several model versions that day, the one served for that
+    symbol (``served``: symbol -> tag; else the last by name). Adds ``age_days`` = today - scored day."""
     if frame.empty:
         return frame.assign(age_days=pd.Series(dtype="int64"))
     newest = frame[frame["date"] == frame.groupby("symbol")["date"].transform("max")].copy()
-    newest["served"] = newest["model_version"] == served_tag
+    newest["served"] = newest["model_version"] == newest["symbol"].map(served or {})
     newest = newest.sort_values(["symbol", "served", "model_version"]).groupby("symbol").tail(1)
     newest["age_days"] = (pd.Timestamp(today) - newest["date"]).dt.days
     return newest.drop(columns="served").reset_index(drop=True)
@@ -454,11 +458,13 @@ def bucket_comparison(old: dict[str, Any], new: dict[str, Any], segment: str = "
     return frame
 
 
-def served_tag(root: str | Path) -> str | None:
-    pointer = Path(root) / "data/serving/CURRENT.json"
-    if not pointer.is_file():
-        return None
-    return json.loads(pointer.read_text()).get("tag")
+def served_tags(root: str | Path) -> dict[str, str]:
+    """Symbol -> served tag from data/serving/CURRENT.json (an old single-pointer file included)."""
+    try:
+        return {symbol: pointer["tag"] for symbol, pointer in served_pointers(Path(root)).items()}
+    except Exception:  # an unreadable pointer or a tag git no longer knows: nothing is marked served
+        log.warning("cannot read the served releases of %s", root, exc_info=True)
+        return {}
 
 
 def describe_url(url: str) -> str:

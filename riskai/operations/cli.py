@@ -1,8 +1,8 @@
 """`riskai`: the operator's command line (release, rollback, compare, daily, retrain, ...).
 
 Fit for cron: logs go to stderr, `--json` puts a machine-readable summary on stdout, and the exit
-code says what happened: 0 done, 2 refused (bad input or repository state; nothing was changed),
-1 unexpected failure.
+code says what happened: 0 done, 2 refused (bad input or repository state; nothing was changed,
+except `daily --symbols`, whose other symbols were scored and written), 1 unexpected failure.
 """
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ EXPECTED_FAILURES = (WarehouseError, CommandError)
 log = logging.getLogger("riskai")
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+
+
+class PartlyRefused(RefusedError):
+    """Some items of a run were refused and the others done: exit 2 with the whole summary, whose
+    status is "partial" (some done) or "refused" (none)."""
+
+    def __init__(self, summary: dict[str, Any], message: str):
+        super().__init__(message)
+        self.summary = summary
 
 
 def _day(text: str) -> dt.date:
@@ -76,19 +85,36 @@ def cmd_compare(args) -> dict[str, Any]:
 
 
 def cmd_daily(args) -> dict[str, Any]:
-    """Score a day; with --collect, first collect every source up to it (a failed collect scores nothing)."""
-    from riskai.operations.daily import load_served, run_daily
+    """Score a day; with --collect, first collect every source up to it (a failed collect scores nothing).
+    With --symbols, score each symbol with the release served for it; any refused symbol: exit 2."""
+    from riskai.operations.daily import load_served, run_daily, run_daily_symbols
 
     from riskai.clock import last_closed_day
 
     day = args.date or last_closed_day()
+    if args.symbols and args.symbol:
+        raise RefusedError("pass --symbol or --symbols, not both")
     collected = None
     if args.collect:
-        symbol = args.symbol or load_served(Path.cwd()).params["extract"]["symbol"]
-        collected = _collect(args, "all", symbol, None, day)
-    result = run_daily(Path.cwd(), day, args.database_url, args.predictions_url, args.out_of_range,
-                       allow_in_sample=args.allow_in_sample, symbol=args.symbol)
-    return result if collected is None else {**result, "collected": collected}
+        if args.symbols:
+            from riskai.operations.serving import served_pointers
+
+            symbols = sorted(served_pointers(Path.cwd())) if args.symbols == ["all"] else args.symbols
+            collected = [row for symbol in symbols for row in _collect(args, "all", symbol, None, day)]
+        else:
+            symbol = args.symbol or load_served(Path.cwd()).params["extract"]["symbol"]
+            collected = _collect(args, "all", symbol, None, day)
+    if args.symbols:
+        result = run_daily_symbols(Path.cwd(), day, args.symbols, args.database_url, args.predictions_url,
+                                   args.out_of_range, allow_in_sample=args.allow_in_sample)
+    else:
+        result = run_daily(Path.cwd(), day, args.database_url, args.predictions_url, args.out_of_range,
+                           allow_in_sample=args.allow_in_sample, symbol=args.symbol)
+    result = result if collected is None else {**result, "collected": collected}
+    if args.symbols and result["refused"]:
+        raise PartlyRefused(result, f"{len(result['refused'])} of {len(result['symbols'])} symbols refused: "
+                            + "; ".join(f"{s}: {reason}" for s, reason in result["refused"].items()))
+    return result
 
 
 def cmd_retrain(args) -> dict[str, Any]:
@@ -195,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("old")
     p.add_argument("new")
 
-    p = command("daily", cmd_daily, "score one day with the served release and upsert it into risk_predictions")
+    p = command("daily", cmd_daily, "score one day with the served release(s) and upsert it into risk_predictions")
     p.add_argument("--date", type=_day, default=None,
                    help="day to score, YYYY-MM-DD (UTC); default: yesterday, the last closed UTC day")
     p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
@@ -203,7 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-of-range", choices=("refuse", "flag"), help="override operations.out_of_range")
     p.add_argument("--allow-in-sample", action="store_true",
                    help="score a day inside the models' fit/selection window; the row is marked in_sample")
-    p.add_argument("--symbol", help="the symbol to score (default and only choice: the served release's)")
+    p.add_argument("--symbol", help="the symbol to score with the release served for it (default: the only "
+                   "served symbol; refused when several are served)")
+    p.add_argument("--symbols", nargs="+", metavar="SYMBOL",
+                   help="score several symbols in one run (`all`: every served symbol); a refused symbol is "
+                        "reported and skipped, the others are scored; exit 2 when any was refused")
     p.add_argument("--collect", action="store_true",
                    help="first collect every source of params collect.sources up to the day (riskai collect all)")
     p.add_argument("--no-progress", action="store_true", help="with --collect: no progress bars")
@@ -270,6 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.chdir(args.repo)
         summary = args.handler(args)
+    except PartlyRefused as err:
+        log.error("refused: %s", err)
+        status = "partial" if err.summary.get("scored") else "refused"
+        if args.json:
+            print(json.dumps({"status": status, "error": str(err), **err.summary}, default=str))
+        else:
+            _print_human(args.command, err.summary)
+        return EXIT_REFUSED
     except RefusedError as err:
         log.error("refused: %s", err)
         if args.json:

@@ -1,4 +1,5 @@
-"""Daily inference: score one day with the served release, without retraining.
+"""Daily inference: score one day with the release served for a symbol, without retraining (for
+several symbols in one run: `run_daily_symbols`, a refused symbol reported and skipped).
 
 The day's features come from exactly the pipeline's code path (the extract reader on the warehouse,
 then `build_features` with the served release's `features` params), so a served feature row equals
@@ -35,7 +36,7 @@ from riskai.features.coverage import is_indicator
 from riskai.operations.predictions_table import upsert_prediction
 from riskai.operations.shell import RefusedError
 from riskai.operations.repo_state import require_tag
-from riskai.operations.serving import CURRENT_POINTER, current_version, verify_served, version_dir
+from riskai.operations.serving import CURRENT_POINTER, served_pointers, verify_served, version_dir
 from riskai.serving.freshness import NoFreshVariantError, choose_variant, source_ages, stale_groups
 from riskai.serving.variant import PROBABILITIES, VARIANT_FILE, ServedVariant
 from riskai.warehouse.extract import open_warehouse, read_source_tables
@@ -49,7 +50,7 @@ OUT_OF_RANGE_MODES = ("refuse", "flag")
 
 @dataclass(frozen=True)
 class ServedRelease:
-    """The release named by data/serving/CURRENT.json, verified against its dvc.lock hashes."""
+    """A release named by data/serving/CURRENT.json for its symbol, verified against its dvc.lock hashes."""
 
     tag: str
     commit: str
@@ -60,12 +61,22 @@ class ServedRelease:
         return self.base / relative
 
 
-def load_served(root: Path) -> ServedRelease:
-    """The served release, verified at every call against the tag itself: its commit, every model,
-    feature and split file against the tag's dvc.lock, params.yaml and dvc.lock against its git tree."""
-    pointer = current_version(root)
-    if pointer is None:
+def load_served(root: Path, symbol: str | None = None) -> ServedRelease:
+    """The release served for `symbol` (None: the only served one), verified at every call against the
+    tag itself: its commit, every model, feature and split file against the tag's dvc.lock,
+    params.yaml and dvc.lock against its git tree."""
+    pointers = served_pointers(root)
+    if not pointers:
         raise RefusedError("no served release: run `riskai release TAG` or `riskai rollback TAG` first")
+    if symbol is None:
+        if len(pointers) > 1:
+            raise RefusedError(f"releases are served for {len(pointers)} symbols ({', '.join(sorted(pointers))}): "
+                               "pass --symbol (or --symbols)")
+        symbol = next(iter(pointers))
+    pointer = pointers.get(symbol)
+    if pointer is None:
+        raise RefusedError(f"no release is served for {symbol} (served: {', '.join(sorted(pointers))}): "
+                           "release a model trained on it (extract.symbol) to score it")
     tag = pointer["tag"]
     commit = require_tag(root, tag)
     if commit != pointer.get("commit"):
@@ -74,6 +85,9 @@ def load_served(root: Path) -> ServedRelease:
     base = Path(root) / version_dir(tag)
     verify_served(root, tag, base)  # a tampered or half-copied model or params file never scores
     params = yaml.safe_load((base / "params.yaml").read_text(encoding="utf-8"))
+    if params["extract"]["symbol"] != symbol:
+        raise RefusedError(f"{CURRENT_POINTER} serves {tag} for {symbol}, but it was trained on "
+                           f"{params['extract']['symbol']}; run `riskai rollback TAG` with a release of {symbol}")
     return ServedRelease(tag, commit, base, params)
 
 
@@ -196,41 +210,101 @@ def run_daily(
     allow_in_sample: bool = False,
     symbol: str | None = None,
 ) -> dict[str, Any]:
-    """Score `day` with the served release and upsert its row; refuses stale models, missing days,
-    days inside the models' fit or selection window (unless `allow_in_sample`: the row is then marked
-    in_sample) and (in refuse mode) out-of-range features. Holds data/daily.lock for the whole run;
-    a database that hangs fails within params warehouse.connect_timeout_s / statement_timeout_s."""
+    """Score `day` with the release served for `symbol` (None: the only served one) and upsert its row;
+    refuses stale models, missing days, days inside the models' fit or selection window (unless
+    `allow_in_sample`: the row is then marked in_sample) and (in refuse mode) out-of-range features.
+    Holds data/daily.lock for the whole run; a database that hangs fails within params
+    warehouse.connect_timeout_s / statement_timeout_s."""
+    with _DailyRun(root, day, database, predictions_database, out_of_range) as run:
+        return run.score(symbol, allow_in_sample)
+
+
+def run_daily_symbols(
+    root: Path,
+    day: dt.date,
+    symbols: list[str],
+    database: str | None = None,
+    predictions_database: str | None = None,
+    out_of_range: str | None = None,
+    allow_in_sample: bool = False,
+) -> dict[str, Any]:
+    """Score `day` for several symbols in one run (``["all"]``: every symbol a release is served for),
+    each with the release served for it, loaded once. A symbol that is refused (late or stale sources,
+    missing input day, stale model, out of range in refuse mode, nothing served for it) is reported
+    with its one-line reason and skipped; the others are still scored and written. A database
+    error ends the whole run, as for one symbol."""
     root = Path(root)
-    operations = load_params("operations", root / "params.yaml")
-    warehouse_params = load_params(path=root / "params.yaml").get("warehouse") or {}
-    timeouts = {key: warehouse_params.get(key) for key in ("connect_timeout_s", "statement_timeout_s")}
-    mode = out_of_range or operations["out_of_range"]
-    if mode not in OUT_OF_RANGE_MODES:
-        raise RefusedError(f"out_of_range must be one of {OUT_OF_RANGE_MODES}, not {mode!r}")
-    (root / LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(root / LOCK_FILE))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise RefusedError(f"another `riskai daily` run holds {LOCK_FILE}; not scoring {day} twice") from None
-    try:
-        return _score(root, day, database, predictions_database, mode, operations, allow_in_sample, timeouts, symbol)
-    except SQLAlchemyError as error:  # unreachable, hung or broken database: one line, lock released
-        reason = timeout_hint(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
-        raise WarehouseError(f"`riskai daily` for {day}: database error: {reason}") from None
-    finally:
-        lock.release()
+    if symbols == ["all"]:
+        symbols = sorted(served_pointers(root))
+        if not symbols:
+            raise RefusedError("no served release: run `riskai release TAG` or `riskai rollback TAG` first")
+    symbols = list(dict.fromkeys(symbols))  # one row per symbol, in the order given
+    scored: dict[str, dict[str, Any]] = {}
+    refused: dict[str, str] = {}
+    with _DailyRun(root, day, database, predictions_database, out_of_range) as run:
+        for symbol in symbols:
+            try:
+                scored[symbol] = run.score(symbol, allow_in_sample)
+            except RefusedError as error:
+                log.warning("%s %s refused: %s", day, symbol, error)
+                refused[symbol] = str(error).splitlines()[0]
+    return {"date": day.isoformat(), "symbols": symbols, "scored": scored, "refused": refused}
 
 
-def _score(root: Path, day: dt.date, database: str | None, predictions_database: str | None,
-           mode: str, operations: dict[str, Any], allow_in_sample: bool, timeouts: dict,
-           symbol: str | None) -> dict[str, Any]:
-    served = load_served(root)
-    trained_on = served.params["extract"]["symbol"]
-    if symbol is not None and symbol != trained_on:
-        raise RefusedError(f"served release {served.tag} was trained on {trained_on}, not {symbol}: "
-                           "release a model trained on it (extract.symbol) to score it")
-    symbol = trained_on
+class _DailyRun:
+    """One `riskai daily` run: holds data/daily.lock, the warehouse and predictions engines, and
+    turns database errors into one-line WarehouseErrors."""
+
+    def __init__(self, root: Path, day: dt.date, database: str | None, predictions_database: str | None,
+                 out_of_range: str | None):
+        self.root, self.day = Path(root), day
+        self.operations = load_params("operations", self.root / "params.yaml")
+        warehouse_params = load_params(path=self.root / "params.yaml").get("warehouse") or {}
+        self.timeouts = {key: warehouse_params.get(key) for key in ("connect_timeout_s", "statement_timeout_s")}
+        self.mode = out_of_range or self.operations["out_of_range"]
+        if self.mode not in OUT_OF_RANGE_MODES:
+            raise RefusedError(f"out_of_range must be one of {OUT_OF_RANGE_MODES}, not {self.mode!r}")
+        self.urls = (_absolute_sqlite(database_url(database), self.root),
+                     _absolute_sqlite(database_url(predictions_database or database), self.root))
+        self._engines: dict[str, Engine] = {}
+        self.lock = FileLock(str(self.root / LOCK_FILE))
+
+    def __enter__(self) -> "_DailyRun":
+        (self.root / LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            raise RefusedError(f"another `riskai daily` run holds {LOCK_FILE}; not scoring {self.day} twice") from None
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+        self.lock.release()
+        if isinstance(error, SQLAlchemyError):  # unreachable, hung or broken database: one line, lock released
+            reason = timeout_hint(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
+            raise WarehouseError(f"`riskai daily` for {self.day}: database error: {reason}") from None
+
+    def warehouse(self) -> Engine:
+        if "warehouse" not in self._engines:
+            self._engines["warehouse"] = open_warehouse(self.urls[0], self.timeouts)
+        return self._engines["warehouse"]
+
+    def predictions(self) -> Engine:
+        if "predictions" not in self._engines:
+            self._engines["predictions"] = make_engine(self.urls[1], self.timeouts.get("connect_timeout_s"),
+                                                       self.timeouts.get("statement_timeout_s"))
+        return self._engines["predictions"]
+
+    def score(self, symbol: str | None, allow_in_sample: bool) -> dict[str, Any]:
+        """Score the day for `symbol` with the release served for it; refusals raise RefusedError."""
+        return _score(self, load_served(self.root, symbol), allow_in_sample)
+
+
+def _score(run: _DailyRun, served: ServedRelease, allow_in_sample: bool) -> dict[str, Any]:
+    day, operations, mode = run.day, run.operations, run.mode
+    symbol = served.params["extract"]["symbol"]
+    warehouse = run.warehouse()
     variants = served_variants(served)
     # Every variant is fitted on the same window (the serve stage's one retrain): check it first.
     first_seen, data_end = in_sample_window(variants[FULL_VARIANT])
@@ -244,7 +318,6 @@ def _score(root: Path, day: dt.date, database: str | None, predictions_database:
         raise RefusedError(f"served model {served.tag} is {age} days old on {day} (fitted on data up to "
                            f"{data_end}; limit operations.max_model_age_days={operations['max_model_age_days']}): "
                            "retrain first")
-    warehouse = open_warehouse(_absolute_sqlite(database_url(database), root), timeouts)
     require_input_day(warehouse, symbol, day)
     needs = {name: variant.needs for name, variant in variants.items()}
     groups = sorted({group for wanted in needs.values() for group in wanted})
@@ -281,9 +354,7 @@ def _score(root: Path, day: dt.date, database: str | None, predictions_database:
         "variant": variant.name,
         "stale_sources": json.dumps(stale, sort_keys=True),
     }
-    target_url = _absolute_sqlite(database_url(predictions_database or database), root)
-    upsert_prediction(make_engine(target_url, timeouts.get("connect_timeout_s"), timeouts.get("statement_timeout_s")),
-                      row)
+    upsert_prediction(run.predictions(), row)
     log.info("%s %s: risk score %.1f with %s/%s (age %d days)%s%s", day, symbol, row["risk_score"], served.tag,
              variant.name, age, " stale: " + ", ".join(stale) if stale else "",
              " OUT OF RANGE: " + ", ".join(outside) if outside else "")

@@ -11,7 +11,7 @@ from typing import Any
 from riskai.io import read_json
 from riskai.operations.remotes import ensure_remote
 from riskai.operations.repo_state import dirty_paths, lock_at, lock_outputs, require_tag, stale_stages, tag_exists
-from riskai.operations.serving import serve_version
+from riskai.operations.serving import release_symbol, serve_version
 from riskai.operations.shell import RefusedError, dvc, git
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ def release(root: Path, tag: str, message: str | None = None, serve: bool = True
     if source["kind"] not in OBSERVED_SOURCES and not allow_synthetic:
         raise RefusedError(f"{RAW_MANIFEST} says the data source is '{source['kind']}', not observed data: "
                            "pass --allow-synthetic to release it anyway")
+    if serve:
+        release_symbol(root, "HEAD")  # a release that cannot be served is refused before it is tagged
     ensure_remote(root)
     dvc(root, "push")
     text = f"{message or f'riskai release {tag}'}\n\ndata source: {json.dumps(source, sort_keys=True)}"

@@ -98,8 +98,8 @@ def _challenge(root: Path, champion_pointer: dict | None, operations: dict[str, 
     if champion_pointer is None:
         summary["challenger"] = scores(challenger_rows["target_high_vol"].to_numpy(dtype=float),
                                        challenger_rows["p_meta"].to_numpy(dtype=float))
-        return summary, True, "no served champion: the challenger is the first release", tag
-    champion = load_served(root)
+        return summary, True, "no served champion for its symbol: the challenger is the first release", tag
+    champion = load_served(root, load_params("extract", root / "params.yaml")["symbol"])
     window = comparison_window(challenger_rows, walkforward_predictions(root, champion.tag),
                                int(operations["retrain_window_days"]))
     if window.empty:
@@ -172,7 +172,6 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
         raise RefusedError(f"tag '{tag}' already exists")
     base = git(root, "rev-parse", "HEAD").strip()
     branch = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
-    champion_pointer = current_version(root)
     if roll_to is not None:  # explicit --set edits still win over the rolled dates
         params = load_params(path=root / "params.yaml")
         last = last_collected_day(root, params["extract"]["symbol"])
@@ -180,6 +179,8 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     if assignments:
         set_params(root / "params.yaml", dict(parse_assignment(a) for a in assignments))
     operations = load_params("operations", root / "params.yaml")
+    # The champion is the release served for the symbol the challenger is trained on.
+    champion_pointer = current_version(root, load_params("extract", root / "params.yaml")["symbol"])
     log.info("retraining: dvc repro from %s", base[:12])
     try:
         dvc(root, "repro", stream=True)

@@ -3,6 +3,12 @@
 Serving is separate from the pipeline's workspace: `data/serving/<tag>/` holds verified copies and
 `data/serving/CURRENT.json` names the version daily inference uses, so rolling back never leaves
 the workspace out of step with dvc.lock.
+
+A release serves the symbol its models were trained on (its params' `extract.symbol`), so
+CURRENT.json maps each symbol to its own pointer (tag, commit, dir, outputs); serving or rolling back
+a tag replaces only its symbol's entry. A file of the older single-pointer format (one pointer with a
+`tag` key at the top) reads as {the symbol of that tag: that pointer} and is rewritten in the map
+format at the next release or rollback.
 """
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ import logging
 import shutil
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from riskai.io import read_json, write_json
 from riskai.operations.repo_state import lock_at, lock_outputs, require_tag
@@ -101,10 +109,13 @@ def serve_version(root: Path, tag: str) -> dict[str, Any]:
             (staging / name).write_text(git(root, "show", f"{tag}:{name}"), encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
+    symbol = release_symbol(root, tag)
     pointer = {"tag": tag, "commit": commit, "dir": version_dir(tag).as_posix(), "outputs": outputs}
-    write_json(root / CURRENT_POINTER, pointer)
-    log.info("serving %s (%d outputs verified)", tag, len(outputs))
-    return pointer
+    pointers = served_pointers(root)
+    pointers[symbol] = pointer
+    write_json(root / CURRENT_POINTER, dict(sorted(pointers.items())))
+    log.info("serving %s for %s (%d outputs verified)", tag, symbol, len(outputs))
+    return {"symbol": symbol, **pointer}
 
 
 def _verifies(root: Path, tag: str, target: Path) -> bool:
@@ -127,13 +138,35 @@ def _materialise(root: Path, tag: str, outputs: dict[str, str], dest: Path) -> N
 
 
 def rollback(root: Path, tag: str) -> dict[str, Any]:
-    """Serve an earlier release again; the workspace and branch are left untouched."""
-    previous = current_version(root)
+    """Serve an earlier release again for its symbol; other symbols, the workspace and the branch
+    are left untouched."""
+    require_tag(root, tag)
+    previous = current_version(root, release_symbol(root, tag))
     pointer = serve_version(root, tag)
-    return {"from": previous["tag"] if previous else None, "to": tag, "commit": pointer["commit"],
-            "outputs": pointer["outputs"]}
+    return {"symbol": pointer["symbol"], "from": previous["tag"] if previous else None, "to": tag,
+            "commit": pointer["commit"], "outputs": pointer["outputs"]}
 
 
-def current_version(root: Path) -> dict[str, Any] | None:
+def release_symbol(root: Path, tag: str) -> str:
+    """The symbol a release serves: `extract.symbol` of the tag's own params.yaml."""
+    params = yaml.safe_load(git(root, "show", f"{tag}:params.yaml", check=False) or "{}") or {}
+    symbol = (params.get("extract") or {}).get("symbol")
+    if not symbol:
+        raise RefusedError(f"{tag}: params.yaml has no extract.symbol, so the symbol it serves is unknown")
+    return str(symbol)
+
+
+def served_pointers(root: Path) -> dict[str, dict[str, Any]]:
+    """Symbol -> pointer of every served release; an old single-pointer file reads as {its symbol: it}."""
     path = Path(root) / CURRENT_POINTER
-    return read_json(path) if path.exists() else None
+    if not path.exists():
+        return {}
+    found = read_json(path)
+    if isinstance(found.get("tag"), str):  # the single-pointer format of releases before per-symbol serving
+        return {release_symbol(root, found["tag"]): found}
+    return found
+
+
+def current_version(root: Path, symbol: str) -> dict[str, Any] | None:
+    """The pointer of the release served for `symbol`, or None."""
+    return served_pointers(root).get(symbol)

@@ -71,3 +71,13 @@ def test_postgresql_warehouse_reads_the_same(postgres_schema_url, real_data_dir)
     assert fresh.loc["binance_futures_metrics", "age_days"] == 30
     coverage = data.coverage(postgres_schema_url).set_index(["table", "column"])
     assert coverage.loc[("hourly_klines", "close"), "first"] == dt.date(2025, 1, 1)
+
+
+def test_the_latest_row_of_each_symbol_is_the_release_served_for_that_symbol():
+    day = pd.Timestamp("2025-11-20")
+    frame = pd.DataFrame({"date": [day] * 4, "symbol": ["BTCUSDT", "BTCUSDT", "ETHUSDT", "ETHUSDT"],
+                          "model_version": ["a", "b", "a", "b"], "risk_score": [1.0, 2.0, 3.0, 4.0]})
+    latest = data.latest_predictions(frame, dt.date(2025, 11, 21), {"BTCUSDT": "a", "ETHUSDT": "b"})
+    assert latest[["symbol", "model_version"]].values.tolist() == [["BTCUSDT", "a"], ["ETHUSDT", "b"]]
+    unserved = data.latest_predictions(frame, dt.date(2025, 11, 21), {})  # none served: the last by name
+    assert unserved["model_version"].tolist() == ["b", "b"] and unserved["age_days"].tolist() == [1, 1]

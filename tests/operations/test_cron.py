@@ -116,7 +116,7 @@ def test_the_readme_cron_lines_collect_score_and_retrain(scenario_repo, night):
     retrained = json.loads(proc.stdout)
     assert retrained["promote"] is True and retrained["kind"] == "refresh", (
         retrained["reason"], retrained["window"], retrained["challenger"], retrained["champion"], retrained["rule"])
-    served = json.loads((scenario_repo / "data/serving/CURRENT.json").read_text())
+    served = json.loads((scenario_repo / "data/serving/CURRENT.json").read_text())["BTCUSDT"]
     assert served["tag"] == retrained["tag"] != POST_TAG
 
     proc = night("2025-11-21T00:30:00Z", "daily")

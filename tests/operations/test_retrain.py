@@ -35,7 +35,7 @@ def test_a_challenger_that_is_not_better_is_not_released(repo):
     assert "meta.C" in run(["git", "log", "-1", "--format=%B", summary["rejected_branch"]], repo).stdout or \
         "C: 0.001" in run(["git", "show", f"{summary['rejected_branch']}:params.yaml"], repo).stdout
     assert "v-rejected" not in run(["git", "tag"], repo).stdout.split()
-    assert json.loads((repo / "data/serving/CURRENT.json").read_text())["tag"] == POST_TAG
+    assert json.loads((repo / "data/serving/CURRENT.json").read_text())["BTCUSDT"]["tag"] == POST_TAG
 
 
 def test_a_winning_challenger_is_released_and_served(repo):
@@ -48,7 +48,7 @@ def test_a_winning_challenger_is_released_and_served(repo):
     for metric in ("pr_auc", "brier"):
         assert summary["challenger"][metric] == pytest.approx(summary["champion"][metric], abs=1e-12)
     assert "v2.1-retrained" in run(["git", "tag"], repo).stdout.split()
-    assert json.loads((repo / "data/serving/CURRENT.json").read_text())["tag"] == "v2.1-retrained"
+    assert json.loads((repo / "data/serving/CURRENT.json").read_text())["BTCUSDT"]["tag"] == "v2.1-retrained"
     assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
 
 

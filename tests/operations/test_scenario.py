@@ -72,7 +72,7 @@ def test_rollback_restores_the_pre_backfill_models_byte_for_byte(scenario_repo):
     # The pre-backfill meta model is not the one in the workspace (which is the backfilled one).
     workspace_meta = hashlib.md5((scenario_repo / "data/models/risk_ai_meta.json").read_bytes()).hexdigest()
     assert workspace_meta != expected["data/models/risk_ai_meta.json"]
-    assert json.loads((scenario_repo / "data/serving/CURRENT.json").read_text())["tag"] == PRE_TAG
+    assert json.loads((scenario_repo / "data/serving/CURRENT.json").read_text())["BTCUSDT"]["tag"] == PRE_TAG
     assert not run(["git", "status", "--porcelain"], scenario_repo).stdout.strip()
     riskai(scenario_repo, "rollback", POST_TAG)
 

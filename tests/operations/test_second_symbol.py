@@ -13,6 +13,7 @@ same bytes, so nothing downstream reruns and the release stays valid) and scores
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import time
@@ -28,7 +29,7 @@ from tests.symbol_copies import scaled_copy
 pytestmark = pytest.mark.slow
 
 FIRST, SECOND = "BTCUSDT", "TESTUSDT"
-TAG = "v1.0-testusdt"
+FIRST_TAG, TAG = "v1.0-btcusdt", "v1.0-testusdt"
 DAYS = ("2025-11-10", "2025-11-20")  # after the copies' data end (2025-10-31), long after OI stopped
 COLLECT = ["collect", "all", "--symbol", SECOND, "--start", "2021-01-01", "--end", "2025-11-30", "--no-progress",
            "--json"]
@@ -134,6 +135,11 @@ def released(standin, real_data_dir, tmp_path_factory):
     timings: dict = {}
     load_first_symbol(repo, real_data_dir, env, timings)
     before = symbol_rows(url, FIRST)
+    # BTCUSDT's own release first (the copy's params: BTCUSDT up to 2025-10-31); TESTUSDT's leaves it served.
+    riskai(repo, "repro", env=env, timings=timings)
+    riskai(repo, "commit", "-m", f"pipeline: {FIRST}")
+    riskai(repo, "release", FIRST_TAG, "-m", f"{FIRST} model", env=env)
+    first_pointer = json.loads((repo / "data/serving/CURRENT.json").read_text())[FIRST]
     collected = backfill_second_symbol(repo, env, timings)
     riskai(repo, "params", "set", f"extract.symbol={SECOND}", "extract.end=2025-10-31", timings=timings)
     run(["git", "commit", "-q", "-m", f"params: {SECOND}", "--", "params.yaml"], repo)
@@ -142,7 +148,7 @@ def released(standin, real_data_dir, tmp_path_factory):
     release = json.loads(riskai(repo, "release", TAG, "-m", f"{SECOND} model", "--json",
                                 env=env, timings=timings).stdout)
     return {"repo": repo, "url": url, "env": env, "before": before, "collected": collected, "release": release,
-            "timings": timings}
+            "timings": timings, "first_pointer": first_pointer}
 
 
 def test_second_symbol_end_to_end_on_sqlite(released):
@@ -166,7 +172,8 @@ def test_second_symbol_end_to_end_on_sqlite(released):
     assert {"binance-klines", "binance-hourly", "binance-funding", "coinmetrics"} <= set(manifest["source"]["collected"])
     assert released["release"]["tag"] == TAG and released["release"]["data_source"] == "collected"
     served = json.loads((repo / "data/serving/CURRENT.json").read_text())
-    assert served["tag"] == TAG
+    assert set(served) == {FIRST, SECOND} and served[SECOND]["tag"] == TAG
+    assert served[FIRST] == released["first_pointer"] and served[FIRST]["tag"] == FIRST_TAG  # untouched
 
     scores = [check_scored(score(repo, day, env, timings), day) for day in DAYS]
     predictions = stored_predictions(url)
@@ -176,6 +183,57 @@ def test_second_symbol_end_to_end_on_sqlite(released):
     # BTCUSDT's rows, in every table, are those the file load wrote.
     assert symbol_rows(url, FIRST) == before
     print(f"\nsecond symbol on SQLite, seconds: {json.dumps(timings)}; scored {scores}")
+
+
+def scored_rows(url: str) -> set[tuple[str, str, str]]:
+    """risk_predictions: (date, symbol, model_version) of every row; empty without the table."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if "risk_predictions" not in inspect(conn).get_table_names():
+                return set()
+            rows = conn.execute(text("SELECT date, symbol, model_version FROM risk_predictions")).all()
+        return {(str(day)[:10], symbol, version) for day, symbol, version in rows}
+    finally:
+        engine.dispose()
+
+
+def test_daily_symbols_scores_every_served_symbol_and_skips_a_refused_one(released, tmp_path):
+    from riskai.warehouse.schema import binance_futures_metrics
+
+    repo, env, day = released["repo"], released["env"], DAYS[0]
+    predictions = f"sqlite:///{tmp_path / 'predictions.sqlite'}"  # the warehouse's own table stays TESTUSDT's
+    # Flag mode: out-of-range days are scored (and flagged), so both symbols score whatever the day looks like.
+    proc = riskai(repo, "daily", "--symbols", "all", "--date", day, "--predictions-url", predictions,
+                  "--out-of-range", "flag", "--json", env=env)
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "ok" and summary["symbols"] == [FIRST, SECOND] and summary["refused"] == {}
+    assert {s: row["model_version"] for s, row in summary["scored"].items()} == {FIRST: FIRST_TAG, SECOND: TAG}
+    assert scored_rows(predictions) == {(day, FIRST, FIRST_TAG), (day, SECOND, TAG)}
+
+    # TESTUSDT's input day missing in a copy of the warehouse: BTCUSDT is still scored, TESTUSDT reported.
+    copy = tmp_path / "warehouse.sqlite"
+    copy.write_bytes((repo / "data/warehouse.sqlite").read_bytes())
+    copy_url = f"sqlite:///{copy}"
+    engine = create_engine(copy_url)
+    with engine.begin() as conn:
+        table = binance_futures_metrics
+        deleted = conn.execute(table.delete().where(table.c.symbol == SECOND,
+                                                    table.c.date == dt.date.fromisoformat(day))).rowcount
+    engine.dispose()
+    assert deleted == 1
+    before = scored_rows(copy_url)  # TESTUSDT's rows of the end-to-end test, if it ran first
+    proc = riskai(repo, "daily", "--symbols", FIRST, SECOND, "--date", day, "--database-url", copy_url,
+                  "--out-of-range", "flag", "--json", env=env, check=False)
+    assert proc.returncode == 2, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "partial" and list(summary["scored"]) == [FIRST]
+    assert list(summary["refused"]) == [SECOND] and "missing input day" in summary["refused"][SECOND]
+    assert "\n" not in summary["refused"][SECOND]
+    assert scored_rows(copy_url) - before == {(day, FIRST, FIRST_TAG)}
+    # Several symbols served: plain `daily` asks which one.
+    proc = riskai(repo, "daily", "--date", day, "--database-url", copy_url, env=env, check=False)
+    assert proc.returncode == 2 and "pass --symbol" in proc.stderr
 
 
 def test_second_symbol_on_postgresql(released, postgres_url, real_data_dir):

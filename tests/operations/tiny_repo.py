@@ -42,7 +42,7 @@ def make_tiny_repo(repo):
     repo.mkdir()
     (repo / "train.py").write_text(TRAIN)
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
-    (repo / "params.yaml").write_text("xgb:\n  depth: 3  # tree depth\nsource: real\noperations:\n  remote: .dvc-remote\n")
+    (repo / "params.yaml").write_text("xgb:\n  depth: 3  # tree depth\nsource: real\nextract:\n  symbol: BTCUSDT\noperations:\n  remote: .dvc-remote\n")
     (repo / ".gitignore").write_text((REPO_ROOT / ".gitignore").read_text())
     shutil.copytree(REPO_ROOT / "riskai", repo / "riskai", ignore=shutil.ignore_patterns("__pycache__"))
     init_git(repo)
