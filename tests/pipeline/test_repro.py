@@ -43,7 +43,7 @@ def test_all_stages_produce_their_outputs(reproduced_repo):
                        "risk_ai_har_logit.json"]:
         assert (reproduced_repo / "data" / "models" / model_file).stat().st_size > 0
     served = json.loads((reproduced_repo / "metrics" / "serve.json").read_text())
-    assert list(served) == ["full", "no_open_interest", "no_onchain"]
+    assert set(served) == {"full", "no_open_interest", "no_onchain"}
     last_labelled = walkforward["scored"]["end"]
     for name, summary in served.items():  # every variant fitted on every labelled day
         assert summary["data_end"] == last_labelled, (name, summary)
