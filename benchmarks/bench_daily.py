@@ -1,6 +1,6 @@
 """Daily scoring benchmark: what `riskai daily` spends on one day, step by step.
 
-    .venv/bin/python benchmarks/bench_daily.py [--date 2025-11-20] [--repeats 3]
+    .venv/bin/python benchmarks/bench_daily.py [--date 2025-11-20] [--repeats 3] [--symbols 100]
 
 Needs `make repro` (the workspace's data/models/served, data/features and the warehouse). Times, as
 `riskai daily` runs them: the imports (a fresh interpreter), loading every served variant, the
@@ -8,6 +8,12 @@ source-freshness check, rebuilding the day's features from the warehouse history
 pipeline's `build_features`, and scoring the chosen variant. Release verification (hashing the
 served files against the tag) is not included: it needs a release; it reads each served file once.
 Issue 9's target: one day collected (benchmarks/bench_collect.py, "one day") and scored within 10 s.
+
+``--symbols N`` (issue 11: 100 symbols scored in one process within 30 s): a throwaway SQLite warehouse
+of N synthetic symbols (the project's generator, one seed per symbol; not timed), then one process
+scores the day for each: the served variants loaded once per symbol (each symbol has its own
+release), freshness, features from its five-year history, scoring. The workspace's BTCUSDT models
+stand in for every symbol's own release (the cost, not the skill, is measured).
 """
 from __future__ import annotations
 
@@ -45,6 +51,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2025, 11, 20))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--symbols", type=int, default=0, help="score this many synthetic symbols in one process")
     args = parser.parse_args()
     params = load_params(path=ROOT / "params.yaml")
     served_dir = ROOT / paths.SERVED_DIR
@@ -69,6 +76,8 @@ def main() -> int:
         frame, _ = build_features(raw, params["features"])
         return frame.loc[frame["date"] <= str(args.date)].reset_index(drop=True)
 
+    if args.symbols:
+        return _many_symbols(args, params, order)
     build, frame = _timed(features, args.repeats)
     variant = variants[chosen]
     score, scored = _timed(lambda: variant.score(frame.iloc[-variant.history_days:].reset_index(drop=True)),
@@ -81,6 +90,48 @@ def main() -> int:
     for name, seconds in rows:
         print(f"  {name:<52} {seconds:7.3f} s")
     print(f"  {'total':<52} {total:7.3f} s   p_meta={scored['p_meta'].iloc[-1]:.4f}")
+    return 0
+
+
+def _many_symbols(args, params: dict, order: list[str]) -> int:
+    import tempfile
+
+    from riskai.warehouse.load import load_warehouse
+    from riskai.warehouse.schema import make_engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/universe.sqlite")
+        symbols = [f"S{i:03d}USDT" for i in range(args.symbols)]
+        began = time.perf_counter()
+        for i, symbol in enumerate(symbols):
+            load_warehouse(engine, "synthetic", seed=int(params["warehouse"]["synthetic_seed"]) + i, symbol=symbol,
+                           start=params["warehouse"]["synthetic_start"], end=str(args.date))
+        print(f"universe: {len(symbols)} synthetic symbols loaded in {time.perf_counter() - began:.0f} s (not timed)")
+        availability = params["features"].get("availability") or {}
+        steps = {"load variants": 0.0, "freshness": 0.0, "features": 0.0, "score": 0.0}
+        began = time.perf_counter()
+        for symbol in symbols:
+            t0 = time.perf_counter()
+            variants = {name: ServedVariant.load(ROOT / paths.SERVED_DIR / name) for name in order}
+            t1 = time.perf_counter()
+            needs = {name: variant.needs for name, variant in variants.items()}
+            groups = sorted({group for wanted in needs.values() for group in wanted})
+            chosen = choose_variant(needs, stale_groups(source_ages(engine, symbol, args.date, groups, availability),
+                                                        params["operations"]["max_source_age_days"]))
+            t2 = time.perf_counter()
+            raw = read_source_tables(engine, symbol, params["extract"]["start"], args.date)
+            frame, _ = build_features(raw, params["features"])
+            t3 = time.perf_counter()
+            variant = variants[chosen]
+            variant.score(frame.iloc[-variant.history_days:].reset_index(drop=True))
+            t4 = time.perf_counter()
+            for name, seconds in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                steps[name] += seconds
+        total = time.perf_counter() - began
+    print(f"riskai daily --symbols: {len(symbols)} symbols on {args.date} in one process (imports excluded)")
+    for name, seconds in steps.items():
+        print(f"  {name:<14} {seconds:7.2f} s  ({1000 * seconds / len(symbols):6.1f} ms/symbol)")
+    print(f"  {'total':<14} {total:7.2f} s  (target: 100 symbols within 30 s)")
     return 0
 
 
