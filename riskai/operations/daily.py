@@ -27,16 +27,17 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from riskai import paths
+from riskai.backtest.run import FULL_VARIANT
 from riskai.config import load_params
 from riskai.evaluation import liquidation
 from riskai.features.build import build_features
-from riskai.io import read_parquet
-from riskai.backtest.run import FULL_VARIANT
 from riskai.features.coverage import is_indicator
+from riskai.io import read_parquet
+from riskai.models.common import DATE, TARGET
 from riskai.operations.predictions_table import upsert_prediction
-from riskai.operations.shell import RefusedError
 from riskai.operations.repo_state import require_tag
 from riskai.operations.serving import CURRENT_POINTER, served_pointers, verify_served, version_dir
+from riskai.operations.shell import RefusedError
 from riskai.serving.freshness import NoFreshVariantError, choose_variant, source_ages, stale_groups
 from riskai.serving.variant import PROBABILITIES, VARIANT_FILE, ServedVariant
 from riskai.warehouse.extract import open_warehouse, read_source_tables
@@ -108,8 +109,8 @@ def day_features(engine: Engine, served: ServedRelease, day: dt.date) -> pd.Data
     extract = served.params["extract"]
     raw = read_source_tables(engine, extract["symbol"], extract["start"], day)
     frame, _ = build_features(raw, served.params["features"])
-    frame = frame.loc[frame["date"] <= pd.Timestamp(day)].reset_index(drop=True)
-    if frame.empty or frame["date"].iloc[-1] != pd.Timestamp(day):
+    frame = frame.loc[frame[DATE] <= pd.Timestamp(day)].reset_index(drop=True)
+    if frame.empty or frame[DATE].iloc[-1] != pd.Timestamp(day):
         raise RefusedError(f"no feature row for {day}: the warehouse history ends before it")
     return frame
 
@@ -142,8 +143,8 @@ def fit_reference(served: ServedRelease, variant: ServedVariant) -> pd.DataFrame
     """The feature rows the variant was fitted on: the reference of out-of-range checks and liquidation ratios."""
     first, last = in_sample_window(variant)
     features = read_parquet(served.path(paths.FEATURES))
-    dates = features["date"]
-    return features.loc[(dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last)) & features["target_high_vol"].notna()]
+    dates = features[DATE]
+    return features.loc[(dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last)) & features[TARGET].notna()]
 
 
 # --- checks -----------------------------------------------------------------------------------
