@@ -32,7 +32,7 @@ from riskai import paths  # noqa: E402
 from riskai.backtest.run import FULL_VARIANT  # noqa: E402
 from riskai.config import load_params  # noqa: E402
 from riskai.features.build import build_features  # noqa: E402
-from riskai.serving.freshness import choose_variant, source_ages, stale_groups  # noqa: E402
+from riskai.serving.freshness import fresh_variant  # noqa: E402
 from riskai.serving.variant import ServedVariant  # noqa: E402
 from riskai.warehouse.extract import open_warehouse, read_source_tables  # noqa: E402
 from riskai.warehouse.schema import database_url  # noqa: E402
@@ -66,10 +66,10 @@ def main() -> int:
     engine = open_warehouse(database_url(f"sqlite:///{ROOT / 'data/warehouse.sqlite'}"))
     symbol = params["extract"]["symbol"]
     needs = {name: variant.needs for name, variant in variants.items()}
-    groups = sorted({group for wanted in needs.values() for group in wanted})
-    fresh, chosen = _timed(lambda: choose_variant(needs, stale_groups(
-        source_ages(engine, symbol, args.date, groups, params["features"].get("availability") or {}),
-        params["operations"]["max_source_age_days"])), args.repeats)
+    availability = params["features"].get("availability") or {}
+    limits = params["operations"]["max_source_age_days"]
+    fresh, (chosen, _, _) = _timed(lambda: fresh_variant(engine, symbol, args.date, needs, availability, limits),
+                                   args.repeats)
 
     def features():
         raw = read_source_tables(engine, symbol, params["extract"]["start"], args.date)
@@ -115,9 +115,8 @@ def _many_symbols(args, params: dict, order: list[str]) -> int:
             variants = {name: ServedVariant.load(ROOT / paths.SERVED_DIR / name) for name in order}
             t1 = time.perf_counter()
             needs = {name: variant.needs for name, variant in variants.items()}
-            groups = sorted({group for wanted in needs.values() for group in wanted})
-            chosen = choose_variant(needs, stale_groups(source_ages(engine, symbol, args.date, groups, availability),
-                                                        params["operations"]["max_source_age_days"]))
+            chosen, _, _ = fresh_variant(engine, symbol, args.date, needs, availability,
+                                         params["operations"]["max_source_age_days"])
             t2 = time.perf_counter()
             raw = read_source_tables(engine, symbol, params["extract"]["start"], args.date)
             frame, _ = build_features(raw, params["features"])

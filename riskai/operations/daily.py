@@ -32,13 +32,13 @@ from riskai.config import load_params
 from riskai.evaluation import liquidation
 from riskai.features.build import build_features
 from riskai.features.coverage import is_indicator
-from riskai.io import read_parquet
+from riskai.io import read_json, read_parquet
 from riskai.models.common import DATE, TARGET
 from riskai.operations.predictions_table import upsert_prediction
 from riskai.operations.repo_state import require_tag
 from riskai.operations.serving import CURRENT_POINTER, served_pointers, verify_served, version_dir
 from riskai.operations.shell import RefusedError
-from riskai.serving.freshness import NoFreshVariantError, choose_variant, source_ages, stale_groups
+from riskai.serving.freshness import NoFreshVariantError, fresh_variant
 from riskai.serving.variant import PROBABILITIES, VARIANT_FILE, ServedVariant
 from riskai.warehouse.extract import open_warehouse, read_source_tables
 from riskai.warehouse.schema import WarehouseError, binance_futures_metrics, database_url, make_engine, timeout_hint
@@ -135,8 +135,8 @@ def in_sample_window(variant: ServedVariant) -> tuple[dt.date, dt.date]:
 
 
 def model_data_end(served: ServedRelease) -> dt.date:
-    """The last labelled day the release's full variant was fitted on."""
-    return in_sample_window(served_variants(served)[FULL_VARIANT])[1]
+    """The last labelled day the release's full variant was fitted on (from its variant.json only)."""
+    return dt.date.fromisoformat(read_json(served.path(paths.SERVED_DIR / FULL_VARIANT / VARIANT_FILE))["data_end"])
 
 
 def fit_reference(served: ServedRelease, variant: ServedVariant) -> pd.DataFrame:
@@ -321,13 +321,13 @@ def _score(run: _DailyRun, served: ServedRelease, allow_in_sample: bool) -> dict
                            "retrain first")
     require_input_day(warehouse, symbol, day)
     needs = {name: variant.needs for name, variant in variants.items()}
-    groups = sorted({group for wanted in needs.values() for group in wanted})
-    ages = source_ages(warehouse, symbol, day, groups, served.params["features"].get("availability") or {})
-    stale = stale_groups(ages, operations["max_source_age_days"])
     try:
-        variant = variants[choose_variant(needs, stale)]
+        chosen, ages, stale = fresh_variant(warehouse, symbol, day, needs,
+                                            served.params["features"].get("availability") or {},
+                                            operations["max_source_age_days"])
     except NoFreshVariantError as error:
         raise RefusedError(f"{symbol} on {day}: {error}") from None
+    variant = variants[chosen]
     frame = day_features(warehouse, served, day)
     today = frame.iloc[-1]
     reference = fit_reference(served, variant)

@@ -67,6 +67,17 @@ def stale_groups(ages: Mapping[str, Mapping[str, Any]], limits: Mapping[str, int
     return stale
 
 
+def fresh_variant(engine: Engine, symbol: str, day: dt.date, needs: Mapping[str, Sequence[str]],
+                  availability: Mapping[str, int], limits: Mapping[str, int]
+                  ) -> tuple[str, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(the variant that scores ``day``, every needed group's age, the stale groups); raises
+    NoFreshVariantError when every variant needs a stale group."""
+    groups = sorted({group for wanted in needs.values() for group in wanted})
+    ages = source_ages(engine, symbol, day, groups, availability)
+    stale = stale_groups(ages, limits)
+    return choose_variant(needs, stale), ages, stale
+
+
 def choose_variant(needs: Mapping[str, Sequence[str]], stale: Mapping[str, Any]) -> str:
     """The first variant (in ``needs`` order) none of whose needed groups is stale."""
     for name, groups in needs.items():

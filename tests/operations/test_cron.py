@@ -13,7 +13,7 @@ import shutil
 import sys
 
 import pytest
-from sqlalchemy import create_engine, delete, select
+from sqlalchemy import create_engine, delete, select, text
 
 from riskai.collectors.standin import StandIn
 from riskai.config import REPO_ROOT
@@ -61,6 +61,7 @@ def night(scenario_repo, real_data_dir, tmp_path):
             conn.execute(delete(table).where(table.c.date > CUT))
         conn.execute(delete(whale_weekly_stats).where(whale_weekly_stats.c.week_start > CUT))
         conn.execute(delete(hourly_klines).where(hourly_klines.c.open_time >= "2025-11-11"))
+        conn.execute(text("DROP TABLE IF EXISTS risk_predictions"))  # rows other tests scored into the shared repo
     server = StandIn({"BTCUSDT": real_data_dir})
     server_url = server.start()
     commands = cron_commands()
