@@ -1,9 +1,10 @@
 """Walk-forward timing on the real features: cold (about 35 monthly folds, every model) and one more month.
 
-    .venv/bin/python benchmarks/bench_backtest.py [--features data/features] [--n-jobs 2]
+    .venv/bin/python benchmarks/bench_backtest.py [--features data/symbols/BTCUSDT/features] [--n-jobs 2]
 
-Reads features.parquet and feature_spec.json (run `dvc repro features` first), takes the
-`backtest`, `split`, model and `evaluate` params from params.yaml, and times in a throw-away cache:
+Reads features.parquet and feature_spec.json (default: the research symbol's, params.yaml extract.symbol;
+run `dvc repro features@BTCUSDT` first), takes the `backtest`, `split`, model and `evaluate` params
+from params.yaml, and times in a throw-away cache:
 1. cold: the walk-forward on every day but the last month (every fold fitted);
 2. incremental: the same cache, all days (the new month's fold, and the one it extends, refitted).
 Targets on a 2-core machine: cold <= 300 s, one more month <= 30 s. Reported, never asserted.
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pandas as pd  # noqa: E402
 
+from riskai import paths  # noqa: E402
 from riskai.backtest.run import run_backtest  # noqa: E402
 from riskai.config import load_params  # noqa: E402
 from riskai.io import read_json, read_parquet  # noqa: E402
@@ -30,7 +32,9 @@ SECTIONS = ("backtest", "split", "xgb", "lgbm", "lstm", "meta", "evaluate")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=Path, default=Path("data/features"))
+    research = paths.for_symbol(load_params("extract")["symbol"])
+    parser.add_argument("--features", type=Path, default=research.features_dir,
+                        help=f"folder of features.parquet and feature_spec.json (default {research.features_dir})")
     parser.add_argument("--n-jobs", type=int, default=None, help="override backtest.n_jobs")
     args = parser.parse_args()
     frame = read_parquet(args.features / "features.parquet")

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_daily.py [--date 2025-11-20] [--repeats 3] [--symbols 100]
 
-Needs `make repro` (the workspace's data/models/served, data/features and the warehouse). Times, as
+Needs `make repro` (the research symbol's data/symbols/<S>/models/served and features, and the warehouse;
+S is params.yaml's extract.symbol). Times, as
 `riskai daily` runs them: the imports (a fresh interpreter), loading every served variant, the
 source-freshness check, rebuilding the day's features from the warehouse history with the
 pipeline's `build_features`, and scoring the chosen variant. Release verification (hashing the
@@ -13,7 +14,8 @@ Issue 9's target: one day collected (benchmarks/bench_collect.py, "one day") and
 of N synthetic symbols (the project's generator, one seed per symbol; not timed), then one process
 scores the day for each: the served variants loaded once per symbol (each symbol has its own
 release), freshness, features from its five-year history, scoring. The workspace's BTCUSDT models
-stand in for every symbol's own release (the cost, not the skill, is measured).
+(data/symbols/BTCUSDT/models/served) stand in for every symbol's own release (the cost, not the skill,
+is measured).
 """
 from __future__ import annotations
 
@@ -54,9 +56,10 @@ def main() -> int:
     parser.add_argument("--symbols", type=int, default=0, help="score this many synthetic symbols in one process")
     args = parser.parse_args()
     params = load_params(path=ROOT / "params.yaml")
-    served_dir = ROOT / paths.SERVED_DIR
+    served = paths.for_symbol(params["extract"]["symbol"]).served_dir  # the research symbol's serve@S output
+    served_dir = ROOT / served
     if not served_dir.is_dir():
-        print(f"no {paths.SERVED_DIR}: run `make repro` first")
+        print(f"no {served}: run `make repro` first")
         return 2
 
     imports, _ = _timed(lambda: subprocess.run([sys.executable, "-c", "import riskai.operations.daily"], check=True,
@@ -77,7 +80,7 @@ def main() -> int:
         return frame.loc[frame["date"] <= str(args.date)].reset_index(drop=True)
 
     if args.symbols:
-        return _many_symbols(args, params, order)
+        return _many_symbols(args, params, order, served_dir)
     build, frame = _timed(features, args.repeats)
     variant = variants[chosen]
     score, scored = _timed(lambda: variant.score(frame.iloc[-variant.history_days:].reset_index(drop=True)),
@@ -93,7 +96,7 @@ def main() -> int:
     return 0
 
 
-def _many_symbols(args, params: dict, order: list[str]) -> int:
+def _many_symbols(args, params: dict, order: list[str], served_dir: Path) -> int:
     import tempfile
 
     from riskai.warehouse.load import load_warehouse
@@ -112,7 +115,7 @@ def _many_symbols(args, params: dict, order: list[str]) -> int:
         began = time.perf_counter()
         for symbol in symbols:
             t0 = time.perf_counter()
-            variants = {name: ServedVariant.load(ROOT / paths.SERVED_DIR / name) for name in order}
+            variants = {name: ServedVariant.load(served_dir / name) for name in order}
             t1 = time.perf_counter()
             needs = {name: variant.needs for name, variant in variants.items()}
             chosen, _, _ = fresh_variant(engine, symbol, args.date, needs, availability,

@@ -5,7 +5,7 @@
 
 The universe is the project's own generator (riskai/warehouse/synthetic.py), one seed per symbol
 (``warehouse.synthetic_seed + i``), daily tables and hourly bars over ``--years`` years, cast to the
-dtypes the extract gives (what data/raw holds), without a database.
+dtypes the extract gives (what data/symbols/<S>/raw holds), without a database.
 (a) features: for each symbol in turn, generate its raw tables, then ``build_features`` (params.yaml
     ``features``); wall time of each part and the process's peak resident memory (maxrss).
 (b) walk-forward-like work: every (symbol, fold) fits XGBoost (params.yaml ``xgb``) and the
@@ -48,7 +48,7 @@ def maxrss_gb() -> float:
 
 
 def raw_tables(seed: int, symbol: str, end: str) -> dict[str, pd.DataFrame]:
-    """What the extract would write to data/raw for ``symbol``: the generator's rows, the extract's dtypes."""
+    """What the extract would write to data/symbols/<symbol>/raw: the generator's rows, the extract's dtypes."""
     frames = synthetic_frames(seed, START, end, symbol)
     return {name: stable_dtypes(table_named(name), frames[name]) for name in RAW_TABLES}
 

@@ -43,3 +43,24 @@ def seed_everything(seed: int) -> int:
         torch.cuda.manual_seed_all(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
+
+
+def stage_symbol(argv: list[str], stage: str) -> str:
+    """The symbol a per-symbol stage (``dvc.yaml`` foreach over ``universe.symbols``) runs for: its one argument."""
+    from riskai.paths import check_symbol
+
+    if len(argv) != 2:
+        raise SystemExit(f"{stage} stage: usage: python stages/{stage}.py SYMBOL (one of universe.symbols)")
+    try:
+        return check_symbol(argv[1], f"{stage} stage argument")
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+
+
+def universe_symbols(params: dict[str, Any]) -> list[str]:
+    """``universe.symbols`` of a whole params dict; a params file from before the universe serves extract.symbol."""
+    universe = params.get("universe") or {}
+    symbols = universe.get("symbols")
+    if symbols is None:
+        return [params["extract"]["symbol"]]
+    return list(symbols)

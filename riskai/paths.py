@@ -1,14 +1,131 @@
-"""Where each stage reads and writes, relative to the repository root (the DVC working directory)."""
+"""Where each stage reads and writes, relative to the repository root (the DVC working directory).
+
+Every symbol of ``universe.symbols`` has its own live path (stages ``extract@S``, ``features@S``,
+``validate@S``, ``backtest@S``, ``serve@S``) under ``data/symbols/S/`` and ``metrics/symbols/S/``:
+`SymbolPaths`. The single-split research stages (split, xgb, lstm, meta, evaluate) run on one symbol,
+``extract.symbol``, and keep the top-level layout below.
+"""
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 DATA = Path("data")
-RAW_DIR = DATA / "raw"
-FEATURES_DIR = DATA / "features"
-FEATURES = FEATURES_DIR / "features.parquet"
-FEATURE_SPEC = FEATURES_DIR / "feature_spec.json"
-SNAPSHOT_DIR = FEATURES_DIR / "snapshots"
+METRICS = Path("metrics")
+REPORTS = Path("reports")
+SYMBOLS_DIR = DATA / "symbols"
+SYMBOL_METRICS_DIR = METRICS / "symbols"
+SYMBOL_REPORTS_DIR = REPORTS / "symbols"
+# Exchange symbols are upper-case letters and digits (BTCUSDT, 1000PEPEUSDT): safe as a path part and a
+# DVC stage key (extract@BTCUSDT).
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
+
+
+def check_symbol(symbol: str, where: str = "symbol") -> str:
+    """The symbol itself, or a one-line error naming `where` it came from and the rule it broke."""
+    if not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol):
+        raise ValueError(f"{where}: {symbol!r} is not a symbol (2-30 upper-case letters or digits, e.g. BTCUSDT)")
+    return symbol
+
+
+@dataclass(frozen=True)
+class SymbolPaths:
+    """One symbol's live path: raw tables, features, walk-forward, served models and their metrics."""
+
+    symbol: str
+
+    def __post_init__(self) -> None:
+        check_symbol(self.symbol)
+
+    @property
+    def root(self) -> Path:
+        return SYMBOLS_DIR / self.symbol
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def raw_manifest(self) -> Path:
+        return self.raw_dir / "manifest.json"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.root / "features"
+
+    @property
+    def features(self) -> Path:
+        return self.features_dir / "features.parquet"
+
+    @property
+    def feature_spec(self) -> Path:
+        return self.features_dir / "feature_spec.json"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.features_dir / "snapshots"
+
+    @property
+    def backtest_dir(self) -> Path:
+        return self.root / "backtest"
+
+    @property
+    def backtest_predictions(self) -> Path:
+        return self.backtest_dir / "predictions.parquet"
+
+    @property
+    def backtest_folds_dir(self) -> Path:
+        return self.backtest_dir / "folds"
+
+    @property
+    def backtest_stacking_dir(self) -> Path:
+        """<variant>.parquet / .windows.json: the out-of-sample base rows the served meta models learn from."""
+        return self.backtest_dir / "stacking"
+
+    @property
+    def served_dir(self) -> Path:
+        """<variant>/: the models `riskai daily` scores this symbol with (stage serve@S)."""
+        return self.root / "models" / "served"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return SYMBOL_METRICS_DIR / self.symbol
+
+    @property
+    def validation_metrics(self) -> Path:
+        return self.metrics_dir / "validation.json"
+
+    @property
+    def validation_report(self) -> Path:
+        return SYMBOL_REPORTS_DIR / self.symbol / "validation_features.json"
+
+    @property
+    def walkforward_metrics(self) -> Path:
+        return self.metrics_dir / "walkforward.json"
+
+    @property
+    def walkforward_folds(self) -> Path:
+        return self.metrics_dir / "walkforward_folds.json"
+
+    @property
+    def walkforward_plots_dir(self) -> Path:
+        return self.metrics_dir / "walkforward_plots"
+
+    @property
+    def serve_metrics(self) -> Path:
+        return self.metrics_dir / "serve.json"
+
+
+def for_symbol(symbol: str) -> SymbolPaths:
+    return SymbolPaths(symbol)
+
+
+# The cross-symbol summary (stage `universe`): a metrics file and a readable table.
+UNIVERSE_METRICS = METRICS / "universe.json"
+UNIVERSE_TABLE = REPORTS / "universe.md"
+
+# The single-split research stages of the research symbol (extract.symbol).
 SPLIT_DIR = DATA / "split"
 DATASET = SPLIT_DIR / "dataset.parquet"
 SPLIT_FEATURES = SPLIT_DIR / "model_features.json"
@@ -21,13 +138,10 @@ LSTM_STATE = MODELS_DIR / "risk_ai_lstm.pt"
 LSTM_CONFIG = MODELS_DIR / "risk_ai_lstm.json"
 META_MODEL = MODELS_DIR / "risk_ai_meta.json"
 HAR_MODEL = MODELS_DIR / "risk_ai_har_logit.json"
-SERVED_DIR = MODELS_DIR / "served"  # <variant>/: the models `riskai daily` scores with (stage `serve`)
 PREDICTIONS_DIR = DATA / "predictions"
 BOOSTING_PREDICTIONS = PREDICTIONS_DIR / "boosting.parquet"
 LSTM_PREDICTIONS = PREDICTIONS_DIR / "lstm.parquet"
 META_PREDICTIONS = PREDICTIONS_DIR / "meta.parquet"
-METRICS = Path("metrics")
-VALIDATION_METRICS = METRICS / "validation.json"
 SPLIT_METRICS = METRICS / "split.json"
 XGB_METRICS = METRICS / "xgb.json"
 LSTM_METRICS = METRICS / "lstm.json"
@@ -35,11 +149,3 @@ LSTM_LIVE_DIR = METRICS / "lstm_live"
 META_METRICS = METRICS / "meta.json"
 EVALUATE_METRICS = METRICS / "evaluate.json"
 PLOTS_DIR = METRICS / "plots"
-BACKTEST_DIR = DATA / "backtest"
-BACKTEST_PREDICTIONS = BACKTEST_DIR / "predictions.parquet"
-BACKTEST_FOLDS_DIR = BACKTEST_DIR / "folds"
-BACKTEST_STACKING_DIR = BACKTEST_DIR / "stacking"  # <variant>.parquet / .windows.json: out-of-sample base rows
-WALKFORWARD_METRICS = METRICS / "walkforward.json"
-WALKFORWARD_FOLDS = METRICS / "walkforward_folds.json"
-WALKFORWARD_PLOTS_DIR = METRICS / "walkforward_plots"
-SERVE_METRICS = METRICS / "serve.json"

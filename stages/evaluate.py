@@ -1,6 +1,6 @@
 """evaluate stage: score the models and baselines, mostly on the test segment.
 
-Reads data/split/dataset.parquet, data/predictions/*.parquet and data/raw/hourly_klines.parquet
+Reads data/split/dataset.parquet, data/predictions/*.parquet and data/symbols/<S>/raw/hourly_klines.parquet of the research symbol
 (for observed liquidation hits); writes metrics/evaluate.json and the plot data under
 metrics/plots/. All logic lives in `riskai.evaluation.report`.
 """
@@ -24,7 +24,8 @@ def main() -> None:
         read_parquet(path)
         for path in (paths.BOOSTING_PREDICTIONS, paths.LSTM_PREDICTIONS, paths.META_PREDICTIONS)
     ]
-    hourly_klines = read_parquet(paths.RAW_DIR / "hourly_klines.parquet")
+    research = paths.for_symbol(load_params("extract")["symbol"])  # dvc.yaml: extract.symbol
+    hourly_klines = read_parquet(research.raw_dir / "hourly_klines.parquet")
     evaluation = evaluate(dataset, predictions, params, hourly_klines)
     write_evaluation(evaluation, paths.EVALUATE_METRICS, paths.PLOTS_DIR)
 

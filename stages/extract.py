@@ -1,4 +1,4 @@
-"""DVC stage `extract`: warehouse -> data/raw/<table>.parquet + manifest.json.
+"""DVC stage `extract@SYMBOL`: warehouse -> data/symbols/<S>/raw/<table>.parquet + manifest.json.
 
 Reads only the `extract` section of params.yaml; the database URL comes from $RISKAI_DATABASE_URL
 (default data/warehouse.sqlite), never from params, so credentials stay out of the repository.
@@ -11,19 +11,20 @@ from pathlib import Path
 # Import this checkout's package, not whichever riskai the environment has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from riskai.config import load_params  # noqa: E402
-from riskai.paths import RAW_DIR  # noqa: E402
+from riskai.config import load_params, stage_symbol  # noqa: E402
+from riskai.paths import for_symbol  # noqa: E402
 from riskai.warehouse.extract import extract_raw  # noqa: E402
 from riskai.warehouse.schema import WarehouseError  # noqa: E402
 
 
 def main() -> int:
+    symbol = stage_symbol(sys.argv, "extract")
     params = load_params("extract")
     warehouse = load_params().get("warehouse") or {}  # only its timeouts (dvc.yaml names those two keys)
     timeouts = {key: warehouse.get(key) for key in ("connect_timeout_s", "statement_timeout_s")}
     try:
         manifest = extract_raw(
-            out_dir=RAW_DIR, symbol=params["symbol"], start=params["start"], end=params["end"],
+            out_dir=for_symbol(symbol).raw_dir, symbol=symbol, start=params["start"], end=params["end"],
             required_tables=params.get("required_tables", []), timeouts=timeouts)
     except WarehouseError as error:
         print(f"extract failed: {error}", file=sys.stderr)

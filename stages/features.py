@@ -1,4 +1,4 @@
-"""DVC stage `features`: data/raw -> data/features/{features.parquet, feature_spec.json}."""
+"""DVC stage `features@SYMBOL`: data/symbols/<S>/raw -> data/symbols/<S>/features/{features.parquet, feature_spec.json}."""
 from __future__ import annotations
 
 import sys
@@ -6,22 +6,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stages/features.py` from the repo root
 
-from riskai.config import load_params  # noqa: E402
+from riskai.config import load_params, stage_symbol  # noqa: E402
 from riskai.features.build import FeatureInputError, build_features, read_raw_tables  # noqa: E402
 from riskai.io import write_json, write_parquet  # noqa: E402
-from riskai.paths import FEATURE_SPEC, FEATURES, RAW_DIR, SNAPSHOT_DIR  # noqa: E402
+from riskai.paths import for_symbol  # noqa: E402
 
 
 def main() -> None:
+    where = for_symbol(stage_symbol(sys.argv, "features"))
     params = load_params("features")
     try:
-        frame, spec = build_features(read_raw_tables(RAW_DIR), params)
+        frame, spec = build_features(read_raw_tables(where.raw_dir), params)
     except FeatureInputError as err:
         raise SystemExit(f"features stage failed: {err}") from None
-    outputs = {FEATURES: frame, FEATURE_SPEC: spec}
+    outputs = {where.features: frame, where.feature_spec: spec}
     if params.get("snapshot"):
         # The optional reproducibility snapshot of the design note, named by the last feature date.
-        outputs[SNAPSHOT_DIR / f"risk_ai_features_{frame['date'].iloc[-1]:%Y%m%d}.parquet"] = frame
+        outputs[where.snapshot_dir / f"risk_ai_features_{frame['date'].iloc[-1]:%Y%m%d}.parquet"] = frame
     written = []
     try:
         for path, payload in outputs.items():
@@ -31,7 +32,7 @@ def main() -> None:
         for path in written:  # all outputs or none
             path.unlink(missing_ok=True)
         raise
-    print(f"features: {len(frame)} days {frame['date'].iloc[0]:%Y-%m-%d}..{frame['date'].iloc[-1]:%Y-%m-%d}, "
+    print(f"features {where.symbol}: {len(frame)} days {frame['date'].iloc[0]:%Y-%m-%d}..{frame['date'].iloc[-1]:%Y-%m-%d}, "
           f"{len(spec['model_features'])} model features, groups {spec['groups']}")
 
 

@@ -1,8 +1,8 @@
-"""DVC stage `serve`: the served models, every variant refitted on all labelled days.
+"""DVC stage `serve@SYMBOL`: the served models, every variant refitted on all labelled days.
 
-Reads data/features and the walk-forward's out-of-sample base predictions (data/backtest/stacking);
-writes data/models/served/<variant>/ (xgb, lgbm, lstm, har_logit, meta, variant.json) and
-metrics/serve.json. Logic in `riskai.serving.refit`.
+Reads data/symbols/<S>/features and the walk-forward's out-of-sample base predictions (data/symbols/<S>/backtest/stacking);
+writes data/symbols/<S>/models/served/<variant>/ (xgb, lgbm, lstm, har_logit, meta, variant.json) and
+metrics/symbols/<S>/serve.json. Logic in `riskai.serving.refit`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stage
 
 from riskai import paths  # noqa: E402
 from riskai.backtest.folds import BacktestConfigError  # noqa: E402
-from riskai.config import load_params  # noqa: E402
+from riskai.config import load_params, stage_symbol  # noqa: E402
 from riskai.io import atomic_directory, read_json, read_parquet, write_json  # noqa: E402
 from riskai.serving.refit import fit_variant, serving_window, variant_groups  # noqa: E402
 
@@ -21,16 +21,17 @@ SECTIONS = ("backtest", "split", "xgb", "lgbm", "lstm", "meta")
 
 
 def main() -> None:
+    where = paths.for_symbol(stage_symbol(sys.argv, "serve"))
     params = {section: load_params(section) for section in SECTIONS}
-    frame = read_parquet(paths.FEATURES).sort_values("date").reset_index(drop=True)
-    spec = read_json(paths.FEATURE_SPEC)
+    frame = read_parquet(where.features).sort_values("date").reset_index(drop=True)
+    spec = read_json(where.feature_spec)
     summary = {}
     try:
         fold = serving_window(frame, params)
-        with atomic_directory(paths.SERVED_DIR) as staging:
+        with atomic_directory(where.served_dir) as staging:
             for name, dropped in variant_groups(spec, params["backtest"]).items():
-                rows = read_parquet(paths.BACKTEST_STACKING_DIR / f"{name}.parquet")
-                windows = read_json(paths.BACKTEST_STACKING_DIR / f"{name}.windows.json")
+                rows = read_parquet(where.backtest_stacking_dir / f"{name}.parquet")
+                windows = read_json(where.backtest_stacking_dir / f"{name}.windows.json")
                 variant = fit_variant(frame, spec, params, name, dropped, rows, windows, fold)
                 variant.save(staging / name)
                 described = variant.description
@@ -39,9 +40,9 @@ def main() -> None:
                 summary[name]["n_inputs"] = len(described["inputs"])
                 summary[name]["meta_train"] = [described["meta"]["train_start"], described["meta"]["train_end"]]
     except (BacktestConfigError, ValueError) as err:
-        raise SystemExit(f"serve stage failed: {err}") from None
-    write_json(paths.SERVE_METRICS, summary)
-    print("serve: " + "; ".join(f"{name} fitted on {s['fit_start']}..{s['data_end']} ({s['n_inputs']} inputs)"
+        raise SystemExit(f"serve stage failed for {where.symbol}: {err}") from None
+    write_json(where.serve_metrics, summary)
+    print(f"serve {where.symbol}: " + "; ".join(f"{name} fitted on {s['fit_start']}..{s['data_end']} ({s['n_inputs']} inputs)"
                                 for name, s in summary.items()))
 
 

@@ -1,6 +1,6 @@
 """The `backtest` stage's logic: base folds (cached, in parallel), walk-forward stacking, scores.
 
-Incremental by a per-fold cache: data/backtest/folds/<origin>.parquet and .json hold each base
+Incremental by a per-fold cache: data/symbols/<S>/backtest/folds/<origin>.parquet and .json hold each base
 fold's predictions and what it fitted, keyed by a hash of the fold's rows (everything up to its
 scoring window's end), its dates, the model parameters, the library versions and the source code
 of everything it runs. A new month of data leaves every earlier fold's key unchanged, so only the
@@ -42,14 +42,14 @@ META_CODE = ("backtest/stacking.py", "models/meta.py", "models/common.py", "feat
 META_SUFFIX = ".meta"
 LABEL_COLUMNS = ("vol", "vol_threshold", TARGET)
 FULL_VARIANT = "full"     # every feature group; fallbacks (backtest.variants) train without some
-VARIANTS_DIR = "variants"  # data/backtest/variants/<name>/: a fallback variant's fold cache
+VARIANTS_DIR = "variants"  # data/symbols/<S>/backtest/variants/<name>/: a fallback variant's fold cache
 
 
 @dataclass(frozen=True)
 class BacktestResult:
-    predictions: pd.DataFrame         # data/backtest/predictions.parquet
-    report: dict[str, Any]            # metrics/walkforward.json
-    folds: list[dict[str, Any]]       # metrics/walkforward_folds.json
+    predictions: pd.DataFrame         # data/symbols/<S>/backtest/predictions.parquet
+    report: dict[str, Any]            # metrics/symbols/<S>/walkforward.json
+    folds: list[dict[str, Any]]       # metrics/symbols/<S>/walkforward_folds.json
     refitted: list[str]               # origins fitted this run, every variant (the rest came from the cache)
     # variant -> (every fold's out-of-sample base predictions, origin -> fold windows): what `serve`'s
     # meta models learn from
@@ -312,6 +312,6 @@ def _dropped_summary(fold_reports: list[dict]) -> dict[str, dict[str, Any]]:
 
 
 def fold_plot_records(fold_reports: list[dict]) -> dict[str, list[dict[str, Any]]]:
-    """metrics/walkforward_plots/<model>.json: one record per scored fold (origin, roc_auc, pr_auc)."""
+    """metrics/symbols/<S>/walkforward_plots/<model>.json: one record per scored fold (origin, roc_auc, pr_auc)."""
     return {name: [{"origin": entry["origin"], **entry["scores"][name]} for entry in fold_reports if "scores" in entry]
             for name in MODELS}

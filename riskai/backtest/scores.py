@@ -85,7 +85,7 @@ def between(rows: pd.DataFrame, start, end) -> pd.DataFrame:
 
 def walkforward_report(rows: pd.DataFrame, periods: Mapping[str, list], regimes: Mapping[str, list],
                        evaluate_params: Mapping[str, Any]) -> dict[str, Any]:
-    """metrics/walkforward.json (without the fold list): overall, periods, by_year, by_regime, bootstrap."""
+    """metrics/symbols/<S>/walkforward.json (without the fold list): overall, periods, by_year, by_regime, bootstrap."""
     eps = float(evaluate_params["log_loss_eps"])
     block, samples, seed = (int(evaluate_params[k]) for k in ("bootstrap_block", "bootstrap_samples", "seed"))
     report: dict[str, Any] = {

@@ -42,8 +42,8 @@ def history(url: str, root: str, symbol: str, start: dt.date, end: dt.date) -> t
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def backtest_calibration(root: str) -> pd.DataFrame | None:
-    path = Path(root) / data.BACKTEST_PREDICTIONS
+def backtest_calibration(root: str, symbol: str) -> pd.DataFrame | None:
+    path = Path(root) / data.backtest_predictions_path(symbol)
     if not path.is_file():
         return None
     return data.calibration_from_predictions(pd.read_parquet(path))
@@ -133,17 +133,26 @@ def history_page(url: str, root: str) -> None:
 def models_page(root: str, rev: str) -> None:
     st.header("Models")
     st.caption(f"Metrics from {rev}")
-    walk = json_at(root, rev, data.WALKFORWARD)
-    st.subheader("Walk-forward performance")
+    universe = json_at(root, rev, data.UNIVERSE)
+    if universe is not None and universe.get("symbols"):
+        st.subheader("Walk-forward by symbol")
+        st.dataframe(data.universe_table(universe), hide_index=True)
+    symbols = data.universe_at(root, rev)
+    if not symbols:
+        st.info(f"params.yaml does not exist at {rev}.")
+        return
+    symbol = st.selectbox("Symbol", symbols) if len(symbols) > 1 else symbols[0]
+    walk = json_at(root, rev, data.walkforward_path(symbol))
+    st.subheader(f"Walk-forward performance: {symbol}")
     if walk is None:
-        st.info(f"{data.WALKFORWARD} does not exist at {rev}: the walk-forward has not run for it.")
+        st.info(f"{data.walkforward_path(symbol)} does not exist at {rev}: the walk-forward has not run for it.")
     else:
         overall = data.walkforward_overall(walk)
         overall["model"] = overall["model"].map(palette.label)
         st.dataframe(overall, hide_index=True, column_config={"prevalence": PROB})
         scores = data.walkforward_scores(walk)
         if scores.empty:
-            scores = data.walkforward_fold_files(root, rev, palette.known_models(walk.get("overall", {})))
+            scores = data.walkforward_fold_files(root, rev, palette.known_models(walk.get("overall", {})), symbol)
         if not scores.empty:
             left, right = st.columns(2)
             left.altair_chart(charts.walkforward(scores, "roc_auc", "ROC-AUC per walk-forward fold"),
@@ -161,7 +170,7 @@ def models_page(root: str, rev: str) -> None:
             st.dataframe(intervals, hide_index=True, column_config={"share_above_zero": PROB})
     evaluation = json_at(root, rev, data.EVALUATE) or {}
     st.subheader("Calibration")
-    curves = backtest_calibration(root) if rev == data.WORKING_TREE else None
+    curves = backtest_calibration(root, symbol) if rev == data.WORKING_TREE else None
     source = "walk-forward out-of-sample days"
     if curves is None:
         curves = data.calibration_from_plots(root, rev, palette.known_models(evaluation.get("test", {})))

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, select
 
-from riskai.config import load_params
+from riskai import paths
+from riskai.config import load_params, universe_symbols
 from riskai.features.build import build_features
 from riskai.operations.render import HEADLINE_METRICS, HEADLINE_MODELS, bucket_order, headline
 from riskai.operations.serving import served_pointers
@@ -36,9 +38,19 @@ WORKING_TREE = "working tree"
 PREDICTIONS_TABLE = "risk_predictions"
 TIME_COLUMNS = ("date", "week_start", "open_time")
 STEPS = {"date": pd.Timedelta(days=1), "week_start": pd.Timedelta(days=7), "open_time": pd.Timedelta(hours=1)}
-WALKFORWARD = "metrics/walkforward.json"
 EVALUATE = "metrics/evaluate.json"
-BACKTEST_PREDICTIONS = Path("data/backtest/predictions.parquet")
+UNIVERSE = paths.UNIVERSE_METRICS.as_posix()
+
+
+def walkforward_path(symbol: str) -> str:
+    """The symbol's walk-forward headline (stage backtest@<symbol>)."""
+    return paths.for_symbol(symbol).walkforward_metrics.as_posix()
+
+
+def backtest_predictions_path(symbol: str) -> Path:
+    return paths.for_symbol(symbol).backtest_predictions
+
+
 INDICATOR_LABELS = {
     "oi_delta": "OI change",
     "net_flow_delta": "Net exchange flow change",
@@ -329,7 +341,7 @@ def walkforward_scores(walkforward: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for index, fold in enumerate(walkforward.get("folds", [])):
         if "origin" not in fold or "scores" not in fold:
-            raise DashboardError(f"{WALKFORWARD}: folds[{index}] lacks 'origin' or 'scores'")
+            raise DashboardError(f"walkforward.json: folds[{index}] lacks 'origin' or 'scores'")
         for model, scores in fold["scores"].items():
             rows.append({"origin": pd.Timestamp(fold["origin"]), "model": model,
                          "roc_auc": scores.get("roc_auc"), "pr_auc": scores.get("pr_auc"),
@@ -337,15 +349,41 @@ def walkforward_scores(walkforward: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["origin", "model", "roc_auc", "pr_auc", "n_days"])
 
 
-def walkforward_fold_files(root: str | Path, rev: str, models) -> pd.DataFrame:
-    """Per-fold scores from ``metrics/walkforward_plots/<model>.json`` (rows: origin, roc_auc, pr_auc),
-    the walk-forward stage's plot files, for a walkforward.json whose folds carry no scores."""
+def walkforward_fold_files(root: str | Path, rev: str, models, symbol: str) -> pd.DataFrame:
+    """Per-fold scores from ``metrics/symbols/<symbol>/walkforward_plots/<model>.json`` (rows: origin,
+    roc_auc, pr_auc), the walk-forward stage's plot files, for a walkforward.json whose folds carry no scores."""
     rows = []
+    plots = paths.for_symbol(symbol).walkforward_plots_dir.as_posix()
     for model in models:
-        for record in json_at(root, rev, f"metrics/walkforward_plots/{model}.json") or []:
+        for record in json_at(root, rev, f"{plots}/{model}.json") or []:
             rows.append({"origin": pd.Timestamp(record["origin"]), "model": model, "roc_auc": record.get("roc_auc"),
                          "pr_auc": record.get("pr_auc"), "n_days": record.get("n_days")})
     return pd.DataFrame(rows, columns=["origin", "model", "roc_auc", "pr_auc", "n_days"])
+
+
+def universe_at(root: str | Path, rev: str) -> list[str]:
+    """The symbols of ``universe.symbols`` at a revision (research symbol first); [] without params."""
+    text = read_at(root, rev, "params.yaml")
+    if text is None:
+        return []
+    params = yaml.safe_load(text) or {}
+    symbols = universe_symbols(params)
+    research = (params.get("extract") or {}).get("symbol")
+    return sorted(symbols, key=lambda symbol: (symbol != research, symbol))
+
+
+def universe_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """metrics/universe.json as one row per symbol: days scored, meta and HAR-logit, served data end."""
+    rows = []
+    for symbol, row in (summary.get("symbols") or {}).items():
+        rows.append({"symbol": symbol, "days_scored": row["scored"]["n_days"],
+                     "meta_roc_auc": row["meta"]["roc_auc"], "meta_pr_auc": row["meta"]["pr_auc"],
+                     "har_logit_pr_auc": row["har_logit"]["pr_auc"],
+                     "meta_minus_har_logit_pr_auc": row["meta_minus_har_logit"]["pr_auc"],
+                     "served_data_end": (row.get("served", {}).get("full") or {}).get("data_end"),
+                     "validation": row.get("validation")})
+    return pd.DataFrame(rows, columns=["symbol", "days_scored", "meta_roc_auc", "meta_pr_auc", "har_logit_pr_auc",
+                                       "meta_minus_har_logit_pr_auc", "served_data_end", "validation"])
 
 
 def walkforward_by_year(walkforward: dict[str, Any]) -> pd.DataFrame:
@@ -387,7 +425,7 @@ def walkforward_overall(walkforward: dict[str, Any]) -> pd.DataFrame:
 def calibration_from_predictions(frame: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
     """Equal-width calibration bins per model column ``p_<model>`` against ``target_high_vol``."""
     if "target_high_vol" not in frame:
-        raise DashboardError(f"{BACKTEST_PREDICTIONS}: column target_high_vol is missing")
+        raise DashboardError("backtest predictions.parquet: column target_high_vol is missing")
     rows = []
     edges = np.linspace(0.0, 1.0, bins + 1)
     for column in [c for c in frame.columns if c.startswith("p_")]:

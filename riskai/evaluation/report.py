@@ -237,7 +237,7 @@ def evaluate(dataset: pd.DataFrame, predictions: Iterable[pd.DataFrame], params:
 
     `dataset` is data/split/dataset.parquet; `predictions` the frames of data/predictions/*.parquet
     (columns date, segment, p_<model>); `params` the `evaluate` section of params.yaml;
-    `hourly_klines` (data/raw/hourly_klines.parquet), if given, adds observed liquidation hit rates.
+    `hourly_klines` (data/symbols/<S>/raw/hourly_klines.parquet), if given, adds observed liquidation hit rates.
     """
     settings = EvaluateSettings.from_params(params)
     frame = attach_predictions(dataset, predictions)
@@ -298,7 +298,7 @@ def evaluate(dataset: pd.DataFrame, predictions: Iterable[pd.DataFrame], params:
             "valid-period scores are out-of-sample for xgb, lgbm and lstm (early stopping and epoch choice on "
             "the last selection_days of train); meta's valid predictions are purged out-of-fold",
             "train- and valid-period scores of the baselines are in-sample",
-            "the headline estimate of skill is metrics/walkforward.json (monthly refits, every day out-of-sample); "
+            "the headline estimate of skill is metrics/symbols/<research symbol>/walkforward.json (monthly refits, every day out-of-sample); "
             "this single split is a secondary view",
             "persistence is a hard 0/1 forecast: its log loss is set by the clip log_loss_eps",
             "a valid-chosen threshold at a forecaster's minimum alarms every day: its F1 and event scores "

@@ -32,7 +32,7 @@ from riskai.io import read_parquet
 
 LOG = logging.getLogger(__name__)
 SPINE_TABLE = "binance_futures_metrics"
-# Raw tables the features stage reads (data/raw/<table>.parquet); the extract writes them all.
+# Raw tables the features stage reads (data/symbols/<S>/raw/<table>.parquet); the extract writes them all.
 RAW_TABLES = ("binance_futures_metrics", "futures_extended_metrics", "whale_daily_stats", "hourly_klines")
 GROUPS = ("price", "volatility", "funding", "taker", "open_interest", "onchain", "calendar")
 # (table, column) each group cannot do without; a requested group whose source has no values for the
@@ -394,7 +394,7 @@ def _spec(names: list[str], params: dict, groups: dict[str, list[str]], dropped:
 
 
 def read_raw_tables(raw_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
-    """Read data/raw/<table>.parquet for every table the features use (a missing file is an error)."""
+    """Read data/symbols/<S>/raw/<table>.parquet for every table the features use (a missing file is an error)."""
     raw = {}
     for table in RAW_TABLES:
         path = Path(raw_dir) / f"{table}.parquet"

@@ -73,7 +73,7 @@ def cmd_release(args) -> dict[str, Any]:
 def cmd_rollback(args) -> dict[str, Any]:
     from riskai.operations.serving import rollback
 
-    return rollback(Path.cwd(), args.tag)
+    return rollback(Path.cwd(), args.tag, args.symbols)
 
 
 def cmd_compare(args) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def cmd_daily(args) -> dict[str, Any]:
             symbols = sorted(served_pointers(Path.cwd())) if args.symbols == ["all"] else args.symbols
             collected = [row for symbol in symbols for row in _collect(args, "all", symbol, None, day)]
         else:
-            symbol = args.symbol or load_served(Path.cwd()).params["extract"]["symbol"]
+            symbol = args.symbol or load_served(Path.cwd()).symbol
             collected = _collect(args, "all", symbol, None, day)
     if args.symbols:
         result = run_daily_symbols(Path.cwd(), day, args.symbols, args.database_url, args.predictions_url,
@@ -216,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("rollback", cmd_rollback, "serve an earlier release again (models and features, hash-checked)")
     p.add_argument("tag")
+    p.add_argument("--symbols", nargs="+", metavar="SYMBOL",
+                   help="roll back only these symbols (default: every symbol of the tag's universe.symbols)")
 
     p = command("compare", cmd_compare, "metrics, params and bucket shares of two releases side by side")
     p.add_argument("old")

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from riskai import paths
 from riskai.backtest.run import FULL_VARIANT
-from riskai.config import load_params
+from riskai.config import load_params, universe_symbols
 from riskai.evaluation import liquidation
 from riskai.features.build import build_features
 from riskai.features.coverage import is_indicator
@@ -57,6 +57,12 @@ class ServedRelease:
     commit: str
     base: Path
     params: dict[str, Any]
+    symbol: str
+
+    @property
+    def where(self) -> paths.SymbolPaths:
+        """The symbol's layout inside the served copy (data/symbols/<symbol>/...)."""
+        return paths.for_symbol(self.symbol)
 
     def path(self, relative: str | Path) -> Path:
         return self.base / relative
@@ -83,13 +89,13 @@ def load_served(root: Path, symbol: str | None = None) -> ServedRelease:
     if commit != pointer.get("commit"):
         raise RefusedError(f"{CURRENT_POINTER} names commit {pointer.get('commit')} for {tag}, but the tag is at "
                            f"{commit}; run `riskai rollback {tag}`")
-    base = Path(root) / version_dir(tag)
-    verify_served(root, tag, base)  # a tampered or half-copied model or params file never scores
+    base = Path(root) / version_dir(tag, symbol)
+    verify_served(root, tag, base, symbol)  # a tampered or half-copied model or params file never scores
     params = yaml.safe_load((base / "params.yaml").read_text(encoding="utf-8"))
-    if params["extract"]["symbol"] != symbol:
+    if symbol not in universe_symbols(params):
         raise RefusedError(f"{CURRENT_POINTER} serves {tag} for {symbol}, but it was trained on "
-                           f"{params['extract']['symbol']}; run `riskai rollback TAG` with a release of {symbol}")
-    return ServedRelease(tag, commit, base, params)
+                           f"{universe_symbols(params)}; run `riskai rollback TAG` with a release of {symbol}")
+    return ServedRelease(tag, commit, base, params, symbol)
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -106,8 +112,7 @@ def require_input_day(engine: Engine, symbol: str, day: dt.date) -> None:
 
 def day_features(engine: Engine, served: ServedRelease, day: dt.date) -> pd.DataFrame:
     """The feature frame from the history up to `day`, exactly as the features stage builds it."""
-    extract = served.params["extract"]
-    raw = read_source_tables(engine, extract["symbol"], extract["start"], day)
+    raw = read_source_tables(engine, served.symbol, served.params["extract"]["start"], day)
     frame, _ = build_features(raw, served.params["features"])
     frame = frame.loc[frame[DATE] <= pd.Timestamp(day)].reset_index(drop=True)
     if frame.empty or frame[DATE].iloc[-1] != pd.Timestamp(day):
@@ -119,9 +124,9 @@ def day_features(engine: Engine, served: ServedRelease, day: dt.date) -> pd.Data
 
 def served_variants(served: ServedRelease) -> dict[str, ServedVariant]:
     """The release's variants in preference order: full, then the fallbacks in its params order."""
-    base = served.path(paths.SERVED_DIR)
+    base = served.path(served.where.served_dir)
     if not base.is_dir():
-        raise RefusedError(f"{served.tag} has no {paths.SERVED_DIR} (released before served variants existed): "
+        raise RefusedError(f"{served.tag} has no {served.where.served_dir} (released before served variants existed): "
                            "retrain and release, or roll back to a newer release")
     order = [FULL_VARIANT, *(served.params.get("backtest", {}).get("variants") or {})]
     return {name: ServedVariant.load(base / name) for name in order if (base / name / VARIANT_FILE).exists()}
@@ -136,13 +141,13 @@ def in_sample_window(variant: ServedVariant) -> tuple[dt.date, dt.date]:
 
 def model_data_end(served: ServedRelease) -> dt.date:
     """The last labelled day the release's full variant was fitted on (from its variant.json only)."""
-    return dt.date.fromisoformat(read_json(served.path(paths.SERVED_DIR / FULL_VARIANT / VARIANT_FILE))["data_end"])
+    return dt.date.fromisoformat(read_json(served.path(served.where.served_dir / FULL_VARIANT / VARIANT_FILE))["data_end"])
 
 
 def fit_reference(served: ServedRelease, variant: ServedVariant) -> pd.DataFrame:
     """The feature rows the variant was fitted on: the reference of out-of-range checks and liquidation ratios."""
     first, last = in_sample_window(variant)
-    features = read_parquet(served.path(paths.FEATURES))
+    features = read_parquet(served.path(served.where.features))
     dates = features[DATE]
     return features.loc[(dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last)) & features[TARGET].notna()]
 
@@ -304,7 +309,7 @@ class _DailyRun:
 
 def _score(run: _DailyRun, served: ServedRelease, allow_in_sample: bool) -> dict[str, Any]:
     day, operations, mode = run.day, run.operations, run.mode
-    symbol = served.params["extract"]["symbol"]
+    symbol = served.symbol
     warehouse = run.warehouse()
     variants = served_variants(served)
     # Every variant is fitted on the same window (the serve stage's one retrain): check it first.

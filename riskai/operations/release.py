@@ -8,10 +8,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from riskai.config import load_params, universe_symbols
 from riskai.io import read_json
+from riskai.paths import for_symbol
 from riskai.operations.remotes import ensure_remote
 from riskai.operations.repo_state import dirty_paths, lock_at, lock_outputs, require_tag, stale_stages, tag_exists
-from riskai.operations.serving import release_symbol, serve_version
+from riskai.operations.serving import release_symbols, serve_version
 from riskai.operations.shell import RefusedError, dvc, git
 
 log = logging.getLogger(__name__)
@@ -34,14 +36,24 @@ def check_releasable(root: Path) -> None:
         )
 
 
-RAW_MANIFEST = Path("data/raw/manifest.json")
+def data_sources(root: Path) -> dict[str, dict[str, Any]]:
+    """Per symbol of universe.symbols, its extract manifest's record of where the warehouse rows came
+    from (real files with their sha256, the collectors, a synthetic seed, a mix, or unknown)."""
+    found = {}
+    for symbol in universe_symbols(load_params(path=Path(root) / "params.yaml")):
+        path = Path(root) / for_symbol(symbol).raw_manifest
+        found[symbol] = (read_json(path).get("source") if path.exists() else None) or {"kind": "unknown"}
+    return found
 
 
 def data_source(root: Path) -> dict[str, Any]:
-    """The extract manifest's record of where the warehouse rows came from (real files with their
-    sha256, a synthetic seed, both, or unknown)."""
-    path = Path(root) / RAW_MANIFEST
-    return (read_json(path).get("source") if path.exists() else None) or {"kind": "unknown"}
+    """The one data kind of the whole universe: a symbol's own kind when all agree (the first one
+    that is not observed data otherwise), with each symbol's record."""
+    sources = data_sources(root)
+    kinds = [source["kind"] for source in sources.values()]
+    unobserved = [kind for kind in kinds if kind not in OBSERVED_SOURCES]
+    kind = unobserved[0] if unobserved else (kinds[0] if len(set(kinds)) == 1 else "real+collected")
+    return {"kind": kind, "symbols": sources}
 
 
 def release(root: Path, tag: str, message: str | None = None, serve: bool = True,
@@ -54,10 +66,11 @@ def release(root: Path, tag: str, message: str | None = None, serve: bool = True
     check_releasable(root)
     source = data_source(root)
     if source["kind"] not in OBSERVED_SOURCES and not allow_synthetic:
-        raise RefusedError(f"{RAW_MANIFEST} says the data source is '{source['kind']}', not observed data: "
-                           "pass --allow-synthetic to release it anyway")
+        bad = {s: v["kind"] for s, v in source["symbols"].items() if v["kind"] not in OBSERVED_SOURCES}
+        raise RefusedError(f"data/symbols/<S>/raw/manifest.json says the data source is '{source['kind']}', not "
+                           f"observed data (per symbol: {bad}): pass --allow-synthetic to release it anyway")
     if serve:
-        release_symbol(root, "HEAD")  # a release that cannot be served is refused before it is tagged
+        release_symbols(root, "HEAD")  # a release that cannot be served is refused before it is tagged
     ensure_remote(root)
     dvc(root, "push")
     text = f"{message or f'riskai release {tag}'}\n\ndata source: {json.dumps(source, sort_keys=True)}"

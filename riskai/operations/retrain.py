@@ -13,6 +13,10 @@ where the required gain is ``operations.retrain_min_pr_auc_gain`` when the confi
 for a refresh (same configuration, more data: the walk-forward already judged that procedure, so
 a refresh only has to not be worse). Otherwise the branch is put back where it was (the challenger's
 commit stays on a `rejected/` branch for inspection) and the champion keeps serving.
+
+Every symbol of ``universe.symbols`` is judged on its own walk-forward against its own champion (the
+release served for it). One `dvc repro` retrains them all; the challenger is tagged when at least one
+symbol wins, and served only for the symbols that won: the others keep their champion.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from riskai import paths
-from riskai.config import load_params
+from riskai.config import load_params, universe_symbols
 from riskai.evaluation.metrics import average_precision, brier_score
 from riskai.io import read_parquet
 from riskai.operations.daily import load_served
@@ -33,7 +37,7 @@ from riskai.operations.params_edit import parse_assignment, set_params
 from riskai.operations.shell import RefusedError, dvc, git
 from riskai.operations.release import OBSERVED_SOURCES, data_source, release
 from riskai.operations.repo_state import commit_pipeline_state, dirty_paths, tag_exists
-from riskai.operations.serving import current_version
+from riskai.operations.serving import current_version, serve_version
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +47,15 @@ def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"pr_auc": float(average_precision(y, p)), "brier": float(brier_score(y, p)), "n_days": int(len(y))}
 
 
-def walkforward_predictions(root: Path, rev: str | None = None) -> pd.DataFrame:
-    """date, label and p_meta of a walk-forward: the workspace's, or a release's (from its DVC outputs)."""
+def walkforward_predictions(root: Path, symbol: str, rev: str | None = None) -> pd.DataFrame:
+    """date, label and p_meta of a symbol's walk-forward: the workspace's, or a release's (its DVC outputs)."""
     columns = ["date", "target_high_vol", "p_meta"]
+    path = paths.for_symbol(symbol).backtest_predictions
     if rev is None:
-        return read_parquet(root / paths.BACKTEST_PREDICTIONS)[columns]
+        return read_parquet(root / path)[columns]
     from dvc.api import DVCFileSystem
 
-    with DVCFileSystem(repo=str(root), rev=rev).open(paths.BACKTEST_PREDICTIONS.as_posix(), "rb") as handle:
+    with DVCFileSystem(repo=str(root), rev=rev).open(path.as_posix(), "rb") as handle:
         return pd.read_parquet(handle)[columns]
 
 
@@ -88,22 +93,19 @@ def decide(challenger: dict[str, float], champion: dict[str, float], rule: dict[
     return True, f"PR-AUC gain {gain:+.4f}, Brier change {brier_increase:+.4f}"
 
 
-def _challenge(root: Path, champion_pointer: dict | None, operations: dict[str, Any], tag: str | None):
-    """Score both walk-forwards on their latest shared days and apply the rule."""
-    challenger_rows = walkforward_predictions(root)
+def _challenge(root: Path, symbol: str, challenger_rows: pd.DataFrame, champion_pointer: dict | None,
+               operations: dict[str, Any]) -> tuple[dict[str, Any], bool, str]:
+    """Score one symbol's two walk-forwards on their latest shared days and apply the rule."""
     summary: dict[str, Any] = {}
-    tag = tag or f"retrain-{challenger_rows['date'].max():%Y%m%d}"
-    if tag_exists(root, tag):
-        raise RefusedError(f"tag '{tag}' already exists; pass --tag")
     if champion_pointer is None:
         summary["challenger"] = scores(challenger_rows["target_high_vol"].to_numpy(dtype=float),
                                        challenger_rows["p_meta"].to_numpy(dtype=float))
-        return summary, True, "no served champion for its symbol: the challenger is the first release", tag
-    champion = load_served(root, load_params("extract", root / "params.yaml")["symbol"])
-    window = comparison_window(challenger_rows, walkforward_predictions(root, champion.tag),
+        return summary, True, f"no served champion for {symbol}: the challenger is the first release"
+    champion = load_served(root, symbol)
+    window = comparison_window(challenger_rows, walkforward_predictions(root, symbol, champion.tag),
                                int(operations["retrain_window_days"]))
     if window.empty:
-        raise RefusedError(f"the walk-forwards of the challenger and of {champion.tag} share no scored day")
+        raise RefusedError(f"{symbol}: the walk-forwards of the challenger and of {champion.tag} share no scored day")
     changed = configuration_changed(load_params(path=root / "params.yaml"), champion.params)
     rule = {"min_pr_auc_gain": float(operations["retrain_min_pr_auc_gain"]) if changed
             else -float(operations["retrain_max_pr_auc_drop"]),
@@ -114,7 +116,23 @@ def _challenge(root: Path, champion_pointer: dict | None, operations: dict[str, 
                    window={"start": f"{window['date'].min():%Y-%m-%d}", "end": f"{window['date'].max():%Y-%m-%d}"},
                    challenger=challenger, champion={"tag": champion.tag, **champion_scores})
     promote, reason = decide(challenger, champion_scores, rule)
-    return summary, promote, reason, tag
+    return summary, promote, reason
+
+
+def _challenge_all(root: Path, champions: dict[str, dict | None], operations: dict[str, Any],
+                   tag: str | None) -> tuple[dict[str, Any], list[str], str, str]:
+    """Every symbol's verdict; the tag defaults to the last day any walk-forward scored."""
+    rows = {symbol: walkforward_predictions(root, symbol) for symbol in champions}
+    tag = tag or f"retrain-{max(frame['date'].max() for frame in rows.values()):%Y%m%d}"
+    if tag_exists(root, tag):
+        raise RefusedError(f"tag '{tag}' already exists; pass --tag")
+    verdicts: dict[str, Any] = {}
+    for symbol, pointer in champions.items():
+        summary, promote, reason = _challenge(root, symbol, rows[symbol], pointer, operations)
+        verdicts[symbol] = {**summary, "promote": promote, "reason": reason}
+    promoted = [symbol for symbol, verdict in verdicts.items() if verdict["promote"]]
+    reason = "; ".join(f"{symbol}: {verdict['reason']}" for symbol, verdict in verdicts.items())
+    return verdicts, promoted, reason, tag
 
 
 SPLIT_DATES = ("train_start", "train_end", "valid_start", "valid_end", "test_start", "test_end")
@@ -138,7 +156,8 @@ def last_collected_day(root: Path, symbol: str) -> dt.date | None:
     return None if last is None else dt.date.fromisoformat(str(last)[:10])
 
 
-def rolled_window(params: dict, roll_to: dt.date, last_collected: dt.date | None = None) -> list[str]:
+def rolled_window(params: dict, roll_to: dt.date, last_collected: dt.date | None = None,
+                  symbol: str | None = None) -> list[str]:
     """Params edits that move the data window forward so that it ends on ``roll_to``.
 
     ``extract.end`` becomes ``roll_to`` and every split date moves by the same number of days, so
@@ -152,7 +171,8 @@ def rolled_window(params: dict, roll_to: dt.date, last_collected: dt.date | None
         raise RefusedError(f"--roll-to {roll_to} is not after extract.end {end}: nothing to roll forward")
     if last_collected is not None and roll_to > last_collected:
         raise RefusedError(f"--roll-to {roll_to} is after {last_collected}, the last day with prices in the warehouse "
-                           f"(binance_futures_metrics, {params['extract']['symbol']}): collect first (riskai collect all)")
+                           f"(binance_futures_metrics, {symbol or params['extract']['symbol']}): collect first "
+                           "(riskai collect all)")
     edits = [f"extract.end={roll_to.isoformat()}"]
     for key in SPLIT_DATES:
         value = params["split"].get(key)
@@ -174,17 +194,22 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     branch = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
     if roll_to is not None:  # explicit --set edits still win over the rolled dates
         params = load_params(path=root / "params.yaml")
-        last = last_collected_day(root, params["extract"]["symbol"])
-        assignments = [*rolled_window(params, roll_to, last), *assignments]
+        # Every symbol must have prices up to the new end: the one that stops earliest decides.
+        collected = {symbol: last_collected_day(root, symbol) for symbol in universe_symbols(params)}
+        known = {symbol: day for symbol, day in collected.items() if day is not None}
+        earliest = min(known, key=lambda symbol: (known[symbol], symbol)) if known else None
+        assignments = [*rolled_window(params, roll_to, known.get(earliest), earliest), *assignments]
     if assignments:
         set_params(root / "params.yaml", dict(parse_assignment(a) for a in assignments))
     operations = load_params("operations", root / "params.yaml")
-    # The champion is the release served for the symbol the challenger is trained on.
-    champion_pointer = current_version(root, load_params("extract", root / "params.yaml")["symbol"])
-    log.info("retraining: dvc repro from %s", base[:12])
+    # Each symbol's champion is the release served for it.
+    champions = {symbol: current_version(root, symbol)
+                 for symbol in universe_symbols(load_params(path=root / "params.yaml"))}
+    log.info("retraining %s: dvc repro from %s", ", ".join(champions), base[:12])
     try:
         dvc(root, "repro", stream=True)
-        summary, promote, reason, tag = _challenge(root, champion_pointer, operations, tag)
+        verdicts, promoted, reason, tag = _challenge_all(root, champions, operations, tag)
+        promote = bool(promoted)
         source = data_source(root)
         if promote and not dry_run and source["kind"] not in OBSERVED_SOURCES and not allow_synthetic:
             raise RefusedError(f"the challenger was trained on '{source['kind']}' data, not the real files: "
@@ -192,7 +217,9 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     except BaseException:
         _restore(root, base)  # a failed run leaves the branch and outputs as they were
         raise
-    summary["base_commit"] = base
+    summary: dict[str, Any] = {"symbols": verdicts, "promoted": promoted, "base_commit": base}
+    if len(verdicts) == 1:  # one symbol: its verdict at the top, as before the universe
+        summary.update(next(iter(verdicts.values())))
     summary.update(promote=promote, reason=reason, tag=tag, dry_run=dry_run)
     log.info("challenger %s: %s", "wins" if promote else "loses", reason)
     if dry_run:
@@ -200,8 +227,9 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
         return summary
     changed = bool(dirty_paths(root))  # an unchanged warehouse and params reproduce HEAD itself
     commit = commit_pipeline_state(root, f"retrain: challenger {tag} ({reason})") if changed else base
-    if promote:
-        summary["release"] = release(root, tag, f"riskai retrain: {reason}", allow_synthetic=allow_synthetic)
+    if promote:  # tagged once, served only for the symbols that won
+        summary["release"] = release(root, tag, f"riskai retrain: {reason}", serve=False, allow_synthetic=allow_synthetic)
+        summary["release"]["served"] = serve_version(root, tag, promoted)
     elif changed:
         rejected = f"rejected/{tag}"
         git(root, "branch", "-f", rejected, commit)

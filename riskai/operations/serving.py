@@ -1,12 +1,13 @@
 """Serving: verified copies of released models, and the pointer naming the release served per symbol.
 
-Serving is separate from the pipeline's workspace: `data/serving/<tag>/` holds verified copies and
-`data/serving/CURRENT.json` names the version daily inference uses, so rolling back never leaves
-the workspace out of step with dvc.lock.
+Serving is separate from the pipeline's workspace: `data/serving/<tag>/<symbol>/` holds verified
+copies and `data/serving/CURRENT.json` names the version daily inference uses, so rolling back never
+leaves the workspace out of step with dvc.lock.
 
-A release serves the symbol its models were trained on (its params' `extract.symbol`), so
+A release serves every symbol of its params' `universe.symbols` (a release from before the universe:
+its `extract.symbol`) with that symbol's own features and served models (data/symbols/<S>/), so
 CURRENT.json maps each symbol to its own pointer (tag, commit, dir, outputs); serving or rolling back
-a tag replaces only its symbol's entry. A file of the older single-pointer format (one pointer with a
+a tag for some symbols replaces only their entries. A file of the older single-pointer format (one pointer with a
 `tag` key at the top) reads as {the symbol of that tag: that pointer} and is rewritten in the map
 format at the next release or rollback.
 """
@@ -21,7 +22,9 @@ from typing import Any
 
 import yaml
 
+from riskai.config import universe_symbols
 from riskai.io import read_json, write_json
+from riskai.paths import for_symbol
 from riskai.operations.repo_state import lock_at, lock_outputs, require_tag
 from riskai.operations.shell import RefusedError, git
 
@@ -29,9 +32,13 @@ log = logging.getLogger(__name__)
 
 SERVING_DIR = Path("data/serving")
 CURRENT_POINTER = SERVING_DIR / "CURRENT.json"
-# Outputs a served version consists of: every model file, the features and the split (whose train
-# segment is the reference for out-of-range checks and liquidation volatility ratios).
-SERVED_PREFIXES = ("data/models/", "data/features", "data/split")
+
+
+def served_prefixes(symbol: str) -> tuple[str, ...]:
+    """Outputs a served version of `symbol` consists of: its served models and its features (whose
+    fit-window rows are the reference of out-of-range checks and liquidation volatility ratios)."""
+    where = for_symbol(symbol)
+    return (where.served_dir.as_posix(), where.features_dir.as_posix())
 
 
 def file_md5(path: Path) -> str:
@@ -65,18 +72,22 @@ def verify_outputs(base: Path, expected: dict[str, str]) -> None:
 SERVED_GIT_FILES = ("params.yaml", "dvc.lock")
 
 
-def served_outputs(root: Path, tag: str) -> dict[str, str]:
-    """The models, features and split a tag serves, with their md5 from the tag's own dvc.lock."""
-    outputs = {p: md5 for p, md5 in lock_outputs(lock_at(root, tag)).items() if p.startswith(SERVED_PREFIXES)}
-    if not outputs:
-        raise RefusedError(f"{tag}: dvc.lock lists no models or features to serve")
+def served_outputs(root: Path, tag: str, symbol: str) -> dict[str, str]:
+    """The served models and features of `symbol` at a tag, with their md5 from the tag's own dvc.lock."""
+    prefixes = served_prefixes(symbol)
+    outputs = {p: md5 for p, md5 in lock_outputs(lock_at(root, tag)).items()
+               if any(p == prefix or p.startswith(prefix + "/") for prefix in prefixes)}
+    missing = [prefix for prefix in prefixes if not any(p == prefix or p.startswith(prefix + "/") for p in outputs)]
+    if missing:
+        raise RefusedError(f"{tag}: dvc.lock lists no {' or '.join(missing)} to serve {symbol} with "
+                           f"(released before per-symbol serving, or {symbol} not in its universe.symbols)")
     return outputs
 
 
-def verify_served(root: Path, tag: str, base: Path) -> dict[str, str]:
-    """Check every served file under `base` against the tag itself (its dvc.lock and git tree), never
-    against a local record that could be edited along with the files; returns the outputs."""
-    outputs = served_outputs(root, tag)
+def verify_served(root: Path, tag: str, base: Path, symbol: str) -> dict[str, str]:
+    """Check every served file of `symbol` under `base` against the tag itself (its dvc.lock and git
+    tree), never against a local record that could be edited along with the files; returns the outputs."""
+    outputs = served_outputs(root, tag, symbol)
     verify_outputs(base, outputs)
     for name in SERVED_GIT_FILES:
         path = base / name
@@ -86,41 +97,48 @@ def verify_served(root: Path, tag: str, base: Path) -> dict[str, str]:
     return outputs
 
 
-def version_dir(tag: str) -> Path:
-    return SERVING_DIR / tag.replace("/", "__")
+def version_dir(tag: str, symbol: str) -> Path:
+    return SERVING_DIR / tag.replace("/", "__") / symbol
 
 
-def serve_version(root: Path, tag: str) -> dict[str, Any]:
-    """Materialise a tag's models and features from the DVC cache/remote into data/serving/<tag>,
-    verify them byte for byte against the tag's dvc.lock, then switch CURRENT.json to them."""
+def serve_version(root: Path, tag: str, symbols: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """For each symbol (default: every symbol the tag serves), materialise its models and features from
+    the DVC cache/remote into data/serving/<tag>/<symbol>, verify them byte for byte against the tag's
+    dvc.lock, then switch that symbol's entry of CURRENT.json to them. Returns symbol -> pointer."""
     root = Path(root)
     commit = require_tag(root, tag)
-    outputs = served_outputs(root, tag)
+    released = release_symbols(root, tag)
+    symbols = released if symbols is None else list(symbols)
+    outside = [s for s in symbols if s not in released]
+    if outside:
+        raise RefusedError(f"{tag} does not serve {', '.join(outside)}: its universe.symbols are {released}")
     serving = root / SERVING_DIR
     serving.mkdir(parents=True, exist_ok=True)
     (serving / ".gitignore").write_text("*\n")  # served copies never show up as untracked files
-    target = root / version_dir(tag)
-    if not target.exists() or not _verifies(root, tag, target):
-        staging = serving / f".staging-{target.name}"
-        shutil.rmtree(staging, ignore_errors=True)
-        _materialise(root, tag, outputs, staging)
-        verify_outputs(staging, outputs)
-        for name in ("params.yaml", "dvc.lock"):
-            (staging / name).write_text(git(root, "show", f"{tag}:{name}"), encoding="utf-8")
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    symbol = release_symbol(root, tag)
-    pointer = {"tag": tag, "commit": commit, "dir": version_dir(tag).as_posix(), "outputs": outputs}
+    fresh = {}
+    for symbol in symbols:  # every copy is verified before any pointer moves
+        outputs = served_outputs(root, tag, symbol)
+        target = root / version_dir(tag, symbol)
+        if not target.exists() or not _verifies(root, tag, target, symbol):
+            staging = target.parent / f".staging-{symbol}"
+            shutil.rmtree(staging, ignore_errors=True)
+            _materialise(root, tag, outputs, staging)
+            verify_outputs(staging, outputs)
+            for name in SERVED_GIT_FILES:
+                (staging / name).write_text(git(root, "show", f"{tag}:{name}"), encoding="utf-8")
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+        fresh[symbol] = {"tag": tag, "commit": commit, "dir": version_dir(tag, symbol).as_posix(), "outputs": outputs}
     pointers = served_pointers(root)
-    pointers[symbol] = pointer
+    pointers.update(fresh)
     write_json(root / CURRENT_POINTER, dict(sorted(pointers.items())))
-    log.info("serving %s for %s (%d outputs verified)", tag, symbol, len(outputs))
-    return {"symbol": symbol, **pointer}
+    log.info("serving %s for %s", tag, ", ".join(symbols))
+    return fresh
 
 
-def _verifies(root: Path, tag: str, target: Path) -> bool:
+def _verifies(root: Path, tag: str, target: Path, symbol: str) -> bool:
     try:
-        verify_served(root, tag, target)
+        verify_served(root, tag, target, symbol)
     except RefusedError:
         return False
     return True
@@ -137,23 +155,28 @@ def _materialise(root: Path, tag: str, outputs: dict[str, str], dest: Path) -> N
         fs.get(path, str(out), recursive=fs.isdir(path))
 
 
-def rollback(root: Path, tag: str) -> dict[str, Any]:
-    """Serve an earlier release again for its symbol; other symbols, the workspace and the branch
-    are left untouched."""
+def rollback(root: Path, tag: str, symbols: list[str] | None = None) -> dict[str, Any]:
+    """Serve an earlier release again for its symbols (default: all it serves); other symbols, the
+    workspace and the branch are left untouched."""
     require_tag(root, tag)
-    previous = current_version(root, release_symbol(root, tag))
-    pointer = serve_version(root, tag)
-    return {"symbol": pointer["symbol"], "from": previous["tag"] if previous else None, "to": tag,
-            "commit": pointer["commit"], "outputs": pointer["outputs"]}
+    before = served_pointers(root)
+    fresh = serve_version(root, tag, symbols)
+    return {"to": tag, "symbols": {symbol: {"from": before[symbol]["tag"] if symbol in before else None,
+                                            "commit": pointer["commit"], "outputs": pointer["outputs"]}
+                                   for symbol, pointer in fresh.items()}}
 
 
-def release_symbol(root: Path, tag: str) -> str:
-    """The symbol a release serves: `extract.symbol` of the tag's own params.yaml."""
+def release_symbols(root: Path, tag: str) -> list[str]:
+    """The symbols a release serves: `universe.symbols` of the tag's own params.yaml (`extract.symbol`
+    for a release from before the universe)."""
     params = yaml.safe_load(git(root, "show", f"{tag}:params.yaml", check=False) or "{}") or {}
-    symbol = (params.get("extract") or {}).get("symbol")
-    if not symbol:
-        raise RefusedError(f"{tag}: params.yaml has no extract.symbol, so the symbol it serves is unknown")
-    return str(symbol)
+    try:
+        symbols = universe_symbols(params)
+    except (KeyError, TypeError):
+        symbols = []
+    if not symbols:
+        raise RefusedError(f"{tag}: params.yaml has no universe.symbols or extract.symbol, so what it serves is unknown")
+    return [str(symbol) for symbol in symbols]
 
 
 def served_pointers(root: Path) -> dict[str, dict[str, Any]]:
@@ -163,7 +186,7 @@ def served_pointers(root: Path) -> dict[str, dict[str, Any]]:
         return {}
     found = read_json(path)
     if isinstance(found.get("tag"), str):  # the single-pointer format of releases before per-symbol serving
-        return {release_symbol(root, found["tag"]): found}
+        return {release_symbols(root, found["tag"])[0]: found}
     return found
 
 

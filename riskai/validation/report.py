@@ -1,16 +1,11 @@
 """The validate stage's two outputs: the full report and its headline figures.
 
-``reports/validation_features.json`` (a plain DVC output, not a metric) keeps per-feature statistics,
-the indicator/volatility consistency and every broken rule; ``metrics/validation.json`` (a DVC
+``reports/symbols/<S>/validation_features.json`` (a plain DVC output, not a metric) keeps per-feature
+statistics, the indicator/volatility consistency and every broken rule; ``metrics/symbols/<S>/validation.json`` (a DVC
 metric) keeps what fits a terminal in `dvc metrics show`: status, counts, broken rules, a NaN-share
 summary and the data source.
 """
 from __future__ import annotations
-
-from pathlib import Path
-
-VALIDATION_REPORT = Path("reports") / "validation_features.json"
-
 
 def input_missing_report(absent: list[str]) -> dict:
     problem = {"rule": "input_present", "column": None, "dates": [], "n_dates": 0,

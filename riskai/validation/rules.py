@@ -1,7 +1,7 @@
 """Rule checks on features.parquet: every broken rule is collected, none stops the others.
 
 The report always lists per-feature statistics so a failing run still leaves evidence of why
-(the stage writes it to metrics/validation.json before exiting non-zero).
+(the stage writes it to metrics/symbols/<S>/validation.json before exiting non-zero).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rules on the raw tables themselves (data/raw): sources that must agree, and plausible values.
+"""Rules on the raw tables themselves (data/symbols/<S>/raw): sources that must agree, and plausible values.
 
 Cross-source rules catch sources that are out of step in time, which no single table can show:
 

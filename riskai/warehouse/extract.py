@@ -1,8 +1,8 @@
-"""Read the warehouse into ``data/raw``: one Parquet per source table plus a manifest.
+"""Read the warehouse into ``data/symbols/<S>/raw``: one Parquet per source table plus a manifest.
 
 Frames get the stable dtypes of docs/CONTRACTS.md, so PostgreSQL and SQLite holding the same rows
 give byte-identical files. Output is written to a temporary folder and swapped into place, so a
-failure leaves the previous ``data/raw`` (or none) and never a partial one.
+failure leaves the previous ``data/symbols/<S>/raw`` (or none) and never a partial one.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from riskai.io import atomic_directory, sha256_file, write_json, write_parquet
-from riskai.paths import RAW_DIR
 from riskai.warehouse.schema import (
     SOURCE_TABLES,
     WarehouseError,
@@ -250,7 +249,7 @@ def clean_stale_temporaries(out_dir: Path) -> list[Path]:
 
 def extract_raw(
     url: str | Engine | None = None,
-    out_dir: str | os.PathLike = RAW_DIR,
+    out_dir: str | os.PathLike | None = None,
     *,
     symbol: str,
     start: str | dt.date,
@@ -262,8 +261,11 @@ def extract_raw(
 
     ``url`` defaults to ``$RISKAI_DATABASE_URL`` (else the embedded SQLite). Raises
     :class:`WarehouseError` for an unreachable database, a missing table or column, duplicate keys,
-    or an empty required table, before anything is written.
+    or an empty required table, before anything is written. ``out_dir`` is required (a stage writes
+    data/symbols/<symbol>/raw).
     """
+    if out_dir is None:
+        raise TypeError("extract_raw: out_dir is required (the extract stage writes data/symbols/<symbol>/raw)")
     required = [table_named(name) for name in required_tables]
     engine = url if isinstance(url, Engine) else open_warehouse(url, timeouts)
     source: dict = {}

@@ -98,6 +98,8 @@ def release_repo(tmp_path_factory) -> Path:
     return repo
 
 
+# Where backtest@BTCUSDT writes its headline (the release repository's universe is params.yaml's: [BTCUSDT]).
+WALKFORWARD_PATH = "metrics/symbols/BTCUSDT/walkforward.json"
 WALKFORWARD = {
     "overall": {
         "meta": {"roc_auc": 0.761, "pr_auc": 0.412, "brier": 0.118, "brier_skill": 0.12, "log_loss": 0.38, "f1": 0.47,

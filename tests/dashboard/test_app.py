@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import pandas as pd
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 
+from riskai import paths
 from riskai.config import load_params
 from riskai.dashboard import palette
 from riskai.features.build import build_features, read_raw_tables
 from riskai.operations.predictions_table import read_predictions
+from riskai.universe import summarise
 from riskai.validation.rules import indicator_vol_consistency
 from riskai.warehouse.extract import extract_raw
-from tests.dashboard.conftest import POST_TAG, PRE_TAG, WALKFORWARD, chart_data, run_page
+from tests.dashboard.conftest import POST_TAG, PRE_TAG, WALKFORWARD, WALKFORWARD_PATH, chart_data, run_page
 
 
 def _sql(url: str, query: str):
@@ -95,11 +99,15 @@ def test_history_shows_the_pipelines_features_and_scores(app_env, tmp_path):
 
 def test_models_shows_walkforward_calibration_buckets_and_two_releases(app_env):
     root = app_env["root"]
-    (root / "metrics" / "walkforward.json").write_text(json.dumps(WALKFORWARD))
+    assert not (root / "metrics" / "universe.json").exists()  # no summary: the page starts with the symbol's table
+    (root / WALKFORWARD_PATH).parent.mkdir(parents=True, exist_ok=True)
+    (root / WALKFORWARD_PATH).write_text(json.dumps(WALKFORWARD))
     try:
         at = run_page("Models")
     finally:
-        (root / "metrics" / "walkforward.json").unlink()
+        shutil.rmtree(root / "metrics" / "symbols")
+    assert "Walk-forward performance: BTCUSDT" in [h.value for h in at.subheader]
+    assert not [s for s in at.main.selectbox if s.label == "Symbol"]  # one universe symbol: nothing to pick
     overall = at.dataframe[0].value.set_index("model")
     assert overall.loc["Meta (ensemble)", "roc_auc"] == WALKFORWARD["overall"]["meta"]["roc_auc"]
     assert overall.loc["HAR-logit", "pr_auc"] == WALKFORWARD["overall"]["har_logit"]["pr_auc"]
@@ -154,8 +162,57 @@ def test_models_page_copes_without_walkforward(app_env):
     at = run_page("Models")
     at.sidebar.selectbox[0].set_value(PRE_TAG).run()
     assert not at.exception
-    assert any(f"metrics/walkforward.json does not exist at {PRE_TAG}" in i.value for i in at.info)
+    assert any(f"{WALKFORWARD_PATH} does not exist at {PRE_TAG}" in i.value for i in at.info)
     assert at.caption[0].value == f"Metrics from {PRE_TAG}"
+
+
+def _write(path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+
+
+def test_models_shows_the_universe_table_and_picks_a_symbol(app_env):
+    """metrics/universe.json (made by the universe stage's own summarise) as a table; with two universe
+    symbols, the Symbol box picks whose walk-forward shows, the research symbol first."""
+    root = app_env["root"]
+    assert not (root / "metrics" / "symbols").exists()
+    params_text = (root / "params.yaml").read_text(encoding="utf-8")
+    params = yaml.safe_load(params_text)
+    params["universe"]["symbols"] = ["ETHUSDT", params["extract"]["symbol"]]
+    eth_walk = json.loads(json.dumps(WALKFORWARD))
+    eth_walk["overall"]["meta"]["roc_auc"] = 0.7
+    outputs = {"BTCUSDT": (WALKFORWARD, "ok", 1096, "2025-11-29"), "ETHUSDT": (eth_walk, "failed", 700, "2025-11-20")}
+    try:
+        for symbol, (walk, status, n_days, data_end) in outputs.items():
+            where = paths.for_symbol(symbol)
+            _write(root / where.walkforward_metrics, {**walk, "scored": {"start": "2023-01-01", "end": data_end,
+                                                                         "n_days": n_days, "n_folds": 2}})
+            _write(root / where.validation_metrics, {"status": status, "data_source": "real"})
+            _write(root / where.serve_metrics, {"full": {"fit_start": "2021-07-01", "data_end": data_end}})
+        _write(root / paths.UNIVERSE_METRICS, summarise(sorted(outputs), root))
+        _write(root / "params.yaml", yaml.safe_dump(params))
+        at = run_page("Models")
+        assert "Walk-forward by symbol" in [h.value for h in at.subheader]
+        table = at.dataframe[0].value.set_index("symbol")
+        assert sorted(table.index) == ["BTCUSDT", "ETHUSDT"]
+        assert table.loc["BTCUSDT", "meta_roc_auc"] == WALKFORWARD["overall"]["meta"]["roc_auc"]
+        assert table.loc["BTCUSDT", "har_logit_pr_auc"] == WALKFORWARD["overall"]["har_logit"]["pr_auc"]
+        assert table.loc["BTCUSDT", "days_scored"] == 1096 and table.loc["BTCUSDT", "served_data_end"] == "2025-11-29"
+        assert table.loc["ETHUSDT", "meta_roc_auc"] == 0.7 and table.loc["ETHUSDT", "validation"] == "failed"
+
+        picker = [s for s in at.main.selectbox if s.label == "Symbol"]
+        assert len(picker) == 1 and picker[0].options == ["BTCUSDT", "ETHUSDT"]  # the research symbol first
+        assert picker[0].value == "BTCUSDT" and "Walk-forward performance: BTCUSDT" in [h.value for h in at.subheader]
+        overall = at.dataframe[1].value.set_index("model")
+        assert overall.loc["Meta (ensemble)", "roc_auc"] == WALKFORWARD["overall"]["meta"]["roc_auc"]
+        picker[0].set_value("ETHUSDT").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert "Walk-forward performance: ETHUSDT" in [h.value for h in at.subheader]
+        assert at.dataframe[1].value.set_index("model").loc["Meta (ensemble)", "roc_auc"] == 0.7
+    finally:
+        shutil.rmtree(root / "metrics" / "symbols", ignore_errors=True)
+        (root / paths.UNIVERSE_METRICS).unlink(missing_ok=True)
+        (root / "params.yaml").write_text(params_text, encoding="utf-8")
 
 
 def test_data_shows_coverage_per_table_column_and_symbol(app_env):

@@ -42,7 +42,7 @@ def test_bad_inputs_name_what_is_wrong():
         data.liquidation_table('{"ten_long": 0.1}')
     with pytest.raises(data.DashboardError, match=r"correlation_window must be at least 5"):
         data.rolling_correlation(pd.DataFrame({"date": [], "rv_1d": []}), 3)
-    with pytest.raises(data.DashboardError, match=r"metrics/walkforward.json: folds\[0\] lacks"):
+    with pytest.raises(data.DashboardError, match=r"^walkforward.json: folds\[0\] lacks 'origin' or 'scores'$"):
         data.walkforward_scores({"folds": [{"n_days": 3}]})
 
 

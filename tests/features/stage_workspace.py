@@ -1,16 +1,24 @@
-"""A throw-away repository layout (params.yaml + data/raw) for running the stage scripts in-process."""
+"""A throw-away repository layout (params.yaml + data/symbols/BTCUSDT/raw) for running the stage scripts in-process."""
 from __future__ import annotations
 
 import runpy
+import sys
 from pathlib import Path
 
 import yaml
 
 from riskai.io import write_parquet
+from riskai.paths import for_symbol
 from tests.features.synthetic_raw_tables import TEST_PARAMS
 
 STAGES = Path(__file__).resolve().parents[2] / "stages"
+SYMBOL = "BTCUSDT"  # the workspace's research symbol (extract.symbol) and only universe symbol
+WHERE = for_symbol(SYMBOL)
+# Stages that run once per universe symbol and take it as their one argument (dvc.yaml foreach).
+PER_SYMBOL_STAGES = frozenset({"extract", "features", "validate", "backtest", "serve"})
 STAGE_PARAMS = {
+    "universe": {"symbols": [SYMBOL]},
+    "extract": {"symbol": SYMBOL},
     "features": TEST_PARAMS,
     "validate": {"max_nan_share": 0.35, "prevalence_min": 0.05, "prevalence_max": 0.5, "max_abs_value": 1.0e12},
     "split": {"train_start": "2022-02-01", "train_end": "2022-04-30", "valid_start": "2022-05-01",
@@ -19,13 +27,23 @@ STAGE_PARAMS = {
 }
 
 
-def write_workspace(root: Path, raw: dict, params: dict | None = None) -> None:
-    """params.yaml and data/raw/<table>.parquet under ``root`` (the caller chdirs there)."""
+def write_workspace(root: Path, raw: dict, params: dict | None = None, symbol: str = SYMBOL) -> None:
+    """params.yaml and data/symbols/<symbol>/raw/<table>.parquet under ``root`` (the caller chdirs there)."""
     (root / "params.yaml").write_text(yaml.safe_dump(params or STAGE_PARAMS), encoding="utf-8")
     for name, frame in raw.items():
-        write_parquet(root / "data" / "raw" / f"{name}.parquet", frame)
+        write_parquet(root / for_symbol(symbol).raw_dir / f"{name}.parquet", frame)
 
 
-def run_stage(name: str) -> None:
-    """Run stages/<name>.py as `python stages/<name>.py` would (SystemExit propagates)."""
-    runpy.run_path(str(STAGES / f"{name}.py"), run_name="__main__")
+def run_stage(name: str, symbol: str = SYMBOL) -> None:
+    """Run stages/<name>.py as `python stages/<name>.py [SYMBOL]` would (SystemExit propagates).
+
+    The per-symbol stages get ``symbol`` as their one argument; the research stages (split, evaluate, ...)
+    get none and read extract.symbol's paths themselves.
+    """
+    argv = [f"stages/{name}.py"] + ([symbol] if name in PER_SYMBOL_STAGES else [])
+    saved = sys.argv
+    sys.argv = argv
+    try:
+        runpy.run_path(str(STAGES / f"{name}.py"), run_name="__main__")
+    finally:
+        sys.argv = saved

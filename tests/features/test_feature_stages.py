@@ -1,14 +1,18 @@
 """The features and split stage scripts: outputs, byte-reproducibility, snapshot, no partial output."""
+import runpy
+import sys
+
 import pandas as pd
 import pytest
 import yaml
 
 from riskai.io import read_json, read_parquet, sha256_file
-from riskai.paths import DATASET, FEATURE_SPEC, FEATURES, SNAPSHOT_DIR, SPLIT_FEATURES, SPLIT_METRICS, VALIDATION_METRICS
-from tests.features.stage_workspace import STAGE_PARAMS, run_stage, write_workspace
+from riskai.paths import DATASET, SPLIT_FEATURES, SPLIT_METRICS
+from tests.features.stage_workspace import STAGE_PARAMS, STAGES, WHERE, run_stage, write_workspace
 from tests.features.synthetic_raw_tables import make_raw
 
-OUTPUTS = (FEATURES, FEATURE_SPEC, VALIDATION_METRICS, DATASET, SPLIT_FEATURES, SPLIT_METRICS)
+FEATURES, FEATURE_SPEC, SNAPSHOT_DIR = WHERE.features, WHERE.feature_spec, WHERE.snapshot_dir
+OUTPUTS = (FEATURES, FEATURE_SPEC, WHERE.validation_metrics, DATASET, SPLIT_FEATURES, SPLIT_METRICS)
 
 
 @pytest.fixture
@@ -60,7 +64,7 @@ def test_bad_raw_input_fails_clearly_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="binance_futures_metrics: duplicate date 2022-01-04"):
         run_stage("features")
-    assert not (tmp_path / "data" / "features").exists()
+    assert not (tmp_path / WHERE.features_dir).exists()
 
 
 def test_a_gap_in_daily_prices_fails_clearly_and_writes_nothing(tmp_path, monkeypatch):
@@ -73,7 +77,7 @@ def test_a_gap_in_daily_prices_fails_clearly_and_writes_nothing(tmp_path, monkey
     with pytest.raises(SystemExit, match=r"binance_futures_metrics.close: 3 day\(s\) missing .*2022-03-01, "
                                          r"2022-03-02, 2022-03-03 \[rule: dates_contiguous\]"):
         run_stage("features")
-    assert not (tmp_path / "data" / "features").exists()
+    assert not (tmp_path / WHERE.features_dir).exists()
 
 
 def test_missing_raw_table_is_named(tmp_path, monkeypatch):
@@ -81,13 +85,22 @@ def test_missing_raw_table_is_named(tmp_path, monkeypatch):
     del raw["whale_daily_stats"]
     write_workspace(tmp_path, raw)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit, match=r"whale_daily_stats: data/raw/whale_daily_stats.parquet does not exist"):
+    with pytest.raises(SystemExit, match=r"whale_daily_stats: data/symbols/BTCUSDT/raw/whale_daily_stats.parquet does not exist"):
         run_stage("features")
+
+
+def test_a_per_symbol_stage_needs_its_symbol_argument(workspace, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["stages/features.py"])
+    with pytest.raises(SystemExit, match=r"features stage: usage: python stages/features.py SYMBOL"):
+        runpy.run_path(str(STAGES / "features.py"), run_name="__main__")
+    with pytest.raises(SystemExit, match=r"features stage argument: 'btc' is not a symbol"):
+        run_stage("features", symbol="btc")
+    assert not WHERE.features_dir.exists()
 
 
 def test_split_refuses_without_passing_validation(workspace):
     run_stage("features")
-    with pytest.raises(SystemExit, match="validation.json missing or not 'ok'"):
+    with pytest.raises(SystemExit, match="metrics/symbols/BTCUSDT/validation.json missing or not 'ok'"):
         run_stage("split")
     assert not DATASET.exists()
 

@@ -4,7 +4,7 @@ import pytest
 
 from riskai.config import REPO_ROOT, load_params
 from riskai.io import read_json, read_parquet
-from riskai.paths import DATASET, FEATURES, RAW_DIR, SPLIT_METRICS, VALIDATION_METRICS
+from riskai.paths import DATASET, SPLIT_METRICS, for_symbol
 from riskai.warehouse.extract import extract_raw
 from riskai.warehouse.load import load_warehouse
 from riskai.warehouse.schema import make_engine
@@ -22,14 +22,15 @@ def real_run(tmp_path_factory):
     engine = make_engine(f"sqlite:///{root / 'warehouse.sqlite'}")
     load_warehouse(engine, "real", data_dir=DATA_DIR, params=params["warehouse"])
     extract = params["extract"]
-    extract_raw(engine, root / RAW_DIR, symbol=extract["symbol"], start=extract["start"], end=extract["end"],
+    where = for_symbol(extract["symbol"])
+    extract_raw(engine, root / where.raw_dir, symbol=extract["symbol"], start=extract["start"], end=extract["end"],
                 required_tables=extract["required_tables"])
     engine.dispose()
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         for stage in ("features", "validate", "split"):
-            run_stage(stage)
-        yield {"features": read_parquet(FEATURES), "validation": read_json(VALIDATION_METRICS),
+            run_stage(stage, extract["symbol"])
+        yield {"features": read_parquet(where.features), "validation": read_json(where.validation_metrics),
                "dataset": read_parquet(DATASET), "split": read_json(SPLIT_METRICS)}
 
 

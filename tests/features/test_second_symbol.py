@@ -10,7 +10,7 @@ import yaml
 from riskai.config import REPO_ROOT, load_params
 from riskai.features.build import build_features, read_raw_tables
 from riskai.io import read_json, read_parquet
-from riskai.paths import FEATURE_SPEC, FEATURES
+from riskai.paths import for_symbol
 from riskai.warehouse.extract import extract_raw
 from riskai.warehouse.load import load_warehouse
 from riskai.warehouse.schema import WarehouseError
@@ -38,16 +38,20 @@ def two_symbols(tmp_path) -> str:
 
 def test_a_symbol_without_onchain_rows_drops_that_group_with_a_notice(two_symbols, tmp_path, monkeypatch, caplog):
     built = {}
+    root = tmp_path / "repo"  # one workspace: each symbol's stages read and write under data/symbols/<symbol>
+    root.mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump({"universe": {"symbols": ["BTCUSDT", "ETHUSDT"]},
+                                                      "features": FEATURE_PARAMS}), encoding="utf-8")
+    monkeypatch.chdir(root)
     for symbol in ("BTCUSDT", "ETHUSDT"):
-        root = tmp_path / symbol
-        manifest = extract_raw(two_symbols, root / "data" / "raw", symbol=symbol, required_tables=REQUIRED, **SPAN)
+        where = for_symbol(symbol)
+        manifest = extract_raw(two_symbols, root / where.raw_dir, symbol=symbol, required_tables=REQUIRED, **SPAN)
         assert manifest["symbol"] == symbol
-        (root / "params.yaml").write_text(yaml.safe_dump({"features": FEATURE_PARAMS}), encoding="utf-8")
-        monkeypatch.chdir(root)
         with caplog.at_level(logging.WARNING, logger="riskai.features.build"):
             caplog.clear()
-            run_stage("features")
-        built[symbol] = (read_parquet(root / FEATURES), read_json(root / FEATURE_SPEC), caplog.messages)
+            run_stage("features", symbol)
+        built[symbol] = (read_parquet(root / where.features), read_json(root / where.feature_spec), caplog.messages)
+    assert sorted(path.name for path in (root / "data" / "symbols").iterdir()) == ["BTCUSDT", "ETHUSDT"]
     btc, btc_spec, btc_log = built["BTCUSDT"]
     eth, eth_spec, eth_log = built["ETHUSDT"]
     assert eth_spec["dropped_groups"] == {"onchain": "whale_daily_stats has no rows for ETHUSDT"}

@@ -39,7 +39,7 @@ def test_stages_write_the_contract_outputs_reproducibly(tmp_path):
     params["lstm"].update(seq_len=10, hidden_size=8, max_epochs=3)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     write_parquet(tmp_path / paths.DATASET, make_dataset())
-    write_json(tmp_path / paths.FEATURE_SPEC, make_spec())
+    write_json(tmp_path / paths.for_symbol(params["extract"]["symbol"]).feature_spec, make_spec())
     write_json(tmp_path / paths.SPLIT_FEATURES, {"kept": make_spec()["model_features"], "dropped": {}})
 
     first = run_stages(tmp_path)

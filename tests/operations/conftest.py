@@ -62,5 +62,5 @@ def two_releases(tmp_path_factory):
     run(["dvc", "repro", "-q"], repo)
     riskai(repo, "commit", "-m", "run 2")
     summary = json.loads(riskai(repo, "release", "v2", "--json").stdout)
-    assert summary["served"]["tag"] == "v2"
+    assert summary["served"]["BTCUSDT"]["tag"] == "v2"
     return repo

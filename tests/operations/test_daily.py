@@ -83,8 +83,8 @@ def test_daily_writes_postgres(repo, day, postgres_url):
 
 def test_served_features_equal_the_pipeline_features(repo, fit_end, day):
     warehouse, served = open_warehouse(f"sqlite:///{repo / 'data/warehouse.sqlite'}"), load_served(repo)
-    spec = read_json(repo / "data/features/feature_spec.json")
-    pipeline = read_parquet(repo / "data/features/features.parquet").set_index("date")
+    spec = read_json(repo / "data/symbols/BTCUSDT/features/feature_spec.json")
+    pipeline = read_parquet(repo / "data/symbols/BTCUSDT/features/features.parquet").set_index("date")
     served_row = day_features(warehouse, served, fit_end).iloc[-1][spec["model_features"]].astype(float)
     pipeline_row = pipeline.loc[pd.Timestamp(fit_end), spec["model_features"]].astype(float)
     np.testing.assert_array_equal(served_row.to_numpy(), pipeline_row.to_numpy())
@@ -132,7 +132,7 @@ def test_out_of_range_features_are_refused_or_flagged(repo, day, warehouse_copy)
 
 
 def _served_variant(repo, name) -> dict:
-    return read_json(repo / "data/serving" / POST_TAG / "data/models/served" / name / "variant.json")
+    return read_json(repo / "data/serving" / POST_TAG / "BTCUSDT/data/symbols/BTCUSDT/models/served" / name / "variant.json")
 
 
 def test_a_stopped_source_is_scored_by_the_fallback_trained_without_it(repo, day, warehouse_copy):
@@ -146,7 +146,7 @@ def test_a_stopped_source_is_scored_by_the_fallback_trained_without_it(repo, day
     assert summary["variant"] == "no_onchain"
     assert summary["stale_sources"]["onchain"]["age_days"] == 7 and summary["stale_sources"]["onchain"]["limit_days"] == 2
     fallback = _served_variant(repo, "no_onchain")
-    spec = read_json(repo / "data/features/feature_spec.json")
+    spec = read_json(repo / "data/symbols/BTCUSDT/features/feature_spec.json")
     assert not set(fallback["inputs"]) & set(spec["feature_groups"]["onchain"])  # nothing of it, not even filled
     assert summary["p_meta"] != fresh["p_meta"]
     stored = read_predictions(create_engine(warehouse_copy))
@@ -205,7 +205,7 @@ def test_an_unreachable_database_is_one_line(repo, day):
 
 
 def test_an_edited_served_params_file_is_refused_and_rollback_restores_it(repo, day):
-    params = repo / "data/serving" / POST_TAG / "params.yaml"
+    params = repo / "data/serving" / POST_TAG / "BTCUSDT" / "params.yaml"
     params.write_text(params.read_text().replace("maintenance_margin_rate: 0.004", "maintenance_margin_rate: 0.04"))
     proc, summary = _daily(repo, day, check=False)
     assert proc.returncode == 2 and f"differs from `git show {POST_TAG}:params.yaml`" in summary["error"]

@@ -31,7 +31,7 @@ def test_a_challenger_that_is_not_better_is_not_released(repo):
     assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == head
     assert (repo / "params.yaml").read_text() == params
     assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
-    assert run(["dvc", "status", "--json"], repo).stdout.strip() in ('{"extract": ["always changed"]}', "{}")
+    assert run(["dvc", "status", "--json"], repo).stdout.strip() in ('{"extract@BTCUSDT": ["always changed"]}', "{}")
     assert "meta.C" in run(["git", "log", "-1", "--format=%B", summary["rejected_branch"]], repo).stdout or \
         "C: 0.001" in run(["git", "show", f"{summary['rejected_branch']}:params.yaml"], repo).stdout
     assert "v-rejected" not in run(["git", "tag"], repo).stdout.split()
@@ -90,7 +90,7 @@ def test_a_failed_repro_restores_branch_params_and_outputs(repo):
     assert (repo / "params.yaml").read_text() == params
     assert (repo / "data/models/risk_ai_meta.json").read_bytes() == model
     assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
-    assert run(["dvc", "status", "--json"], repo).stdout.strip() in ('{"extract": ["always changed"]}', "{}")
+    assert run(["dvc", "status", "--json"], repo).stdout.strip() in ('{"extract@BTCUSDT": ["always changed"]}', "{}")
     assert "v-broken" not in run(["git", "tag"], repo).stdout.split()
 
 

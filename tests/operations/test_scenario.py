@@ -32,7 +32,7 @@ def test_scenario_releases_both_states(scenario_repo):
     assert not backfilled_keys
     assert pre["meta"]["features"] == [k for k in post["meta"]["features"] if not k.startswith(("oi_", "net_flow", "exchange_"))]
     assert post["meta"]["features"] == yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["meta"]["features"]
-    specs = {tag: json.loads((scenario_repo / f"data/serving/{tag}/data/features/feature_spec.json").read_text())
+    specs = {tag: json.loads((scenario_repo / f"data/serving/{tag}/BTCUSDT/data/symbols/BTCUSDT/features/feature_spec.json").read_text())
              for tag in (PRE_TAG, POST_TAG)}
     assert "oi_delta" not in specs[PRE_TAG]["model_features"]
     assert {"oi_delta", "oi_accel", "net_flow_delta"} <= set(specs[POST_TAG]["model_features"])
@@ -56,7 +56,8 @@ def test_compare_shows_moved_metrics_and_bucket_shares(scenario_repo):
 def test_rollback_restores_the_pre_backfill_models_byte_for_byte(scenario_repo):
     lock = yaml.safe_load(run(["git", "show", f"{PRE_TAG}:dvc.lock"], scenario_repo).stdout)
     expected = {o["path"]: o["md5"] for s in lock["stages"].values() for o in s.get("outs", [])
-                if o["path"].startswith("data/models/")}
+                if o["path"].startswith(("data/symbols/BTCUSDT/models/", "data/symbols/BTCUSDT/features"))}
+    assert set(expected) == {"data/symbols/BTCUSDT/models/served", "data/symbols/BTCUSDT/features"}
     cache, parked = scenario_repo / ".dvc/cache", scenario_repo.parent / "parked-cache"
     shutil.rmtree(scenario_repo / f"data/serving/{PRE_TAG}")
     cache.rename(parked)  # the remote is the only source left
@@ -66,12 +67,12 @@ def test_rollback_restores_the_pre_backfill_models_byte_for_byte(scenario_repo):
         shutil.rmtree(cache, ignore_errors=True)
         parked.rename(cache)
     assert summary["to"] == PRE_TAG
-    served = scenario_repo / f"data/serving/{PRE_TAG}"
-    for path, md5 in expected.items():  # files and folders (data/models/served), hashed as DVC does
+    served = scenario_repo / f"data/serving/{PRE_TAG}/BTCUSDT"
+    for path, md5 in expected.items():  # folders (served models, features), hashed as DVC does
         assert dvc_md5(served / path) == md5, path
-    # The pre-backfill meta model is not the one in the workspace (which is the backfilled one).
-    workspace_meta = hashlib.md5((scenario_repo / "data/models/risk_ai_meta.json").read_bytes()).hexdigest()
-    assert workspace_meta != expected["data/models/risk_ai_meta.json"]
+    # The pre-backfill served models are not the ones in the workspace (which are the backfilled ones).
+    workspace_served = dvc_md5(scenario_repo / "data/symbols/BTCUSDT/models/served")
+    assert workspace_served != expected["data/symbols/BTCUSDT/models/served"]
     assert json.loads((scenario_repo / "data/serving/CURRENT.json").read_text())["BTCUSDT"]["tag"] == PRE_TAG
     assert not run(["git", "status", "--porcelain"], scenario_repo).stdout.strip()
     riskai(scenario_repo, "rollback", POST_TAG)

@@ -2,7 +2,7 @@
 
 A stand-in server serves BTCUSDT (the real files) and TESTUSDT (the same files with every price,
 volume and rate halved). In a copy of this repository BTCUSDT is loaded from the files, TESTUSDT is
-backfilled through the collectors, the pipeline runs on TESTUSDT (`extract.symbol`), is released and
+backfilled through the collectors, the pipeline runs on TESTUSDT (`universe.symbols` and `extract.symbol`), is released and
 scores days after its data window (which ends on 2025-10-31 in the copies: tests/repo_copies.py),
 including days after open interest stopped (2025-04-28, as for BTCUSDT). Every BTCUSDT row of every
 warehouse table is compared before and after.
@@ -141,7 +141,8 @@ def released(standin, real_data_dir, tmp_path_factory):
     riskai(repo, "release", FIRST_TAG, "-m", f"{FIRST} model", env=env)
     first_pointer = json.loads((repo / "data/serving/CURRENT.json").read_text())[FIRST]
     collected = backfill_second_symbol(repo, env, timings)
-    riskai(repo, "params", "set", f"extract.symbol={SECOND}", "extract.end=2025-10-31", timings=timings)
+    riskai(repo, "params", "set", f"universe.symbols=[{SECOND}]", f"extract.symbol={SECOND}", "extract.end=2025-10-31",
+           timings=timings)
     run(["git", "commit", "-q", "-m", f"params: {SECOND}", "--", "params.yaml"], repo)
     riskai(repo, "repro", env=env, timings=timings)
     riskai(repo, "commit", "-m", f"pipeline: {SECOND}", timings=timings)
@@ -163,7 +164,7 @@ def test_second_symbol_end_to_end_on_sqlite(released):
     assert len(second) == len(first) >= 1795 and max(second) == "2025-11-30"
     assert second["2025-11-10"] == pytest.approx(first["2025-11-10"] / 2)
 
-    manifest = json.loads((repo / "data/raw/manifest.json").read_text())
+    manifest = json.loads((repo / f"data/symbols/{SECOND}/raw/manifest.json").read_text())
     assert manifest["symbol"] == SECOND and manifest["end"] == "2025-10-31"
     # Every collector that wrote rows recorded itself and its base URL: the release takes collected
     # data without --allow-synthetic, and the manifest shows it came from the stand-in.

@@ -14,8 +14,7 @@ import pytest
 
 from riskai.config import REPO_ROOT
 from riskai.io import read_json, read_parquet, write_parquet
-from riskai.paths import RAW_DIR, VALIDATION_METRICS
-from riskai.validation.report import VALIDATION_REPORT
+from riskai.paths import for_symbol
 from riskai.validation.sources import validate_sources
 from riskai.warehouse.extract import extract_raw
 from riskai.warehouse.load import load_warehouse
@@ -23,6 +22,9 @@ from tests.features.stage_workspace import run_stage
 from tests.warehouse.conftest import engine_for
 
 FUTURES, HOURLY = "binance_futures_metrics", "hourly_klines"
+SYMBOL = "BTCUSDT"  # params.yaml's extract.symbol, in its universe.symbols
+WHERE = for_symbol(SYMBOL)
+RAW_DIR, VALIDATION_METRICS, VALIDATION_REPORT = WHERE.raw_dir, WHERE.validation_metrics, WHERE.validation_report
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def real_raw(tmp_path_factory, real_data_dir):
     url = f"sqlite:///{root / 'warehouse.sqlite'}"
     with engine_for(url) as engine:
         load_warehouse(engine, "real", data_dir=real_data_dir)
-    extract_raw(url, root / "raw", symbol="BTCUSDT", start="2021-01-01", end="2025-11-30")
+    extract_raw(url, root / "raw", symbol=SYMBOL, start="2021-01-01", end="2025-11-30")
     return root / "raw"
 
 
@@ -48,16 +50,16 @@ def _raw(name: str) -> pd.DataFrame:
 
 
 def _stages_fail() -> str:
-    run_stage("features")
+    run_stage("features", SYMBOL)
     with pytest.raises(SystemExit) as failure:
-        run_stage("validate")
+        run_stage("validate", SYMBOL)
     assert read_json(VALIDATION_METRICS)["status"] == "failed"
     return str(failure.value.code)
 
 
 def test_real_data_pass_with_a_short_metric_and_a_full_report(workspace):
-    run_stage("features")
-    run_stage("validate")
+    run_stage("features", SYMBOL)
+    run_stage("validate", SYMBOL)
     metric = read_json(VALIDATION_METRICS)
     assert metric["status"] == "ok" and metric["n_broken"] == 0
     assert "features" not in metric and len(metric) <= 12 and metric["data_source"] == "real"

@@ -1,13 +1,14 @@
-"""The validate stage always writes metrics/validation.json, then fails naming every broken rule."""
+"""The validate stage always writes metrics/symbols/<S>/validation.json, then fails naming every broken rule."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from riskai.io import read_json, read_parquet, write_parquet
-from riskai.paths import DATASET, FEATURES, VALIDATION_METRICS
-from riskai.validation.report import VALIDATION_REPORT
-from tests.features.stage_workspace import run_stage, write_workspace
+from riskai.paths import DATASET
+from tests.features.stage_workspace import WHERE, run_stage, write_workspace
 from tests.features.synthetic_raw_tables import make_raw
+
+FEATURES, VALIDATION_METRICS, VALIDATION_REPORT = WHERE.features, WHERE.validation_metrics, WHERE.validation_report
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from riskai.config import REPO_ROOT
 from riskai.config import load_params
 from riskai.features.build import build_features, read_raw_tables
 from riskai.io import read_json, write_parquet
+from riskai.paths import for_symbol
 from riskai.warehouse.extract import extract_raw
 from riskai.warehouse.load import load_warehouse
 from riskai.warehouse.schema import SOURCE_TABLES, WarehouseError, whale_weekly_stats
@@ -26,6 +27,7 @@ REQUIRED = ["binance_futures_metrics", "futures_extended_metrics", "whale_daily_
 # A short span must still label some days: a shorter threshold window than the pipeline's.
 FEATURE_PARAMS = {**load_params("features", REPO_ROOT / "params.yaml"), "target_window": 60, "target_min_periods": 30}
 WINDOW = {"symbol": "BTCUSDT", "start": "2024-02-01", "end": "2024-05-31"}
+RAW_DIR = for_symbol(WINDOW["symbol"]).raw_dir  # data/symbols/BTCUSDT/raw: where stage extract@BTCUSDT writes
 
 
 def _extract(url, out_dir, **overrides):
@@ -127,7 +129,7 @@ def _break_duplicate_keys(engine):
     (_break_duplicate_keys, "table 'bitinfocharts_whale' at .* has duplicate key \\['BTCUSDT', .*2024-03-01"),
 ])
 def test_bad_warehouse_fails_without_touching_the_output(loaded_sqlite, tmp_path, damage, message):
-    out_dir = tmp_path / "data" / "raw"
+    out_dir = tmp_path / RAW_DIR
     _extract(loaded_sqlite, out_dir)
     before = _file_bytes(out_dir)
     with engine_for(loaded_sqlite) as engine:
@@ -139,8 +141,8 @@ def test_bad_warehouse_fails_without_touching_the_output(loaded_sqlite, tmp_path
 
 
 def test_unreachable_database_names_the_masked_url(tmp_path):
-    out_dir = tmp_path / "data" / "raw"
-    out_dir.parent.mkdir()
+    out_dir = tmp_path / RAW_DIR
+    out_dir.parent.mkdir(parents=True)
     with pytest.raises(WarehouseError, match=r"cannot connect to the warehouse at "
                                              r"postgresql\+psycopg2://riskai:\*\*\*@127\.0\.0\.1:1/warehouse") as error:
         _extract("postgresql+psycopg2://riskai:s3cret@127.0.0.1:1/warehouse", out_dir)
@@ -162,9 +164,10 @@ def test_unknown_required_table_and_empty_window(loaded_sqlite, tmp_path):
         _extract(loaded_sqlite, tmp_path / "raw", start="2024-06-01")
 
 
-def _stage(workdir: Path, url: str) -> subprocess.CompletedProcess:
+def _stage(workdir: Path, url: str, *args: str) -> subprocess.CompletedProcess:
+    """`python stages/extract.py *args` (the symbol: dvc.yaml's extract@SYMBOL) in ``workdir``."""
     env = {**os.environ, "RISKAI_DATABASE_URL": url}
-    return subprocess.run([sys.executable, str(workdir / "stages" / "extract.py")], cwd=workdir, env=env,
+    return subprocess.run([sys.executable, str(workdir / "stages" / "extract.py"), *args], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -175,17 +178,25 @@ def test_stage_reads_its_params_and_exits_non_zero_on_error(loaded_sqlite, tmp_p
     (workdir / "params.yaml").write_text(
         "extract:\n  symbol: BTCUSDT\n  start: '2024-03-01'\n  end: '2024-03-31'\n"
         f"  required_tables: {REQUIRED}\n", encoding="utf-8")
-    done = _stage(workdir, loaded_sqlite)
-    assert done.returncode == 0, done.stderr
-    manifest = read_json(workdir / "data" / "raw" / "manifest.json")
-    assert manifest["tables"]["binance_futures_metrics"]["rows"] == 31
-    before = _file_bytes(workdir / "data" / "raw")
+    for args in ((), ("BTCUSDT", "ETHUSDT"), ("btcusdt",)):  # exactly one symbol, spelled as the exchange does
+        refused = _stage(workdir, loaded_sqlite, *args)
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+        assert "extract stage" in refused.stderr
+    assert not (workdir / "data").exists()
 
-    failed = _stage(workdir, "postgresql+psycopg2://riskai:s3cret@127.0.0.1:1/warehouse")
+    done = _stage(workdir, loaded_sqlite, "BTCUSDT")
+    assert done.returncode == 0, done.stderr
+    raw_dir = workdir / RAW_DIR
+    manifest = read_json(raw_dir / "manifest.json")
+    assert manifest["symbol"] == "BTCUSDT" and manifest["tables"]["binance_futures_metrics"]["rows"] == 31
+    assert sorted(p.name for p in (workdir / "data" / "symbols").iterdir()) == ["BTCUSDT"]
+    before = _file_bytes(raw_dir)
+
+    failed = _stage(workdir, "postgresql+psycopg2://riskai:s3cret@127.0.0.1:1/warehouse", "BTCUSDT")
     assert failed.returncode == 1
     assert "cannot connect to the warehouse at postgresql+psycopg2://riskai:***@127.0.0.1:1" in failed.stderr
     assert "s3cret" not in failed.stderr and "Traceback" not in failed.stderr
-    _assert_untouched(workdir / "data" / "raw", before)
+    _assert_untouched(raw_dir, before)
 
 
 @pytest.mark.parametrize("statement, message", [
@@ -208,12 +219,12 @@ def test_text_where_sqlite_should_hold_a_date_or_number_is_one_line(loaded_sqlit
 
 
 def test_temporaries_of_a_killed_extract_are_removed_at_the_next_start(loaded_sqlite, tmp_path):
-    """SIGKILL mid-extract leaves data/.raw.new-*; the next run removes it, but not a live run's."""
+    """SIGKILL mid-extract leaves data/symbols/<S>/.raw.new-*; the next run removes it, but not a live run's."""
     import signal
     import subprocess
     import sys
 
-    out_dir = tmp_path / "data" / "raw"
+    out_dir = tmp_path / RAW_DIR
     out_dir.parent.mkdir(parents=True)
     killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     killed.send_signal(signal.SIGKILL)
