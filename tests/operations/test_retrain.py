@@ -119,3 +119,26 @@ def test_roll_to_refuses_a_day_after_the_last_collected_one(tmp_path, monkeypatc
     with pytest.raises(RefusedError, match="--roll-to 2025-12-31 is after 2025-12-30, the last day with prices"):
         rolled_window(params, dt.date(2025, 12, 31), dt.date(2025, 12, 30))
     assert rolled_window(params, dt.date(2025, 12, 30), dt.date(2025, 12, 30))[0] == "extract.end=2025-12-30"
+
+
+def test_every_symbol_gets_its_own_verdict_from_its_own_walk_forward(tmp_path):
+    """Two symbols without a served champion: each is judged on its own predictions; the default tag
+    is the last day any of them scored."""
+    import pandas as pd
+
+    from riskai.io import write_parquet
+    from riskai.operations.retrain import _challenge_all
+    from riskai.paths import for_symbol
+
+    run(["git", "init", "-q"], tmp_path)
+    days = {"ALPHAUSDT": pd.date_range("2025-01-01", periods=40), "BETAUSDT": pd.date_range("2025-01-11", periods=40)}
+    for offset, (symbol, dates) in enumerate(days.items()):
+        labels = [i % 3 == 0 for i in range(len(dates))]
+        write_parquet(tmp_path / for_symbol(symbol).backtest_predictions,
+                      pd.DataFrame({"date": dates, "target_high_vol": [float(y) for y in labels],
+                                    "p_meta": [0.8 if (y != bool(offset)) else 0.2 for y in labels]}))
+    verdicts, promoted, reason, tag = _challenge_all(tmp_path, {"ALPHAUSDT": None, "BETAUSDT": None}, {}, None)
+    assert tag == "retrain-20250219" and promoted == ["ALPHAUSDT", "BETAUSDT"]
+    assert verdicts["ALPHAUSDT"]["challenger"]["pr_auc"] == pytest.approx(1.0)  # ALPHAUSDT's own perfect ranking
+    assert verdicts["BETAUSDT"]["challenger"]["pr_auc"] < 0.5  # BETAUSDT's inverted one
+    assert reason.startswith("ALPHAUSDT: no served champion for ALPHAUSDT") and "BETAUSDT: no served champion" in reason
