@@ -36,6 +36,7 @@ def test_dvc_plots_show_renders_every_plot_offline(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(REPO_ROOT / "dvc.yaml", repo / "dvc.yaml")
+    shutil.copy(REPO_ROOT / "params.yaml", repo / "params.yaml")  # dvc.yaml's foreach reads universe.symbols
     shutil.copytree(REPO_ROOT / "metrics", repo / "metrics")
     run(["git", "init", "-q"], repo)
     run([sys.executable, "-m", "dvc", "init", "-q"], repo)
