@@ -45,4 +45,5 @@ def test_a_synthetic_data_release_needs_allow_synthetic(tiny_repo):
     assert not run(["git", "tag"], tiny_repo).stdout.strip()
     summary = json.loads(riskai(tiny_repo, "release", "v1", "--allow-synthetic", "--json").stdout)
     assert summary["data_source"] == "synthetic"
-    assert 'data source: {"kind": "synthetic"}' in run(["git", "tag", "-n9", "v1"], tiny_repo).stdout
+    message = run(["git", "tag", "-n9", "v1"], tiny_repo).stdout  # the universe's kind, and each symbol's record
+    assert 'data source: {"kind": "synthetic", "symbols": {"BTCUSDT": {"kind": "synthetic"}}}' in message
