@@ -9,9 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stages/lstm.py` from the repo root
 
-from dvclive import Live  # noqa: E402
-
+# riskai before dvclive: importing riskai fixes the instruction set numeric libraries use (riskai/__init__.py)
 from riskai.config import load_params  # noqa: E402
+from dvclive import Live  # noqa: E402
 from riskai.io import read_json, read_parquet, sha256_file, write_json, write_parquet  # noqa: E402
 from riskai.models.lstm import train_lstm  # noqa: E402
 from riskai.paths import SPLIT_FEATURES, DATASET, LSTM_LIVE_DIR, LSTM_METRICS, LSTM_PREDICTIONS, LSTM_STATE  # noqa: E402

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -21,6 +22,7 @@ import pandas as pd
 from joblib import delayed
 from tqdm import tqdm
 
+from riskai import DETERMINISTIC_ISA
 from riskai.backtest.base_fold import FoldSettings, fit_base_fold
 from riskai.backtest.folds import Fold, make_folds
 from riskai.backtest.folds import BacktestConfigError
@@ -63,6 +65,8 @@ def _code_digest(files=FOLD_CODE) -> str:
         digest.update((PACKAGE / relative).read_bytes())
     for library in FOLD_LIBRARIES:
         digest.update(f"{library}=={version(library)}".encode())
+    for name in sorted(DETERMINISTIC_ISA):  # the kernels the fits ran on (riskai/__init__.py)
+        digest.update(f"{name}={os.environ.get(name)}".encode())
     return digest.hexdigest()
 
 
