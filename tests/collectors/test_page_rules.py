@@ -13,6 +13,7 @@ from riskai.collectors.errors import CollectError
 from riskai.collectors.sources import collect
 from riskai.collectors.standin import Fault
 from riskai.operations.cli import main
+from riskai.warehouse.revisions import undo_revisions
 from riskai.warehouse.schema import binance_futures_metrics, quarantine, revisions
 from riskai.warehouse.upsert import upsert_frame
 from tests.collectors.conftest import END, START
@@ -161,6 +162,8 @@ def test_a_correction_that_passes_is_kept_as_a_revision(ctx, server):
         ["binance-klines", "binance_futures_metrics", "BTCUSDT", DAY, "volume_base"],
         ["binance-klines", "futures_extended_metrics", "BTCUSDT", DAY, "taker_buy_sell_ratio"]]
     assert kept["old_value"].iloc[0] == old and kept["new_value"].iloc[0] == pytest.approx(old * 1.01)
+    assert undo_revisions(ctx.engine, "binance-klines", kept["revised_at"].min())["restored"] == 2
+    pd.testing.assert_frame_equal(snapshot(ctx.engine)["binance_futures_metrics"].set_index("date"), before)
 
 
 def test_cli_refused_page_is_one_line_and_exit_1(tmp_path, server, monkeypatch, capsys):
