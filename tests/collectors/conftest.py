@@ -64,3 +64,12 @@ def make_ctx(server, params, monkeypatch):
     yield factory
     for engine in engines:
         engine.dispose()
+
+
+@pytest.fixture
+def ctx(make_ctx, tmp_path):
+    """A context on a fresh SQLite warehouse; ``ctx.sleeps`` records the client's waits."""
+    sleeps: list[float] = []
+    context = make_ctx(f"sqlite:///{tmp_path / 'w.sqlite'}", sleeps=sleeps)
+    context.sleeps = sleeps
+    return context

@@ -33,14 +33,6 @@ def ms(day) -> int:
     return int(pd.Timestamp(day).value // 1_000_000)
 
 
-@pytest.fixture
-def ctx(make_ctx, tmp_path):
-    sleeps: list[float] = []
-    context = make_ctx(f"sqlite:///{tmp_path / 'w.sqlite'}", sleeps=sleeps)
-    context.sleeps = sleeps
-    return context
-
-
 def test_next_page_url_on_another_host_is_refused(ctx, server):
     other = server.url.replace("127.0.0.1", "localhost").encode()  # the same server under another host name
     server.inject(Fault("/v4/timeseries/asset-metrics", transform=lambda body: body.replace(

@@ -45,11 +45,6 @@ def _quarantined(engine) -> pd.DataFrame:
         return pd.DataFrame(conn.execute(select(quarantine).order_by(quarantine.c.id)).mappings().all())
 
 
-@pytest.fixture
-def ctx(make_ctx, tmp_path):
-    return make_ctx(f"sqlite:///{tmp_path / 'w.sqlite'}")
-
-
 @pytest.mark.parametrize("price, rule", [("1e30", "range"), ("Infinity", "range"), ("20000", "open_continuity")],
                          ids=["1e30", "infinity", "20000"])
 def test_a_bad_kline_never_replaces_the_stored_day(ctx, server, price, rule):
