@@ -76,15 +76,25 @@ def test_a_day_that_is_new_is_refused_too(ctx, server):
     assert sorted(held.loc[held["rule"] == "range", "column_name"]) == ["close", "high"]
 
 
-def test_a_funding_rate_of_half_never_overwrites_stored_days(ctx, server):
-    collect(ctx, "binance-funding", "BTCUSDT", START, END)
-    stored = snapshot(ctx.engine)["binance_futures_metrics"]
-    server.inject(Fault("/fapi/v1/fundingRate", transform=_edit_json(
-        lambda rows: [{**row, "fundingRate": "0.5"} for row in rows])))
-    with pytest.raises(CollectError, match=r"binance-funding .* BTCUSDT 2024-11-12: page refused.*"
-                                           r"avg_funding_rate = 0\.5 on 2024-11-12 breaks rule range"):
-        collect(ctx, "binance-funding", "BTCUSDT", START, END)
-    pd.testing.assert_frame_equal(snapshot(ctx.engine)["binance_futures_metrics"], stored)
+def _half(payload):
+    rows = payload["result"]["list"] if isinstance(payload, dict) else payload
+    for row in rows:
+        row["fundingRate"] = "0.5"
+    return payload
+
+
+@pytest.mark.parametrize("source, path, table, column", [
+    ("binance-funding", "/fapi/v1/fundingRate", "binance_futures_metrics", "avg_funding_rate"),
+    ("bybit-funding", "/v5/market/funding/history", "futures_extended_metrics", "bybit_funding_rate")])
+def test_a_funding_rate_of_half_never_overwrites_stored_days(ctx, server, source, path, table, column):
+    collect(ctx, source, "BTCUSDT", START, END)
+    stored = snapshot(ctx.engine)[table]
+    assert stored[column].notna().sum() == 7
+    server.inject(Fault(path, transform=_edit_json(_half)))
+    with pytest.raises(CollectError, match=rf"{source} .* BTCUSDT 2024-11-12: page refused.*"
+                                           rf"{table}\.{column} = 0\.5 on 2024-11-12 breaks rule range"):
+        collect(ctx, source, "BTCUSDT", START, END)
+    pd.testing.assert_frame_equal(snapshot(ctx.engine)[table], stored)
     assert len(_quarantined(ctx.engine)) == 7  # every day of the page
 
 
