@@ -33,15 +33,15 @@ def check_universe(symbols: Any, research_symbol: str) -> list[str]:
     if repeated:
         raise UniverseError(f"params.yaml universe.symbols: {', '.join(repeated)} listed more than once")
     if research_symbol not in symbols:
-        raise UniverseError(f"params.yaml extract.symbol: {research_symbol} (the research symbol of the split, "
+        raise UniverseError(f"params.yaml extract.symbol: {research_symbol} (the default symbol of riskai commands, "
                             f"xgb, lstm, meta and evaluate stages) is not in universe.symbols {symbols}")
     return list(symbols)
 
 
 def symbol_row(where: SymbolPaths, root: Path = Path(".")) -> dict[str, Any]:
     """One symbol's headline: validation, walk-forward (meta vs HAR-logit, all days and per period), serving."""
-    files = {"validation": where.validation_metrics, "walkforward": where.walkforward_metrics,
-             "serve": where.serve_metrics}
+    files = {"validation": where.validation_metrics, "walkforward": where.walkforward_report,
+             "serve": where.serve_report}
     absent = [str(path) for path in files.values() if not (root / path).is_file()]
     if absent:
         raise UniverseError(f"universe: {where.symbol} has no {', '.join(absent)}; run `dvc repro` for its stages "

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from riskai.columns import LABEL_COLUMNS
 from riskai.features.volatility import (
     VOL_ESTIMATORS,
     daily_vol,
@@ -57,7 +58,6 @@ BYBIT_FUNDING = ("futures_extended_metrics", "bybit_funding_rate")
 SPINE_LAG = 0
 PARAM_KEYS = ("groups", "ffill_limit", "zscore_window", "vol_estimator", "target_quantile", "target_window",
               "target_min_periods")
-LABEL_COLUMNS = ("vol", "vol_threshold", "vol_next", "target_high_vol")
 STATIC_FEATURES = ("weekday_next", "is_weekend_next")
 OI_FEATURES = ("oi_delta", "oi_accel", "oi_delta_7d")
 # Share of a trailing window that must hold values (a few missing days must not erase a month).

@@ -11,9 +11,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from riskai import __version__ as RISKAI_VERSION
 
-TARGET = "target_high_vol"
+from riskai.columns import DATE, LABEL_COLUMNS, TARGET  # noqa: F401  (re-exported for the model wrappers)
 SEGMENT = "segment"
-DATE = "date"
 JSON_DECIMALS = 10
 # What every fitted model records about the days it saw (see ``fit_window``).
 FIT_WINDOW_KEYS = ("train_start", "train_end", "selection_start", "selection_end")  # riskai.io.write_json keeps this many decimals
@@ -61,6 +60,21 @@ def selection_slice(dates: Sequence, selection_days: int) -> np.ndarray:
     return inside
 
 
+def selection_split(dates: Sequence, selection_days: int, purge_days: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(rows the selection fit may use, selection rows): the selection slice is the last ``selection_days``;
+    the rows fitted on before it end ``purge_days`` before its first day, as a fold's fit window ends
+    before its origin, so no label the selection fit learns from reaches into the slice."""
+    check_positive_int("split.purge_days", purge_days)
+    chosen = selection_slice(dates, selection_days)
+    dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
+    first = dates[chosen].min()
+    usable = (dates < first - pd.Timedelta(days=int(purge_days))).to_numpy()
+    if not usable.any():
+        raise ValueError(f"selection_days={selection_days} with purge_days={purge_days} leaves nothing to fit on "
+                         f"before {_day_text(first)}")
+    return usable, chosen
+
+
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
     """One-line error naming the parameter, for hyperparameters that must be whole numbers."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -90,16 +104,6 @@ def binary_scores(y_true: Sequence[float], proba: Sequence[float]) -> dict[str, 
     }
 
 
-def segment_rows(dataset: pd.DataFrame, segment: str) -> pd.DataFrame:
-    """Rows of one segment; they must all carry a label (CONTRACTS.md, split)."""
-    rows = dataset.loc[dataset[SEGMENT] == segment]
-    if rows.empty:
-        raise ValueError(f"dataset has no '{segment}' rows")
-    if rows[TARGET].isna().any():
-        raise ValueError(f"'{segment}' rows without {TARGET}: the split contract is broken")
-    return rows
-
-
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -122,11 +126,3 @@ def as_feature_frame(X: Any, features: Sequence[str]) -> pd.DataFrame:
     if array.ndim != 2 or array.shape[1] != len(features):
         raise ValueError(f"expected {len(features)} feature columns, got shape {array.shape}")
     return pd.DataFrame(array, columns=list(features))
-
-
-def predictions_frame(rows: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """The contract's predictions layout: date, segment, then one p_<model> column per model."""
-    frame = pd.DataFrame({DATE: rows[DATE].to_numpy().astype("datetime64[ns]"), SEGMENT: rows[SEGMENT].astype(str).to_numpy()})
-    for name, values in columns.items():
-        frame[name] = np.asarray(values, dtype=np.float64)
-    return frame

@@ -1,10 +1,10 @@
 """Stacking meta model over the base models' probabilities and a few key features.
 
 The meta model may only learn from base-model probabilities that are out-of-sample for those base
-models; otherwise it learns to trust their (over-confident) in-sample fit. The base models are fitted
-on train, so the meta model is fitted on valid, and ``MetaStacker.fit`` refuses any training date that
-falls inside a base model's fit window (``StackingLeakError``). Valid predictions reported for
-threshold choice are out-of-fold over contiguous blocks; the final fit on all valid rows scores test.
+models; otherwise it learns to trust their (over-confident) in-sample fit. In the walk-forward each
+fold's meta model learns from earlier folds' predictions, and ``MetaStacker.fit`` refuses any training
+date on or before the end of the fit or selection window of the base model that predicted it
+(``StackingLeakError``). Its alarm threshold is chosen on out-of-fold predictions over contiguous blocks.
 
 Which base models are stacked is a parameter (``meta.base_models``; default xgb and lstm). With
 ``logit_inputs`` the base probabilities enter on the log-odds scale, where a logistic combination of
@@ -31,18 +31,12 @@ from torch import nn
 from riskai.config import seed_everything
 from riskai.io import read_json, write_json
 from riskai.models.common import (
-    DATE,
     FIT_WINDOW_KEYS,
-    SEGMENT,
-    TARGET,
     as_feature_frame,
-    binary_scores,
     column_names,
     fit_window,
     json_exact,
     library_versions,
-    predictions_frame,
-    segment_rows,
 )
 
 # Base models that can be stacked; each contributes the probability column ``p_<model>``, which must be
@@ -88,12 +82,6 @@ class StackingLeakError(ValueError):
     """The meta model was asked to learn from base predictions made on the base models' own training days."""
 
 
-def read_fit_window(metadata_path: str | Path) -> dict[str, str | None]:
-    """The fit window (and selection slice) from a base model's metadata (or LSTM config) JSON."""
-    metadata = read_json(metadata_path)
-    return {key: metadata.get(key) for key in FIT_WINDOW_KEYS}
-
-
 def _in_sample_spans(windows: list[Mapping[str, str | None]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """First and last in-sample day (fit rows and selection slice) of each window (datetime64[D]), and
     whether its fit window is recorded at all. Walk-forward stacks pass thousands of per-row windows
@@ -110,9 +98,10 @@ def _in_sample_spans(windows: list[Mapping[str, str | None]]) -> tuple[np.ndarra
 
 
 def check_out_of_sample(dates, base_windows: Mapping[str, Any]) -> None:
-    """Raise StackingLeakError unless every date lies outside every base model's fit and selection window.
+    """Raise StackingLeakError unless every date lies after every base model's fit and selection window.
 
-    A base model's window is one mapping (the model that predicted every row) or a sequence with one
+    A day on or before a window's end was either fitted on or predicted by a model that learned from
+    later days; only days after it are out-of-sample. A base model's window is one mapping (the model that predicted every row) or a sequence with one
     mapping per row (walk-forward: each row was predicted by the model of its own fold).
     """
     dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
@@ -126,12 +115,13 @@ def check_out_of_sample(dates, base_windows: Mapping[str, Any]) -> None:
         if not recorded.all():
             raise StackingLeakError(f"base model '{name}' has no recorded fit window: cannot prove its predictions are out-of-sample")
         days = dates.to_numpy().astype("datetime64[D]")
-        leaks = (days >= start) & (days <= end)
+        leaks = days <= end
         if leaks.any():
             inside = dates[leaks]
             first = per_row[int(np.flatnonzero(leaks)[0])]
+            where = "inside" if (days[leaks] >= start[leaks]).any() else "before the end of"
             raise StackingLeakError(
-                f"{len(inside)} meta training days ({inside.min():%Y-%m-%d}..{inside.max():%Y-%m-%d}) fall inside "
+                f"{len(inside)} meta training days ({inside.min():%Y-%m-%d}..{inside.max():%Y-%m-%d}) fall {where} "
                 f"base model '{name}''s fit or selection window {first.get('train_start')}..{first.get('train_end')} "
                 f"(selection {first.get('selection_start')}..{first.get('selection_end')}): its probabilities there are in-sample"
             )
@@ -326,92 +316,9 @@ def out_of_fold_proba(stacker: MetaStacker, X: pd.DataFrame, y, dates, base_wind
     return proba
 
 
-def block_mean_roc_auc(y, proba, n_blocks: int) -> float | None:
-    """Mean ROC-AUC over the contiguous blocks (those holding both classes); None if there are none."""
-    y, proba = np.asarray(y, dtype=np.float64), np.asarray(proba, dtype=np.float64)
-    scores = [binary_scores(y[block], proba[block])["roc_auc"] for block in np.array_split(np.arange(len(y)), n_blocks)]
-    scores = [s for s in scores if s is not None]
-    return float(np.mean(scores)) if scores else None
-
-
-def stacking_frame(dataset: pd.DataFrame, base_predictions: list[pd.DataFrame], key_features: list[str],
-                   base_models=DEFAULT_BASE_MODELS) -> tuple[pd.DataFrame, list[str]]:
-    """Valid and test rows with the base probabilities, key features, label and segment, by date.
-
-    Key features the dataset lacks (e.g. a pre-backfill feature set without on-chain data) are dropped
-    with a notice rather than failing, so the same params serve both scenarios; derived key features
-    (``DERIVED_FEATURES``) are computed here when the dataset has their source columns.
-    """
-    probabilities = list(base_model_columns(base_models))
-    dataset = add_derived_features(dataset, key_features)
-    present = [f for f in key_features if f in dataset.columns]
-    absent = sorted(set(key_features) - set(present))
-    if absent:
-        print(f"meta: key features not in the dataset, left out: {absent}", file=sys.stderr)
-    frame = dataset.loc[dataset[SEGMENT].isin(["valid", "test"]), [DATE, SEGMENT, TARGET, *present]]
-    for predictions in base_predictions:
-        columns = [c for c in predictions.columns if c in probabilities and c not in frame.columns]
-        frame = frame.merge(predictions[[DATE, *columns]], on=DATE, how="left", validate="one_to_one")
-    missing = [c for c in probabilities if c not in frame.columns]
-    if missing:
-        raise KeyError(f"meta: base predictions {missing} not found")
-    if frame[probabilities].isna().any().any():
-        raise ValueError("meta: some valid/test rows have no base-model probability")
-    return frame.sort_values(DATE).reset_index(drop=True), [*probabilities, *present]
-
-
 # Keys of the `meta` params section that are not MetaStacker hyperparameters.
-NON_ESTIMATOR_KEYS = ("features", "cv_blocks", "base_models", "har_logit_C")
+NON_ESTIMATOR_KEYS = ("features", "cv_blocks", "base_models", "min_days")
 
 
 def stacker_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in NON_ESTIMATOR_KEYS}
-
-
-def train_meta(
-    dataset: pd.DataFrame,
-    base_predictions: list[pd.DataFrame],
-    base_windows: Mapping[str, Mapping[str, str | None]],
-    params: dict,
-    usable_features=None,
-) -> tuple[MetaStacker, pd.DataFrame, dict[str, Any]]:
-    """Out-of-fold meta probabilities on valid, then a final fit on all valid rows that scores test.
-
-    ``usable_features``: the dataset features the coverage filter kept (None: all); key features
-    outside it are left out, derived ones are kept when their source columns exist.
-    """
-    base_models = list(params.get("base_models", DEFAULT_BASE_MODELS))
-    key_features = [f for f in params["features"]
-                    if usable_features is None or f in usable_features or f in DERIVED_FEATURES]
-    frame, inputs = stacking_frame(dataset, base_predictions, key_features, base_models)
-    unknown = [m for m in base_models if m not in base_windows]
-    if unknown:
-        raise StackingLeakError(f"base models {unknown} have no recorded fit window: cannot prove their predictions are out-of-sample")
-    base_windows = {m: base_windows[m] for m in base_models}  # the guard checks exactly the stacked models
-    valid = segment_rows(frame, "valid")
-    test = frame.loc[frame[SEGMENT] == "test"]
-    stacker = MetaStacker(**stacker_params(params))
-    n_blocks = int(params["cv_blocks"])
-    oof = out_of_fold_proba(stacker, valid[inputs], valid[TARGET], valid[DATE], base_windows, n_blocks)
-    stacker.fit(valid[inputs], valid[TARGET], dates=valid[DATE], base_windows=base_windows)
-    predictions = pd.concat(
-        [
-            predictions_frame(valid, {"p_meta": oof}),
-            predictions_frame(test, {"p_meta": stacker.predict_proba(test[inputs])[:, 1]}),
-        ],
-        ignore_index=True,
-    )
-    metrics = {
-        "valid_oof": binary_scores(valid[TARGET], oof),
-        # Diagnostic: mean ROC-AUC within each out-of-fold block (insensitive to per-fold intercept shifts).
-        "valid_oof_block_mean_roc_auc": block_mean_roc_auc(valid[TARGET], oof, n_blocks),
-        "model": stacker.model,
-        "base_models": base_models,
-        "logit_inputs": bool(stacker.logit_inputs),
-        "features": inputs,
-        "coefficients": stacker.coefficients(),
-        "intercept": stacker.intercept_ if stacker.model == "logistic" else None,
-        "n_valid": len(valid),
-        "cv_blocks": int(params["cv_blocks"]),
-    }
-    return stacker, predictions, metrics

@@ -43,19 +43,22 @@ log = logging.getLogger(__name__)
 
 
 def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """The evaluate stage's own PR-AUC and Brier, so the rule compares what metrics/evaluate.json reports."""
+    """The evaluate stage's own PR-AUC and Brier, so the rule compares what the walk-forward report says."""
     return {"pr_auc": float(average_precision(y, p)), "brier": float(brier_score(y, p)), "n_days": int(len(y))}
 
 
 def walkforward_predictions(root: Path, symbol: str, rev: str | None = None) -> pd.DataFrame:
     """date, label and p_meta of a symbol's walk-forward: the workspace's, or a release's (its DVC outputs)."""
     columns = ["date", "target_high_vol", "p_meta"]
-    path = paths.for_symbol(symbol).backtest_predictions
+    path = paths.for_symbol(symbol).walkforward_predictions
     if rev is None:
         return read_parquet(root / path)[columns]
     from dvc.api import DVCFileSystem
 
-    with DVCFileSystem(repo=str(root), rev=rev).open(path.as_posix(), "rb") as handle:
+    filesystem = DVCFileSystem(repo=str(root), rev=rev)
+    if not filesystem.exists(path.as_posix()):  # a release made before the fold plan: backtest@S's output
+        path = path.parent.parent / "backtest" / "predictions.parquet"
+    with filesystem.open(path.as_posix(), "rb") as handle:
         return pd.read_parquet(handle)[columns]
 
 
