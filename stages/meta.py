@@ -16,6 +16,7 @@ from riskai.backtest.base_models import BASE_MODELS, SECTIONS  # noqa: E402
 from riskai.backtest.meta_stage import run_meta_stage  # noqa: E402
 from riskai.config import load_params, stage_symbol  # noqa: E402
 from riskai.io import read_json, read_parquet  # noqa: E402
+from riskai.parallel import settings_from  # noqa: E402
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
     stage_dirs = {model: where.model_dir(SECTIONS[model]) for model in BASE_MODELS}
     try:
         summary = run_meta_stage(read_parquet(where.features), read_json(where.plan), load_params("meta"), stage_dirs,
-                                 where.model_dir("meta"))
+                                 where.model_dir("meta"), settings_from(load_params("compute"), section="compute"))
     except ValueError as err:
         raise SystemExit(f"meta stage failed for {where.symbol}: {err}") from None
     print(f"meta {where.symbol}: " + "; ".join(f"{name} {v['folds']} folds ({v['refitted']} fitted now), served meta "

@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
+from joblib import delayed
 
 from riskai.backtest.base_models import BASE_MODELS, code_digest, load_stage_outputs
 from riskai.backtest.plan import SCORED, plan_folds, serving_entry
 from riskai.backtest.scores import MODELS
-from riskai.backtest.stacking import fit_fold_meta
+from riskai.backtest.stacking import fit_fold_meta, stack_folds
 from riskai.evaluation.baselines import climatology, persistence
 from riskai.io import read_json, read_parquet, write_json, write_parquet
 from riskai.models.common import DATE, TARGET
 from riskai.models.meta import add_derived_features
+from riskai.parallel import fan_out
 
 META_FILE, META_FIT_FILE = "meta.json", "meta_fit.json"
 
@@ -74,7 +76,8 @@ def meta_key(oos: pd.DataFrame, frame: pd.DataFrame, cut: pd.Timestamp, origin: 
 
 
 def run_meta_stage(frame: pd.DataFrame, plan: Mapping[str, Any], meta: Mapping[str, Any],
-                   stage_dirs: Mapping[str, Path], out_dir: str | Path) -> dict[str, Any]:
+                   stage_dirs: Mapping[str, Path], out_dir: str | Path,
+                   parallel: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Stack every variant; write ``out_dir``:
 
     - ``scored/<variant>.parquet``: every scored day with each model's probability, threshold and alarm;
@@ -84,6 +87,7 @@ def run_meta_stage(frame: pd.DataFrame, plan: Mapping[str, Any], meta: Mapping[s
     """
     out_dir = Path(out_dir)
     cache = out_dir / "cache"
+    parallel = dict(parallel or {"n_jobs": 1, "backend": "sequential"})
     frame = frame.sort_values(DATE).reset_index(drop=True)
     settings = stacking_settings(plan, meta)
     code = code_digest()
@@ -95,19 +99,29 @@ def run_meta_stage(frame: pd.DataFrame, plan: Mapping[str, Any], meta: Mapping[s
         groups = entry["feature_groups"]
         rows, windows = base_rows(frame, plan, variant, stage_dirs)
         oos = rows.merge(frame, on=DATE, how="left", validate="one_to_one")
-        scored_parts, fold_infos, refitted = [], {}, 0
-        for fold, _ in plan_folds(plan, (SCORED,)):
-            fold_rows = oos.loc[oos["origin"] == fold.name].sort_values(DATE).reset_index(drop=True)
-            key = meta_key(oos, frame, fold.score_end, fold.name,
-                           {"meta": dict(meta), "stacking": settings, "groups": groups}, code)
-            used_keys.add(key)
-            if not (cache / f"{key}.json").exists() or not (cache / f"{key}.parquet").exists():
-                fitted = fit_fold_meta(oos, frame, windows, fold.origin, meta, feature_groups=groups, **settings)
-                stacked = add_derived_features(fold_rows, fitted.inputs)
-                p_meta = fitted.stacker.predict_proba(stacked[fitted.inputs])[:, 1]
-                write_parquet(cache / f"{key}.parquet", pd.DataFrame({DATE: fold_rows[DATE], "p_meta": p_meta}))
-                write_json(cache / f"{key}.json", {"cache_key": key, "thresholds": fitted.thresholds, "used": fitted.used})
-                refitted += 1
+        folds = plan_folds(plan, (SCORED,))
+        rows_of = {fold.name: oos.loc[oos["origin"] == fold.name].sort_values(DATE).reset_index(drop=True)
+                   for fold, _ in folds}
+        keys = {fold.name: meta_key(oos, frame, fold.score_end, fold.name,
+                                    {"meta": dict(meta), "stacking": settings, "groups": groups}, code)
+                for fold, _ in folds}
+        used_keys.update(keys.values())
+        todo = [fold for fold, _ in folds
+                if not ((cache / f"{keys[fold.name]}.json").exists() and (cache / f"{keys[fold.name]}.parquet").exists())]
+        # one task per worker: each ships the out-of-sample rows once, not once per fold
+        chunks = [todo[i::max(1, parallel["n_jobs"])] for i in range(max(1, parallel["n_jobs"]))]
+        tasks = (delayed(stack_folds)(oos, frame, windows, [(fold.origin, rows_of[fold.name]) for fold in chunk], meta,
+                                      groups, settings) for chunk in chunks if chunk)
+        results = {fold.name: result for chunk, fitted in zip([c for c in chunks if c], fan_out(tasks, **parallel))
+                   for fold, result in zip(chunk, fitted)}
+        for fold in todo:
+            p_meta, thresholds, used = results[fold.name]
+            key = keys[fold.name]
+            write_parquet(cache / f"{key}.parquet", pd.DataFrame({DATE: rows_of[fold.name][DATE], "p_meta": p_meta}))
+            write_json(cache / f"{key}.json", {"cache_key": key, "thresholds": thresholds, "used": used})
+        scored_parts, fold_infos = [], {}
+        for fold, _ in folds:
+            key, fold_rows = keys[fold.name], rows_of[fold.name]
             info = read_json(cache / f"{key}.json")
             fold_rows["p_meta"] = read_parquet(cache / f"{key}.parquet")["p_meta"].to_numpy()
             for name in MODELS:
@@ -115,6 +129,7 @@ def run_meta_stage(frame: pd.DataFrame, plan: Mapping[str, Any], meta: Mapping[s
                 fold_rows[f"alarm_{name}"] = fold_rows[f"p_{name}"] >= info["thresholds"][name]
             fold_infos[fold.name] = info
             scored_parts.append(fold_rows)
+        refitted = len(todo)
         scored = pd.concat(scored_parts, ignore_index=True).sort_values(DATE).reset_index(drop=True)
         missing = [name for name in MODELS if scored[f"p_{name}"].isna().any()]
         if missing:

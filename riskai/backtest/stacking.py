@@ -87,3 +87,11 @@ def stack_fold(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str, M
     meta = fit_fold_meta(oos, frame, fold_info, origin, meta_params, **settings)
     score_rows = add_derived_features(score_rows, meta.inputs)
     return meta.stacker.predict_proba(score_rows[meta.inputs])[:, 1], meta.thresholds, meta.used
+
+
+def stack_folds(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str, Mapping[str, Any]],
+                folds: list[tuple[pd.Timestamp, pd.DataFrame]], meta_params: Mapping[str, Any], groups, settings
+                ) -> list[tuple[np.ndarray, dict[str, float], dict[str, Any]]]:
+    """``stack_fold`` for each (origin, scoring rows) of ``folds``: one worker's share of a meta stage."""
+    return [stack_fold(oos, frame, fold_info, origin, rows, meta_params, feature_groups=groups, **settings)
+            for origin, rows in folds]

@@ -26,6 +26,6 @@ def run_walkforward(frame: pd.DataFrame, spec: Mapping[str, Any], params: Mappin
     dirs = {model: root / SECTIONS[model] for model in BASE_MODELS}
     runs = {SECTIONS[model]: run_model_stage(model, frame, plan, params[SECTIONS[model]], dirs[model], parallel)
             for model in BASE_MODELS}
-    runs["meta"] = run_meta_stage(frame, plan, params["meta"], dirs, root / "meta")
+    runs["meta"] = run_meta_stage(frame, plan, params["meta"], dirs, root / "meta", parallel)
     result = evaluate_walkforward(plan, root / "meta", dirs, params["evaluate"])
     return {**result, "plan": plan, "runs": runs}

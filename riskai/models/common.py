@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import platform
 from importlib.metadata import version
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,11 +29,18 @@ def _day_text(value) -> str:
     return pd.Timestamp(value).strftime("%Y-%m-%d")
 
 
+def as_dates(values: Iterable) -> pd.Series:
+    """Dates as a datetime64 Series with a fresh 0..n-1 index (arrays and Series convert without a Python loop)."""
+    if not isinstance(values, (pd.Series, pd.Index, np.ndarray)):
+        values = list(values)
+    return pd.Series(pd.to_datetime(np.asarray(values), errors="raise") if len(values) else pd.to_datetime([]))
+
+
 def fit_window(dates: Iterable, selection_dates: Iterable | None = None) -> dict[str, str | None]:
     """First and last labelled day a model was fitted on, and the slice that chose its size (early
     stopping, epoch): what the stacking guard checks against. Both are the model's in-sample days."""
-    dates = pd.to_datetime(pd.Series(list(dates)), errors="raise")
-    selection = pd.to_datetime(pd.Series(list(selection_dates if selection_dates is not None else [])), errors="raise")
+    dates = as_dates(dates)
+    selection = as_dates(selection_dates if selection_dates is not None else [])
     window: dict[str, str | None] = {"train_start": None, "train_end": None, "selection_start": None, "selection_end": None}
     if not dates.empty:
         window.update(train_start=_day_text(dates.min()), train_end=_day_text(dates.max()))

@@ -17,20 +17,21 @@ with learned numbers rounded to what JSON keeps, so that a reloaded model predic
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
-from torch import nn
+
+if TYPE_CHECKING:  # torch is imported only where the mlp needs it: a logistic stack starts in a second
+    from torch import nn
 
 from riskai.config import seed_everything
 from riskai.io import read_json, write_json
 from riskai.models.common import (
+    as_dates,
     FIT_WINDOW_KEYS,
     as_feature_frame,
     column_names,
@@ -104,7 +105,7 @@ def check_out_of_sample(dates, base_windows: Mapping[str, Any]) -> None:
     later days; only days after it are out-of-sample. A base model's window is one mapping (the model that predicted every row) or a sequence with one
     mapping per row (walk-forward: each row was predicted by the model of its own fold).
     """
-    dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
+    dates = as_dates(dates)
     for name, windows in base_windows.items():
         per_row = [windows] * len(dates) if isinstance(windows, Mapping) else list(windows)
         if len(per_row) != len(dates):
@@ -188,8 +189,11 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
             self.net_ = self._fit_mlp(inputs, y)
         return self
 
-    def _fit_mlp(self, inputs: np.ndarray, y: np.ndarray) -> nn.Sequential:
+    def _fit_mlp(self, inputs: np.ndarray, y: np.ndarray) -> "nn.Sequential":
         """Full-batch Adam on BCE + L2/(2Cn); weights then rounded to JSON precision and loaded back."""
+        import torch
+        from torch import nn
+
         seed_everything(self.seed)
         net = self._build_mlp()
         x = torch.as_tensor(inputs, dtype=torch.float32)
@@ -205,7 +209,9 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
         net.load_state_dict({k: torch.as_tensor(json_exact(v.detach().numpy()), dtype=torch.float32) for k, v in net.state_dict().items()})
         return net.eval()
 
-    def _build_mlp(self) -> nn.Sequential:
+    def _build_mlp(self) -> "nn.Sequential":
+        from torch import nn
+
         return nn.Sequential(nn.Linear(len(self.features_), self.hidden_size), nn.Tanh(), nn.Linear(self.hidden_size, 1))
 
     def _transform(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -233,6 +239,8 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
         if self.model == "logistic":
             positive = np.exp(-np.logaddexp(0.0, -(inputs @ self.coef_ + self.intercept_)))  # overflow-free sigmoid
         else:
+            import torch
+
             with torch.no_grad():
                 positive = torch.sigmoid(self.net_(torch.as_tensor(inputs, dtype=torch.float32))).squeeze(-1).double().numpy()
         return np.column_stack([1.0 - positive, positive])
@@ -285,6 +293,8 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
             model.coef_ = np.asarray(payload["coefficients"], dtype=np.float64)
             model.intercept_ = float(payload["intercept"])
         else:
+            import torch
+
             model.net_ = model._build_mlp()
             model.net_.load_state_dict({k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in payload["state_dict"].items()})
             model.net_.eval()
@@ -300,7 +310,7 @@ def out_of_fold_proba(stacker: MetaStacker, X: pd.DataFrame, y, dates, base_wind
     after it are left out of that block's fit.
     """
     y = np.asarray(y, dtype=np.float64)
-    dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
+    dates = as_dates(dates)
     if not dates.is_monotonic_increasing:
         raise ValueError("out-of-fold blocks need rows sorted by date")
     proba = np.full(len(y), np.nan)

@@ -7,7 +7,6 @@ with one row each, anything deeper a table of dotted keys.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
