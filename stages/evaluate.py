@@ -7,16 +7,12 @@ data/symbols/<S>/walkforward/predictions.parquet. Logic in `riskai.backtest.eval
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-# Import this checkout's package, not whichever riskai the environment has installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from riskai import paths  # noqa: E402
-from riskai.backtest.base_models import BASE_MODELS, SECTIONS  # noqa: E402
-from riskai.backtest.evaluate_stage import evaluate_walkforward  # noqa: E402
-from riskai.config import load_params, stage_symbol  # noqa: E402
-from riskai.io import read_json, write_json, write_parquet  # noqa: E402
+from riskai import paths
+from riskai.backtest.base_models import BASE_MODELS, SECTIONS
+from riskai.backtest.evaluate_stage import evaluate_walkforward
+from riskai.config import load_params, stage_symbol
+from riskai.io import read_json, write_json, write_parquet
 
 
 def main() -> None:

@@ -6,17 +6,13 @@ writes data/symbols/<S>/models/meta/. Logic in `riskai.backtest.meta_stage`.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-# Import this checkout's package, not whichever riskai the environment has installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from riskai import paths  # noqa: E402
-from riskai.backtest.base_models import BASE_MODELS, SECTIONS  # noqa: E402
-from riskai.backtest.meta_stage import run_meta_stage  # noqa: E402
-from riskai.config import load_params, stage_symbol  # noqa: E402
-from riskai.io import read_json, read_parquet  # noqa: E402
-from riskai.parallel import settings_from  # noqa: E402
+from riskai import paths
+from riskai.backtest.base_models import BASE_MODELS, SECTIONS
+from riskai.backtest.meta_stage import run_meta_stage
+from riskai.config import load_params, stage_symbol
+from riskai.io import read_json, read_parquet
+from riskai.parallel import settings_from
 
 
 def main() -> None:

@@ -6,16 +6,12 @@ and reports/symbols/<S>/serve.json. Logic in `riskai.serving.bundle`.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-# Import this checkout's package, not whichever riskai the environment has installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from riskai import paths  # noqa: E402
-from riskai.backtest.base_models import BASE_MODELS, SECTIONS  # noqa: E402
-from riskai.config import stage_symbol  # noqa: E402
-from riskai.io import atomic_directory, read_json, write_json  # noqa: E402
-from riskai.serving.bundle import assemble_variant  # noqa: E402
+from riskai import paths
+from riskai.backtest.base_models import BASE_MODELS, SECTIONS
+from riskai.config import stage_symbol
+from riskai.io import atomic_directory, read_json, write_json
+from riskai.serving.bundle import assemble_variant
 
 
 def main() -> None:

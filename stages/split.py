@@ -5,16 +5,12 @@ Reads data/symbols/<S>/features; writes data/symbols/<S>/split/plan.json. Logic 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-# Import this checkout's package, not whichever riskai the environment has installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from riskai import paths  # noqa: E402
-from riskai.backtest.folds import BacktestConfigError  # noqa: E402
-from riskai.backtest.plan import SCORED, build_plan  # noqa: E402
-from riskai.config import load_params, stage_symbol  # noqa: E402
-from riskai.io import read_json, read_parquet, write_json  # noqa: E402
+from riskai import paths
+from riskai.backtest.folds import BacktestConfigError
+from riskai.backtest.plan import SCORED, build_plan
+from riskai.config import load_params, stage_symbol
+from riskai.io import read_json, read_parquet, write_json
 
 
 def main() -> None:

@@ -28,7 +28,6 @@ from riskai.backtest.stacking import fit_fold_meta, stack_folds
 from riskai.evaluation.baselines import climatology, persistence
 from riskai.io import read_json, read_parquet, write_json, write_parquet
 from riskai.models.common import DATE, TARGET
-from riskai.models.meta import add_derived_features
 from riskai.parallel import fan_out
 
 META_FILE, META_FIT_FILE = "meta.json", "meta_fit.json"

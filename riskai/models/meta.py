@@ -87,14 +87,15 @@ def _in_sample_spans(windows: list[Mapping[str, str | None]]) -> tuple[np.ndarra
     """First and last in-sample day (fit rows and selection slice) of each window (datetime64[D]), and
     whether its fit window is recorded at all. Walk-forward stacks pass thousands of per-row windows
     that repeat a few dozen fold windows, so each distinct window is converted once."""
-    distinct: dict[int, Mapping] = {id(window): window for window in windows}
-    order = {key: position for position, key in enumerate(distinct)}
-    days = {key: np.array([w.get(key) for w in distinct.values()], dtype="datetime64[D]") for key in FIT_WINDOW_KEYS}
+    ids = np.fromiter(map(id, windows), dtype=np.int64, count=len(windows))
+    _, first, rows = np.unique(ids, return_index=True, return_inverse=True)
+    distinct = [windows[i] for i in first]
+    days = {key: np.array([w.get(key) for w in distinct], dtype="datetime64[D]") for key in FIT_WINDOW_KEYS}
     recorded = ~np.isnat(days["train_start"]) & ~np.isnat(days["train_end"])
     start = np.where(np.isnat(days["selection_start"]), days["train_start"],
                      np.minimum(days["train_start"], days["selection_start"]))
     end = np.where(np.isnat(days["selection_end"]), days["train_end"], np.maximum(days["train_end"], days["selection_end"]))
-    rows = np.array([order[id(window)] for window in windows], dtype=int)
+    rows = rows.reshape(-1)
     return start[rows], end[rows], recorded[rows]
 
 
