@@ -53,8 +53,8 @@ def fit_fold_meta(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str
     train = oos.loc[(oos[DATE] <= fit_end) & oos[TARGET].notna()].sort_values(DATE).reset_index(drop=True)
     if len(train) < min_days:
         raise ValueError(f"fold {origin:%Y-%m-%d}: the meta model has {len(train)} out-of-sample days before its "
-                         f"origin, fewer than backtest.meta_min_days={min_days}; move backtest.start later or "
-                         f"backtest.stack_start earlier")
+                         f"origin, fewer than meta.min_days={min_days}; move split.start later or "
+                         f"split.stack_start earlier")
     requested = [f for f in meta_params["features"] if f not in DERIVED_FEATURES]
     coverage = RecentCoverageFilter(recent_days, max_recent_missing_share).fit(
         frame.loc[frame[DATE] <= fit_end], requested, feature_groups, fit_end)

@@ -191,8 +191,9 @@ def predict_day(variant: ServedVariant, frame: pd.DataFrame) -> dict[str, float]
 
 
 def liquidation_risk(served: ServedRelease, p_meta: float, rv_7d: float, train: pd.DataFrame) -> dict[str, float]:
-    """P(liquidation next day) per leverage and side, as the evaluate stage computes it."""
-    settings = served.params["evaluate"]
+    """P(liquidation next day) per leverage and side (operations.leverages; evaluate.* in older releases)."""
+    operations = served.params.get("operations") or {}
+    settings = operations if "leverages" in operations else served.params["evaluate"]
     ratios = liquidation.sigma_ratios(train)
     risks = {}
     for leverage in settings["leverages"]:
