@@ -37,6 +37,7 @@ def evaluate_walkforward(plan: Mapping[str, Any], meta_dir: Path, stage_dirs: Ma
     report = walkforward_report(scored, periods, evaluate["regimes"], evaluate)
     folds = _fold_reports(plan, meta_dir, stage_dirs, scored)
     report["dropped_features"] = _dropped_summary(folds)
+    report["feature_sources"] = plan.get("feature_sources", {})
     report["settings"] = {"start": plan["start"], "purge_days": plan["purge_days"],
                           "folds": len(plan_folds(plan, (SCORED,))),
                           "periods": {k: [str(v[0]), None if v[1] is None else str(v[1])] for k, v in periods.items()}}
