@@ -136,10 +136,11 @@ def cmd_params_set(args) -> dict[str, Any]:
 
 
 def cmd_repro(args) -> dict[str, Any]:
+    from riskai.operations.repo_state import prune_lock
     from riskai.operations.shell import dvc
 
     dvc(Path.cwd(), "repro", *args.targets, stream=True)
-    return {"repro": args.targets or "all", "ok": True}
+    return {"repro": args.targets or "all", "ok": True, "pruned_lock_entries": prune_lock(Path.cwd())}
 
 
 def cmd_commit(args) -> dict[str, Any]:
