@@ -15,6 +15,9 @@ from riskai.io import read_json, read_parquet, write_json
 
 def main() -> None:
     where = paths.for_symbol(stage_symbol(sys.argv, "split"))
+    if not where.validation_metrics.exists() or read_json(where.validation_metrics).get("status") != "ok":
+        raise SystemExit(f"split stage: {where.validation_metrics} missing or not 'ok': run the validate stage and fix "
+                         f"its broken rules first")
     try:
         plan = build_plan(read_parquet(where.features), read_json(where.feature_spec), load_params("split"))
     except (BacktestConfigError, ValueError) as err:

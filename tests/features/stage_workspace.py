@@ -15,7 +15,8 @@ STAGES = Path(__file__).resolve().parents[2] / "stages"
 SYMBOL = "BTCUSDT"  # the workspace's research symbol (extract.symbol) and only universe symbol
 WHERE = for_symbol(SYMBOL)
 # Stages that run once per universe symbol and take it as their one argument (dvc.yaml foreach).
-PER_SYMBOL_STAGES = frozenset({"extract", "features", "validate", "backtest", "serve"})
+PER_SYMBOL_STAGES = frozenset({"extract", "features", "validate", "split", "xgb", "lgbm", "lstm", "har", "meta",
+                               "evaluate", "serve"})
 STAGE_PARAMS = {
     "universe": {"symbols": [SYMBOL]},
     "extract": {"symbol": SYMBOL},
