@@ -12,10 +12,14 @@ write each result as it arrives). The backend is a setting, never a code change:
   and where it came from, never a hang;
 - ``sequential``: in this process, one task after the other (debugging, profilers, pdb).
 
-Results do not depend on the backend: tasks are pure functions of their arguments (seeded,
-single-threaded fits), so the three give byte-identical results (tests/test_parallel.py checks it on
-a real two-worker cluster). Settings are checked before anything starts; with no task at all
-nothing is started (a run whose folds all come from a cache needs no cluster).
+Results do not depend on the backend: tasks are pure functions of their arguments (seeded fits), each
+run with one BLAS/OpenMP thread whatever the backend, and every dask worker must compute with the
+kernels, settings and library versions of this machine's loky workers (``riskai.cluster``: checked
+when the client connects and again inside each task; a worker that differs is refused with one line
+naming the setting). So the three give byte-identical results (tests/test_parallel.py on a
+``LocalCluster``, tests/test_cluster.py on workers started with README's commands). Settings are
+checked before anything starts; with no task at all nothing is started (a run whose folds all come
+from a cache needs no cluster).
 """
 from __future__ import annotations
 
@@ -92,20 +96,45 @@ def fan_out(tasks: Iterable, *, n_jobs: int, backend: str = "loky", scheduler: s
     return results
 
 
+class _OneThread:
+    """A task run with one BLAS/OpenMP thread (loky would give its workers cpu_count // n_jobs, the caller's
+    process all cores), on a worker checked against ``expected`` (a ``riskai.cluster`` fingerprint) first."""
+
+    def __init__(self, function, expected: dict[str, Any] | None = None):
+        self.function, self.expected = function, expected
+
+    def __call__(self, *args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        if self.expected is not None:
+            from riskai.cluster import check_this_worker
+
+            check_this_worker(self.expected)
+        with threadpool_limits(limits=1):
+            return self.function(*args, **kwargs)
+
+
+def _one_thread(tasks: list, expected: dict[str, Any] | None = None) -> list:
+    return [(_OneThread(function, expected), args, kwargs) for function, args, kwargs in tasks]
+
+
 def _run(tasks: list, settings: dict[str, Any]) -> Iterator[Any]:
-    """Yield None once ready to run (connected), then every task's result in order."""
+    """Yield None once ready to run (connected, workers checked), then every task's result in order."""
     n_jobs, backend = settings["n_jobs"], settings["backend"]
     if backend == "sequential":
         yield None
-        for function, args, kwargs in tasks:
+        for function, args, kwargs in _one_thread(tasks):
             yield function(*args, **kwargs)
         return
     if backend == "loky":
         yield None
-        yield from Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(tasks)
+        yield from Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(_one_thread(tasks))
         return
+    from riskai.cluster import check_workers
+
     client = _connect(settings)
     try:
+        tasks = _one_thread(tasks, check_workers(client))
         yield None
         # The config only chooses the backend of this Parallel; it must not stay active in the caller's
         # thread while the generator is suspended, so the results are consumed outside the block.

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from joblib import delayed
 from joblib.parallel import get_active_backend
+from threadpoolctl import threadpool_info
 
 from riskai.features.build import build_features
 from riskai.models.boosting import XGBRiskClassifier
@@ -75,6 +76,17 @@ def test_loky_sequential_and_dask_give_identical_bytes_in_task_order(frames, clu
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     # The two symbols are different data: their predictions differ (the comparison is not vacuous).
     assert not np.array_equal(loky[0]["p_xgb"].to_numpy(), loky[len(FOLD_ENDS)]["p_xgb"].to_numpy())
+
+
+def test_every_task_runs_with_one_blas_and_openmp_thread_on_every_backend(cluster):
+    """The caller's process has all cores, a loky worker cpu_count // n_jobs: a reduction split over threads
+    would round differently, so each task gets one thread wherever it runs."""
+    work = [delayed(threadpool_info)() for _ in range(2)]
+    for backend, scheduler in (("sequential", None), ("loky", None), ("dask", cluster.scheduler_address)):
+        for libraries in fan_out(work, n_jobs=2, backend=backend, scheduler=scheduler):
+            assert "openblas" in {lib["internal_api"] for lib in libraries}
+            assert {(lib["internal_api"], lib["num_threads"]) for lib in libraries} == {
+                (lib["internal_api"], 1) for lib in libraries}, backend
 
 
 def test_order_is_task_order_when_later_tasks_finish_first(cluster, monkeypatch):
