@@ -14,10 +14,10 @@ def test_set_params_changes_only_the_named_lines(tmp_path):
     original = (REPO_ROOT / "params.yaml").read_text()
     params.write_text(original)
     set_params(params, dict(parse_assignment(a) for a in [
-        "features.groups=[price, volatility, calendar]", "split.test_end=2025-06-30", "lstm.max_epochs=3"]))
+        "features.groups=[price, volatility, calendar]", "split.start=2023-06-01", "lstm.max_epochs=3"]))
     loaded = yaml.safe_load(params.read_text())
     assert loaded["features"]["groups"] == ["price", "volatility", "calendar"]
-    assert loaded["split"]["test_end"] == "2025-06-30"
+    assert loaded["split"]["start"] == "2023-06-01"
     assert loaded["lstm"]["max_epochs"] == 3
     changed = [(a, b) for a, b in zip(original.splitlines(), params.read_text().splitlines()) if a != b]
     assert len(changed) == 3
