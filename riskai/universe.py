@@ -1,6 +1,6 @@
 """The cross-symbol summary: one row per symbol of ``universe.symbols`` from its own stage metrics.
 
-Each row comes from that symbol's metrics/symbols/<S>/ files (validation, walk-forward, serve) only,
+Each row comes from that symbol's own files (metrics/symbols/<S>/validation.json, reports/symbols/<S>/{walkforward,serve}.json) only,
 so a symbol's figures never depend on which other symbols are listed. The summary states how many
 symbols the ensemble beats HAR-logit on, out of sample, and the median figures across symbols.
 """
@@ -33,8 +33,8 @@ def check_universe(symbols: Any, research_symbol: str) -> list[str]:
     if repeated:
         raise UniverseError(f"params.yaml universe.symbols: {', '.join(repeated)} listed more than once")
     if research_symbol not in symbols:
-        raise UniverseError(f"params.yaml extract.symbol: {research_symbol} (the default symbol of riskai commands, "
-                            f"xgb, lstm, meta and evaluate stages) is not in universe.symbols {symbols}")
+        raise UniverseError(f"params.yaml extract.symbol: {research_symbol} (the default symbol of riskai commands) "
+                            f"is not in universe.symbols {symbols}")
     return list(symbols)
 
 

@@ -1,6 +1,6 @@
 """DVC stage `universe`: the cross-symbol summary of every symbol's live path.
 
-Reads metrics/symbols/<S>/{validation,walkforward,serve}.json of each symbol of `universe.symbols`;
+Reads metrics/symbols/<S>/validation.json and reports/symbols/<S>/{walkforward,serve}.json of each symbol of `universe.symbols`;
 writes metrics/universe.json (a DVC metric) and reports/universe.md (a table). Logic in `riskai.universe`.
 """
 from __future__ import annotations
