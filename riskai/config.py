@@ -58,9 +58,13 @@ def stage_symbol(argv: list[str], stage: str) -> str:
 
 
 def universe_symbols(params: dict[str, Any]) -> list[str]:
-    """``universe.symbols`` of a whole params dict; a params file from before the universe serves extract.symbol."""
+    """``universe.symbols`` of a whole params dict; a params file from before the universe serves extract.symbol.
+
+    Each is checked against the one symbol rule (riskai.symbols): a symbol names directories."""
+    from riskai.symbols import check_symbol
+
     universe = params.get("universe") or {}
     symbols = universe.get("symbols")
     if symbols is None:
-        return [params["extract"]["symbol"]]
-    return list(symbols)
+        return [check_symbol(params["extract"]["symbol"], "params.yaml extract.symbol")]
+    return [check_symbol(symbol, "params.yaml universe.symbols") for symbol in symbols]

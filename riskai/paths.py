@@ -6,9 +6,10 @@ Every symbol of ``universe.symbols`` has its own pipeline (stages ``extract@S``,
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from riskai.symbols import SYMBOL_PATTERN, check_symbol  # noqa: F401 - the one symbol rule (riskai.symbols)
 
 DATA = Path("data")
 METRICS = Path("metrics")
@@ -16,16 +17,6 @@ REPORTS = Path("reports")
 SYMBOLS_DIR = DATA / "symbols"
 SYMBOL_METRICS_DIR = METRICS / "symbols"
 SYMBOL_REPORTS_DIR = REPORTS / "symbols"
-# Exchange symbols are upper-case letters and digits (BTCUSDT, 1000PEPEUSDT): safe as a path part and a
-# DVC stage key (extract@BTCUSDT).
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
-
-
-def check_symbol(symbol: str, where: str = "symbol") -> str:
-    """The symbol itself, or a one-line error naming `where` it came from and the rule it broke."""
-    if not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol):
-        raise ValueError(f"{where}: {symbol!r} is not a symbol (2-30 upper-case letters or digits, e.g. BTCUSDT)")
-    return symbol
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ Formats as documented:
 * Coin Metrics (github.com/coinmetrics/api-client-python, ``openapi.yaml``, ``/timeseries/asset-metrics``):
   ``GET /v4/timeseries/asset-metrics?assets&metrics&frequency=1d&start_time&end_time&page_size&paging_from=start``
   -> ``{"data": [{"asset", "time": "2020-01-01T00:00:00.000000000Z", <metric>: "<decimal text>"}],
-  "next_page_token", "next_page_url"}``; the next page is fetched from ``next_page_url`` until absent.
+  "next_page_token", "next_page_url"}``; the next page is fetched from ``next_page_url`` until absent,
+  only where it is on the configured host (scheme, host and port of ``collect.base_urls.coinmetrics``).
 """
 from __future__ import annotations
 
@@ -208,7 +209,8 @@ def fetch_coinmetrics(ctx: Context, symbol: str, start: dt.date, end: dt.date) -
     previous = None
     while url:
         where = Where("coinmetrics", path, symbol, f"{(previous + pd.Timedelta(days=1)).date() if previous is not None else start}..{end}")
-        payload = ctx.client.get_json(url, params, where, budget="coinmetrics")
+        # next_page_url comes from the answer: followed only on the configured host (else the page fails).
+        payload = ctx.client.get_json(url, params, where, budget="coinmetrics", base=ctx.urls["coinmetrics"])
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
             raise where.error(f"expected an object with a 'data' array, got: {str(payload)[:120]}")
         rows = payload["data"]

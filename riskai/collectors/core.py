@@ -3,6 +3,12 @@
 Each page is written in its own transaction as soon as it has passed validation, so an interrupted
 backfill keeps every page it finished; a rerun without ``--start`` begins at the last stored key of
 that source (the last stored day is fetched again: upserts make that a no-op or a correction).
+
+In that transaction, before anything is written, the page's values are judged against the stored rows
+by the ``validate`` stage's rules (riskai.collectors.rules): a page with a value that breaks one is not
+written, its breaking values go to the ``quarantine`` table and the collection stops with one line
+naming source, symbol, day, column and rule. A page that passes is written with the stored values it
+replaces kept in ``revisions`` and its provenance (data_provenance), all in the same transaction.
 """
 from __future__ import annotations
 
@@ -13,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import pandas as pd
-from sqlalchemy import Engine, Table, func, or_, select
+from sqlalchemy import Connection, Engine, Table, func, insert, or_, select
 
+from riskai.collectors.errors import CollectError
 from riskai.collectors.http import HttpClient, WeightBudget
+from riskai.collectors.rules import Breach, page_breaches, page_settings
 from riskai.warehouse.load import refresh_weekly_stats
-from riskai.warehouse.schema import create_schema, data_provenance, whale_daily_stats
-from riskai.warehouse.upsert import upsert_frame
+from riskai.warehouse.schema import create_schema, data_provenance, quarantine, whale_daily_stats
+from riskai.warehouse.upsert import upsert_frame, utc_now_naive
 
 LOG = logging.getLogger(__name__)
 DAY = dt.timedelta(days=1)
@@ -57,6 +65,16 @@ class Context:
     urls: dict[str, str]
     today: dt.date
     progress: bool = True
+    rules: dict[str, Any] | None = None  # params ``validate`` (ranges, cross_source); None: read params.yaml
+
+    @property
+    def page_rules(self) -> dict[str, Any]:
+        """The value rules' settings (riskai.collectors.rules.page_settings), read once."""
+        if self.rules is None:
+            self.rules = validate_params()
+        if "max_open_gap_rel" not in self.rules:
+            self.rules = page_settings(self.rules, self.params)
+        return self.rules
 
     @property
     def last_closed_day(self) -> dt.date:
@@ -68,12 +86,23 @@ class Context:
         return self.today - int(self.params.get("rest_window_days", 30)) * DAY
 
 
+def validate_params(path: str | os.PathLike = "params.yaml") -> dict[str, Any]:
+    """params ``validate``: the rules every collected page passes (the stage's own)."""
+    from riskai.config import load_params
+
+    try:
+        return load_params("validate", path)
+    except (KeyError, FileNotFoundError) as error:
+        raise CollectUsageError(f"params.yaml: {error} (the collectors check pages with its rules)") from None
+
+
 def make_client(params: dict[str, Any], **overrides) -> HttpClient:
     """The HTTP client with the retry, timeout and rate settings of params ``collect``."""
     options = dict(
         timeout_s=float(params.get("timeout_s", 15)), max_retries=int(params.get("max_retries", 5)),
         backoff_s=float(params.get("backoff_s", 0.5)), backoff_max_s=float(params.get("backoff_max_s", 30)),
         max_retry_after_s=float(params.get("max_retry_after_s", 300)),
+        deadline_s=float(params.get("request_deadline_s", 120)),
         budgets={"binance": WeightBudget(int(params.get("binance_weight_per_minute", 1200)))},
         min_interval_s={"coinmetrics": float(params.get("coinmetrics_min_interval_s", 0.6))},
     )
@@ -87,6 +116,7 @@ class Page:
 
     frames: dict[str, pd.DataFrame]
     through: dt.date | None = None
+    url: str | None = None  # where the page came from (quarantine); default: the client's last request
 
 
 @dataclass
@@ -146,18 +176,65 @@ def plan(ctx: Context, source: Source, symbol: str, start: dt.date | None, end: 
     return start, end, origin
 
 
-def write_page(engine: Engine, page: Page, symbol: str) -> int:
-    """Upsert a page's frames in one transaction; whale weekly stats follow the daily ones."""
+class PageRefused(Exception):
+    """A page with values that break a rule (raised inside the write transaction, which rolls back)."""
+
+    def __init__(self, breaches: list[Breach]):
+        super().__init__(breaches[0].describe())
+        self.breaches = breaches
+
+
+def write_page(engine: Engine, page: Page, symbol: str, source: str = "collected", detail: str | None = None,
+               rules: dict[str, Any] | None = None) -> int:
+    """Check, then upsert a page's frames in one transaction (whale weekly stats follow the daily ones,
+    replaced values go to ``revisions``, provenance ``collected/<source>`` = ``detail``); returns rows sent.
+
+    With ``rules``, a page that breaks one raises :class:`PageRefused` and nothing of it is written.
+    """
     rows = 0
     with engine.begin() as conn:
+        if rules is not None:
+            breaches = page_breaches(conn, symbol, page.frames, rules)
+            if breaches:
+                raise PageRefused(breaches)
         for table, frame in page.frames.items():
             if len(frame):
                 frame = frame.copy()
                 frame.insert(0, "symbol", symbol)
-                rows += upsert_frame(conn, table, frame)
+                rows += upsert_frame(conn, table, frame, revision_source=source)
         if whale_daily_stats.name in page.frames and len(page.frames[whale_daily_stats.name]):
             refresh_weekly_stats(conn, symbol)
+        if rows and detail is not None:
+            record_collected(conn, source, symbol, detail)
     return rows
+
+
+def quarantine_page(engine: Engine, source: str, symbol: str, url: str | None, breaches: list[Breach]) -> None:
+    """Keep a refused page's breaking values in ``quarantine`` (their own transaction: the page's rolled back)."""
+    at = utc_now_naive()
+    with engine.begin() as conn:
+        conn.execute(insert(quarantine), [
+            {"quarantined_at": at, "source": source, "url": (url or "")[:1024] or None, "symbol": symbol,
+             "day": breach.day, "table_name": breach.table, "column_name": breach.column, "value": breach.value,
+             "rule": breach.rule, "detail": breach.detail[:255]} for breach in breaches])
+
+
+def refused(source: str, symbol: str, url: str | None, breaches: list[Breach]) -> CollectError:
+    """One line: source, endpoint, symbol, day, and the first breach's column, value and rule."""
+    endpoint = httpx_path(url) if url else "-"
+    more = f"; {len(breaches)} values quarantined" if len(breaches) > 1 else "; the value is quarantined"
+    return CollectError(source, endpoint, symbol, str(breaches[0].day),
+                        f"page refused, nothing of it written: {breaches[0].describe()}{more} "
+                        f"(riskai warehouse quarantine lists them)")
+
+
+def httpx_path(url: str) -> str:
+    import httpx
+
+    try:
+        return httpx.URL(url).path or url
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is still worth naming
+        return url
 
 
 def run_source(ctx: Context, source: Source, symbol: str, start: dt.date | None = None,
@@ -172,20 +249,25 @@ def run_source(ctx: Context, source: Source, symbol: str, start: dt.date | None 
     if first > last:
         LOG.info("%s %s: nothing to collect (%s is after %s)", source.name, symbol, first, last)
         return summary
+    rules = ctx.page_rules
+    detail = source_url(ctx, source)
     total = (last - first).days + 1
     done = 0
     with tqdm(total=total, desc=f"{source.name} {symbol}", unit="day", disable=not ctx.progress,
               leave=False) as bar:
         for page in source.fetch(ctx, symbol, first, last):
-            summary["rows"] += write_page(ctx.engine, page, symbol)
+            url = page.url or ctx.client.last_url
+            try:
+                summary["rows"] += write_page(ctx.engine, page, symbol, source.name, detail, rules)
+            except PageRefused as error:
+                quarantine_page(ctx.engine, source.name, symbol, url, error.breaches)
+                raise refused(source.name, symbol, url, error.breaches) from None
             summary["pages"] += 1
             if page.through is not None:
                 covered = min(total, (page.through - first).days + 1)
                 bar.update(max(0, covered - done))
                 done = max(done, covered)
         bar.update(total - done)
-    if summary["rows"]:
-        record_collected(ctx, source, symbol)
     LOG.info("%s %s %s..%s: %d rows in %d pages", source.name, symbol, first, last, summary["rows"],
              summary["pages"])
     return summary
@@ -201,9 +283,9 @@ def source_url(ctx: Context, source: Source) -> str:
     raise ValueError(f"collector {source.name}: no base URL known")
 
 
-def record_collected(ctx: Context, source: Source, symbol: str) -> None:
+def record_collected(conn: Connection, source: str, symbol: str, detail: str) -> None:
     """data_provenance: this symbol holds rows a collector fetched, and from where (a stand-in on
-    127.0.0.1 shows up in the extract manifest and the release's tag message)."""
-    upsert_frame(ctx.engine, data_provenance, pd.DataFrame([{
-        "symbol": symbol, "source": "collected", "item": source.name, "detail": source_url(ctx, source)}]),
-        null_overwrites=True)
+    127.0.0.1 shows up in the extract manifest and the release's tag message). Written in the page's
+    own transaction, so no stored page is ever without it."""
+    upsert_frame(conn, data_provenance, pd.DataFrame([{
+        "symbol": symbol, "source": "collected", "item": source, "detail": detail}]), null_overwrites=True)

@@ -2,8 +2,13 @@
 
 Why one client of our own (httpx) rather than each source's library: every source must behave the
 same way under failure (5xx and timeouts retried with exponential backoff and jitter; 429/418 waiting
-for ``Retry-After``; Binance's request weight kept under a budget) and must hand back one page at a
-time so it can be validated before anything is written.
+for ``Retry-After``, a 418 without it is a ban and fails at once; Binance's request weight kept under
+a budget) and must hand back one page at a time so it can be validated before anything is written.
+
+Every request has a total deadline (``collect.request_deadline_s``: connecting, sending, headers and
+body together), not only httpx's per-read timeout, so a server that trickles its answer cannot hold a
+collector forever. Redirects and paging URLs stay on the origin (scheme, host, port) the request was
+made for, or the request fails: values are stored only from the configured hosts that provenance names.
 """
 from __future__ import annotations
 
@@ -17,13 +22,77 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import httpcore
 import httpx
 
 from riskai.collectors.errors import CollectError
 
 LOG = logging.getLogger(__name__)
+# httpx logs every request at INFO (thousands in a backfill): shown only with `riskai --verbose`.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 RATE_STATUSES = frozenset({418, 429})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEADLINE = threading.local()  # the deadline (time.monotonic) of the request this thread is making
+
+
+def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port made explicit: what a redirect or paging URL must keep."""
+    url = httpx.URL(str(url))
+    return url.scheme, url.host, url.port or DEFAULT_PORTS.get(url.scheme)
+
+
+def _remaining(timeout: float | None) -> float | None:
+    """The socket timeout for the next read/write/connect: the per-operation one, cut to the deadline."""
+    at = getattr(_DEADLINE, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the current request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self.inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, _remaining(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, _remaining(timeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname, _remaining(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return _DeadlineStream(super().connect_tcp(host, port, _remaining(timeout), local_address, socket_options))
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's own transport over connections that honour the request deadline (``_remaining``).
+
+    httpx has no total timeout; httpcore lets a pool take a network backend, which is where the
+    deadline is enforced for connecting, TLS, sending and every read of headers and body.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(),
+                                             network_backend=_DeadlineBackend())
 
 
 @dataclass
@@ -145,8 +214,11 @@ class HttpClient:
     def __init__(self, *, timeout_s: float = 10.0, max_retries: int = 5, backoff_s: float = 0.5,
                  backoff_max_s: float = 30.0, max_retry_after_s: float = 300.0,
                  budgets: dict[str, WeightBudget] | None = None, min_interval_s: dict[str, float] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None):
-        self.client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=True, transport=transport,
+                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
+                 deadline_s: float | None = None):
+        # Redirects are followed by ``request`` itself, only on the request's origin.
+        self.client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False,
+                                   transport=transport or DeadlineTransport(),
                                    headers={"User-Agent": "riskai-collector"})
         self.max_retries, self.backoff_s, self.backoff_max_s = max_retries, backoff_s, backoff_max_s
         self.max_retry_after_s = max_retry_after_s
@@ -156,6 +228,8 @@ class HttpClient:
         self.pace_lock = threading.Lock()
         self.sleep = sleep
         self.stats = RequestStats()
+        self.deadline_s = deadline_s
+        self.last_url: str | None = None  # the last URL answered (a page's origin, for the quarantine)
 
     def close(self) -> None:
         self.client.close()
@@ -186,18 +260,45 @@ class HttpClient:
                     self._wait(interval - gap)
                 self.last_request[host] = time.monotonic()
 
+    def _get(self, url: str, params: dict[str, Any] | None) -> httpx.Response:
+        """One GET, body included, within ``deadline_s`` of its start."""
+        _DEADLINE.at = None if self.deadline_s is None else time.monotonic() + self.deadline_s
+        try:
+            response = self.client.get(url, params=params)
+            response.read()
+            return response
+        finally:
+            _DEADLINE.at = None
+
+    def _off_origin(self, url: str | httpx.URL, allowed: tuple, where: Where, what: str) -> CollectError | None:
+        if origin(url) == allowed:
+            return None
+        scheme, host, port = allowed
+        return where.error(f"{what} {url} refused: not on the configured host {scheme}://{host}:{port} "
+                           f"(nothing from it is stored)")
+
     def request(self, url: str, params: dict[str, Any] | None, where: Where, *, budget: str | None = None,
-                weight: int = 1, missing_ok: bool = False) -> httpx.Response | None:
-        """The response of a GET, retried as the module docstring says; None for 404 when ``missing_ok``."""
-        attempt = 0
+                weight: int = 1, missing_ok: bool = False, base: str | None = None) -> httpx.Response | None:
+        """The response of a GET, retried as the module docstring says; None for 404 when ``missing_ok``.
+
+        ``url``, and every redirect, must be on the origin of ``base`` (default: of ``url`` itself).
+        """
+        allowed = origin(base or url)
+        refused = self._off_origin(url, allowed, where, "URL")
+        if refused:
+            raise refused
+        attempt = redirects = 0
         while True:
             self._pace(url, budget, weight)
             began = time.perf_counter()
             try:
-                response = self.client.get(url, params=params)
-                response.read()
+                response = self._get(url, params)
             except httpx.TimeoutException as error:
-                failure = f"timed out after {self.client.timeout.read} s ({type(error).__name__})"
+                elapsed = time.perf_counter() - began
+                if self.deadline_s is not None and elapsed >= self.deadline_s * 0.99:
+                    failure = f"no complete answer within collect.request_deadline_s={self.deadline_s:g} s"
+                else:
+                    failure = f"timed out after {self.client.timeout.read} s ({type(error).__name__})"
                 response = None
             except httpx.TransportError as error:
                 failure = f"connection failed ({type(error).__name__}: {error})"
@@ -209,12 +310,26 @@ class HttpClient:
                 if budget in self.budgets:
                     self.budgets[budget].observe(response.headers)
                 status = response.status_code
+                if status in REDIRECT_STATUSES and "location" in response.headers:
+                    target = response.url.join(response.headers["location"])
+                    refused = self._off_origin(target, allowed, where, f"HTTP {status} redirect to")
+                    if refused:
+                        raise refused
+                    redirects += 1
+                    if redirects > MAX_REDIRECTS:
+                        raise where.error(f"more than {MAX_REDIRECTS} redirects (last to {target})")
+                    url, params = str(target), None
+                    continue
                 if status < 300:
+                    self.last_url = str(response.url)
                     return response
                 if status == 404 and missing_ok:
                     return None
                 if status in RATE_STATUSES:
                     wait = retry_after_seconds(response.headers.get("retry-after"))
+                    if wait is None and status == 418:
+                        raise where.error("HTTP 418: the server has banned this IP and gave no Retry-After; "
+                                          "not retried (retrying extends a ban): wait before collecting again")
                     if wait is not None and wait > self.max_retry_after_s:
                         raise where.error(f"HTTP {status}: server asks to wait {wait:.0f} s "
                                           f"(over collect.max_retry_after_s={self.max_retry_after_s:g})")

@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from riskai.clock import utc_now
+from riskai.symbols import SymbolError, check_symbol
 
 from riskai.collectors import binance, bybit_coinmetrics as other
-from riskai.collectors.core import Context, CollectUsageError, Source, base_urls, make_client, run_source
+from riskai.collectors.core import (Context, CollectUsageError, Source, base_urls, make_client, run_source,
+                                   validate_params)
 from riskai.warehouse.schema import binance_futures_metrics as futures
 from riskai.warehouse.schema import futures_extended_metrics as extended
 from riskai.warehouse.schema import hourly_klines, whale_daily_stats
@@ -54,7 +56,7 @@ def make_context(engine: Engine, params: dict[str, Any] | None = None, *, today:
                  progress: bool = True, client=None) -> Context:
     params = collect_params() if params is None else params
     return Context(engine=engine, client=client or make_client(params), params=params, urls=base_urls(params),
-                   today=today or utc_now().date(), progress=progress)
+                   today=today or utc_now().date(), progress=progress, rules=validate_params())
 
 
 def collect(ctx: Context, source: str, symbol: str | None = None, start: dt.date | None = None,
@@ -64,12 +66,15 @@ def collect(ctx: Context, source: str, symbol: str | None = None, start: dt.date
         raise CollectUsageError(f"unknown source '{source}' (choose from all, {', '.join(SOURCES)})")
     if start is not None and end is not None and start > end:
         raise CollectUsageError(f"--start {start} is after --end {end}")
-    symbols = [symbol] if symbol else list(ctx.params.get("symbols") or [])
+    # An empty --symbol is a mistake, not "every symbol": only None means collect.symbols.
+    symbols = [symbol] if symbol is not None else list(ctx.params.get("symbols") or [])
     if not symbols:
         raise CollectUsageError("no symbol: pass --symbol or set collect.symbols in params.yaml")
-    bad = [name for name in symbols if not name.isalnum() or name.upper() != name]
-    if bad:
-        raise CollectUsageError(f"symbol {bad[0]!r} must be upper-case letters and digits, like BTCUSDT")
+    try:
+        for name in symbols:
+            check_symbol(name, "--symbol" if symbol is not None else "params.yaml collect.symbols")
+    except SymbolError as error:
+        raise CollectUsageError(str(error)) from None
     names = list(ctx.params.get("sources") or SOURCES) if source == "all" else [source]
     unknown = [name for name in names if name not in SOURCES]
     if unknown:

@@ -47,7 +47,8 @@ class Fault:
     """Misbehave on the next ``times`` requests whose path contains ``path``.
 
     ``status``/``headers``/``body`` replace the answer; ``transform`` rewrites the real body;
-    ``delay`` sleeps before answering (a timeout for a client with a shorter one).
+    ``delay`` sleeps before answering (a timeout for a client with a shorter one); ``drip_s`` sends the
+    body one byte every ``drip_s`` seconds (each read is quick, the whole answer never ends in time).
     """
 
     path: str
@@ -56,6 +57,7 @@ class Fault:
     body: bytes | None = None
     transform: Callable[[bytes], bytes] | None = None
     delay: float = 0.0
+    drip_s: float = 0.0
     times: int = 1
     query: dict[str, str] = field(default_factory=dict)
 
@@ -171,8 +173,9 @@ class StandIn:
             time.sleep(fault.delay)
         if self.latency_s:
             time.sleep(self.latency_s)
+        drip = fault.drip_s if fault is not None else 0.0
         if fault is not None and fault.status is not None:
-            self._send(request, fault.status, fault.body or b"{}", fault.headers)
+            self._send(request, fault.status, fault.body or b"{}", fault.headers, drip)
             return
         try:
             status, body, content_type = self.route(parsed.path, query, request.headers.get("Host", ""))
@@ -180,16 +183,25 @@ class StandIn:
             status, body, content_type = 500, json.dumps({"msg": str(error)}).encode(), "application/json"
         if fault is not None and fault.transform is not None:
             body = fault.transform(body)
-        self._send(request, status, body, {"Content-Type": content_type, **(fault.headers if fault else {})})
+        self._send(request, status, body, {"Content-Type": content_type, **(fault.headers if fault else {})}, drip)
 
     @staticmethod
-    def _send(request, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def _send(request, status: int, body: bytes, headers: dict[str, str], drip_s: float = 0.0) -> None:
         request.send_response(status)
         for key, value in headers.items():
             request.send_header(key, value)
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
-        request.wfile.write(body)
+        if not drip_s:
+            request.wfile.write(body)
+            return
+        try:
+            for index in range(len(body)):
+                request.wfile.write(body[index:index + 1])
+                request.wfile.flush()
+                time.sleep(drip_s)
+        except OSError:  # the client gave up (its deadline): nothing more to send
+            request.close_connection = True
 
     def route(self, path: str, query: dict[str, str], host: str) -> tuple[int, bytes, str]:
         if path.startswith(("/data/futures/um/daily/", "/data/futures/um/monthly/klines/")):

@@ -164,23 +164,46 @@ def cmd_collect(args) -> dict[str, Any]:
     return {"collected": _collect(args, args.source, args.symbol, args.start, args.end)}
 
 
+def _symbol_arg(text: str) -> str:
+    """--symbol: the one symbol rule (riskai.symbols), before anything is fetched or written."""
+    from riskai.symbols import SymbolError, check_symbol
+
+    try:
+        return check_symbol(text, "--symbol")
+    except SymbolError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _collect(args, source: str, symbol: str | None, start, end) -> list[dict[str, Any]]:
+    """Run the collectors; a refused page, a failed request or an unreachable database is one line, exit 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from riskai.collectors.core import CollectUsageError
     from riskai.collectors.errors import CollectError
     from riskai.collectors.sources import collect, make_context
-    from riskai.warehouse.schema import make_engine
+    from riskai.warehouse.load import engine_timeouts
+    from riskai.warehouse.schema import make_engine, masked_url, timeout_hint
 
-    engine = make_engine(args.database_url)
+    # httpx logs each request at INFO (thousands in a backfill): only with --verbose.
+    logging.getLogger("httpx").setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
+
+    def failed(message: str) -> SystemExit:
+        log.error("collect failed: %s", message)
+        if args.json:
+            print(json.dumps({"status": "failed", "error": message}, sort_keys=True))
+        return SystemExit(EXIT_FAILED)
+
+    engine = make_engine(args.database_url, **engine_timeouts())
     try:
         ctx = make_context(engine, progress=not args.no_progress)
         summaries = collect(ctx, source, symbol, start, end)
     except CollectUsageError as err:
         raise RefusedError(str(err)) from None
     except CollectError as err:
-        log.error("collect failed: %s", err)
-        if args.json:
-            print(json.dumps({"status": "failed", "error": str(err)}, sort_keys=True))
-        raise SystemExit(EXIT_FAILED) from None
+        raise failed(str(err)) from None
+    except SQLAlchemyError as err:  # the warehouse: unreachable, hung past its timeouts, refusing a write
+        reason = timeout_hint(str(getattr(err, "orig", None) or err).strip().splitlines()[0])
+        raise failed(f"warehouse at {masked_url(engine)}: {reason}") from None
     finally:
         engine.dispose()
     return summaries
@@ -275,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", metavar="SOURCE", help="all, or one of: binance-klines, binance-hourly, binance-mark, "
                    "binance-funding, binance-oi, binance-ratios, binance-metrics, binance-archive-klines, "
                    "bybit-funding, bybit-oi, coinmetrics")
-    p.add_argument("--symbol", help="one symbol (default: every symbol of params collect.symbols)")
+    p.add_argument("--symbol", type=_symbol_arg, help="one symbol (default: every symbol of params collect.symbols)")
     p.add_argument("--start", type=_day, help="first day, YYYY-MM-DD (default: the day of the last stored key)")
     p.add_argument("--end", type=_day, help="last day, YYYY-MM-DD (default: the last closed UTC day)")
     p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")

@@ -22,11 +22,156 @@ from riskai.operations.shell import RefusedError
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """`section.key=value` with the value read as YAML, the syntax of `dvc exp run -S`."""
+    """`section.key=value` with the value read as YAML, the syntax of `dvc exp run -S`.
+
+    Text YAML cannot read as a value (``2099-13-45`` looks like a date and is none) stays text, so
+    the schema check names the parameter and what it expects, in one line.
+    """
     key, sep, raw = text.partition("=")
     if not sep or key.count(".") < 1 or "" in key.split("."):
         raise RefusedError(f"expected section.key=value (or section.key.subkey=value), got {text!r}")
-    return key, yaml.safe_load(raw)
+    try:
+        return key, yaml.safe_load(raw)
+    except (yaml.YAMLError, ValueError) as error:
+        if any(mark in raw for mark in "[]{}:,"):  # structured text that does not parse: say so
+            reason = " ".join(str(error).split())
+            raise RefusedError(f"{key}: {raw!r} is not a YAML value ({reason})") from None
+        return key, raw
+
+
+# ---------------------------------------------------------------- the schema a value is checked against
+# The shipped params.yaml is the schema by example (a value keeps its key's type); these add what an
+# example cannot say. Keys are matched by their last name (n_estimators in xgb and lgbm alike).
+SYMBOL_KEYS = {"universe.symbols", "extract.symbol", "collect.symbols"}
+NULLABLE = {"split.test_end", "backtest.scheduler"}
+# Counts and sizes (at least 1) and strictly positive rates; shares within [0, 1].
+AT_LEAST_ONE = {"n_estimators", "max_depth", "num_leaves", "seq_len", "hidden_size", "num_layers", "batch_size",
+                "max_epochs", "patience", "early_stopping_rounds", "selection_days", "n_jobs", "num_threads",
+                "cv_blocks", "step_months", "window_days", "meta_min_days", "bootstrap_samples", "bootstrap_block",
+                "calibration_bins", "zscore_window", "target_window", "target_min_periods", "purge_days",
+                "recent_days", "rest_window_days", "archive_concurrency", "binance_weight_per_minute",
+                "funding_settlements_per_day", "hourly_bars_per_day", "retrain_window_days", "max_model_age_days"}
+POSITIVE = {"learning_rate", "C", "har_logit_C", "timeout_s", "request_deadline_s", "connect_timeout_s",
+            "statement_timeout_s", "git_timeout_s", "dvc_timeout_s", "max_abs_value", "out_of_range_z",
+            "max_open_gap_rel"}
+SHARES = {"subsample", "colsample_bytree", "dropout", "target_quantile", "prevalence_min", "prevalence_max",
+          "max_nan_share", "max_recent_missing_share", "out_of_range_missing_share", "log_loss_eps"}
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+LOOKS_LIKE_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+
+
+def _is_date(value: Any) -> bool:
+    return isinstance(value, datetime.date) or (isinstance(value, str) and DATE.fullmatch(value) is not None)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "text"
+
+
+def check_value(dotted: str, value: Any, current: Any) -> None:
+    """Refuse ``value`` for ``dotted`` (one line naming the parameter and the rule) unless it fits the
+    key's schema: the type of the shipped ``current`` value, real calendar dates where it holds a date,
+    the one symbol rule for symbol keys, and the ranges above."""
+    name = dotted.rsplit(".", 1)[-1]
+
+    def refuse(rule: str, expected: str) -> None:
+        raise RefusedError(f"params.yaml {dotted}: {value!r} is not {expected} [rule: {rule}]")
+
+    if dotted in SYMBOL_KEYS:
+        from riskai.symbols import SymbolError, check_symbol
+
+        items = value if isinstance(current, list) else [value]
+        if isinstance(current, list) and (not isinstance(value, (list, tuple)) or not value):
+            refuse("symbols", "a non-empty list of symbols, e.g. [BTCUSDT, ETHUSDT]")
+        try:
+            for item in items:
+                check_symbol(item, f"params.yaml {dotted}")
+        except SymbolError as error:
+            raise RefusedError(str(error)) from None
+        if len(set(items)) != len(items):
+            refuse("symbols", "a list of distinct symbols")
+        return
+    if value is None:
+        if current is not None and dotted not in NULLABLE:
+            raise RefusedError(f"params.yaml {dotted}: null is not allowed, it needs {_kind(current)} "
+                               f"[rule: not_null]")
+        return
+    if _is_date(current) or (isinstance(value, str) and LOOKS_LIKE_DATE.fullmatch(value)):
+        if isinstance(value, datetime.datetime) or not _is_date(value):
+            refuse("date", "a calendar date YYYY-MM-DD")
+        if isinstance(value, str):
+            try:
+                datetime.date.fromisoformat(value)
+            except ValueError:
+                refuse("date", "a calendar date YYYY-MM-DD")
+        return
+    if current is None:
+        return  # a null default (backtest.scheduler): any value
+    if isinstance(current, bool) or isinstance(value, bool):
+        if not (isinstance(current, bool) and isinstance(value, bool)):
+            refuse("type", _kind(current))
+        return
+    if isinstance(current, (int, float)):
+        if not isinstance(value, (int, float)) or (isinstance(current, int) and not isinstance(value, int)):
+            refuse("type", _kind(current))
+        if name in AT_LEAST_ONE and value < 1:
+            refuse("range", "at least 1")
+        if name in POSITIVE and value <= 0:
+            refuse("range", "above 0")
+        if name in SHARES and not 0 <= value <= 1:
+            refuse("range", "a share within [0, 1]")
+        if current >= 0 and value < 0:
+            refuse("range", "0 or more")
+        if value != value or value in (float("inf"), float("-inf")):
+            refuse("range", "a finite number")
+        return
+    if isinstance(current, str):
+        if not isinstance(value, str):
+            refuse("type", _kind(current))
+        return
+    if isinstance(current, list):
+        if not isinstance(value, (list, tuple)):
+            refuse("type", _kind(current))
+        for index, item in enumerate(value):  # each item against the shipped item at its place (or the last)
+            if current:
+                check_value(f"{dotted}[{index}]", item, current[min(index, len(current) - 1)])
+        return
+    if isinstance(current, dict):
+        if not isinstance(value, dict):
+            refuse("type", _kind(current))
+        for key, item in value.items():
+            if key in current:
+                check_value(f"{dotted}.{key}", item, current[key])
+
+
+def check_spans(loaded: dict, edited: list[str]) -> None:
+    """A start after its end (extract.start/end, split.train_start/train_end, ...) in an edited section."""
+    for dotted in edited:
+        *parents, _ = dotted.split(".")
+        node = loaded
+        for name in parents:
+            node = node.get(name) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        for key, start in node.items():
+            if not isinstance(key, str) or not key.endswith("start"):
+                continue
+            end_key = key[: -len("start")] + "end"
+            end = node.get(end_key)
+            if _is_date(start) and _is_date(end) and str(start) > str(end):
+                where = ".".join(parents)
+                raise RefusedError(f"params.yaml {where}.{key}: {start} is after {where}.{end_key} {end} "
+                                   f"[rule: span]")
 
 
 def format_value(value: Any) -> str:
@@ -46,6 +191,15 @@ def format_value(value: Any) -> str:
         return repr(value)
     raise RefusedError(f"cannot write a {type(value).__name__} into params.yaml: {value!r}")
 
+
+
+def _plain(node: Any) -> Any:
+    """A ruamel round-trip node as plain Python (CommentedMap -> dict, CommentedSeq -> list)."""
+    if isinstance(node, dict):
+        return {key: _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(value) for value in node]
+    return node
 
 
 def _value_lines(lines: list[str], node: CommentedMap, key: str) -> tuple[int, int]:
@@ -88,6 +242,7 @@ def set_params(path: str | Path, assignments: dict[str, Any]) -> None:
             node = node[name]
         if not isinstance(node, CommentedMap) or key not in node:
             raise RefusedError(f"{path}: no key '{key}' in section '{'.'.join(parents)}'")
+        check_value(dotted, value, _plain(node[key]))
         lines = text.splitlines(keepends=True)
         first, end = _value_lines(lines, node, key)
         head = lines[first].rstrip("\n")
@@ -109,5 +264,6 @@ def set_params(path: str | Path, assignments: dict[str, Any]) -> None:
             expected = list(expected)
         if found != expected:
             raise RefusedError(f"{path}: writing {dotted} did not round-trip ({found!r})")
+    check_spans(loaded, list(assignments))
     with atomic_path(path, ".yaml") as tmp:
         tmp.write_text(text, encoding="utf-8")

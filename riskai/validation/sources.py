@@ -38,37 +38,95 @@ def _time(frame: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(frame[column])
 
 
-def _relative_gap(a: pd.Series, b: pd.Series) -> pd.Series:
+def relative_gap(a: pd.Series, b: pd.Series) -> pd.Series:
+    """|a - b| / |b| (NaN where b is 0 or either is missing: no evidence, no breach)."""
     return (a - b).abs() / b.abs().where(b.abs() > 0)
 
 
-def _daily_vs_hourly(futures: pd.DataFrame, hourly: pd.DataFrame, settings: dict) -> list[dict]:
+# The shared rules, as masks. The stage turns them into report problems (below); the collectors
+# (riskai.collectors.rules) turn them into refused values before a page is written. One implementation.
+DAILY_FROM_HOURLY = {"open": "first hourly open", "high": "max hourly high", "low": "min hourly low",
+                     "close": "last hourly close", "volume_base": "sum of hourly volumes"}
+
+
+def hourly_days(hourly: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """Bars per UTC day, and each day's open/high/low/close/volume aggregated from its hourly bars."""
     bars = hourly.assign(day=_time(hourly).dt.normalize()).sort_values("open_time")
     grouped = bars.groupby("day")
-    per_day = grouped.size()
+    aggregated = pd.DataFrame({"open": grouped["open"].first(), "high": grouped["high"].max(),
+                               "low": grouped["low"].min(), "close": grouped["close"].last(),
+                               "volume_base": grouped["volume_base"].sum(min_count=1)})
+    return grouped.size(), aggregated
+
+
+def daily_vs_hourly_breaks(daily: pd.DataFrame, aggregated: pd.DataFrame, settings: dict
+                           ) -> tuple[pd.DataFrame, dict[str, tuple[pd.Series, float]]]:
+    """Daily rows (indexed by day) against complete days of hourly aggregates: per daily column, the
+    days whose value differs by more than its tolerance (ohlc_rel_tol, volume_rel_tol), and that tolerance."""
+    both = daily.join(aggregated.add_suffix("_hourly"), how="inner")
+    breaks = {}
+    for column in DAILY_FROM_HOURLY:
+        if column not in daily.columns:
+            continue
+        tol = float(settings["volume_rel_tol" if column == "volume_base" else "ohlc_rel_tol"])
+        breaks[column] = (relative_gap(both[column], both[f"{column}_hourly"]) > tol, tol)
+    return both, breaks
+
+
+def mark_breaks(futures: pd.DataFrame, settings: dict) -> dict[str, "pd.Series"]:
+    """Per side (open, close): rows whose mark price differs from the last price by more than mark_rel_tol."""
+    tol = float(settings["mark_rel_tol"])
+    return {side: relative_gap(futures[f"mark_{side}"], futures[side]) > tol for side in ("open", "close")
+            if {f"mark_{side}", side} <= set(futures.columns)}
+
+
+def off_grid(counts: pd.Series, expected: int) -> pd.Series:
+    """Counts per day whose inner days (not the first or last of the series) differ from ``expected``:
+    funding settlements on the 8-hour grid, hourly bars per day."""
+    inner = counts.iloc[1:-1]
+    return inner[inner != int(expected)]
+
+
+def ohlc_breaks(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[dict[str, pd.Series], pd.Series]:
+    """Per column of an OHLC group, rows where it is NULL while the others are present; and rows that are
+    incoherent (high below open/close/low, or low above open/close)."""
+    values = frame[list(group)].astype("float64")
+    present = values.notna()
+    partial = present.any(axis=1) & ~present.all(axis=1)
+    missing = {column: partial & ~present[column] for column in group}
+    o, h, l, c = (values[name] for name in group)
+    incoherent = ((h < pd.concat([o, c, l], axis=1).max(axis=1)) | (l > pd.concat([o, c], axis=1).min(axis=1)))
+    return missing, incoherent & present.all(axis=1)
+
+
+def range_breaks(values: pd.Series, bounds) -> tuple[pd.Series, float | None, float | None]:
+    """Values outside ``validate.ranges`` [low, high] (None = unbounded); infinities are outside any bound."""
+    low, high = (None if b is None else float(b) for b in bounds)
+    values = values.astype("float64")
+    broken = pd.Series(False, index=values.index)
+    if low is not None:
+        broken |= values < low
+    if high is not None:
+        broken |= values > high
+    return broken, low, high
+
+
+def _daily_vs_hourly(futures: pd.DataFrame, hourly: pd.DataFrame, settings: dict) -> list[dict]:
+    per_day, aggregated = hourly_days(hourly)
     problems = []
-    inner = per_day.iloc[1:-1]
-    wrong = inner[inner != int(settings["hourly_bars_per_day"])]
+    wrong = off_grid(per_day, settings["hourly_bars_per_day"])
     if len(wrong):
         problems.append(_problem("hourly_bars_per_day", f"{HOURLY}.open_time",
                                  f"not {settings['hourly_bars_per_day']} hourly bars on an inner day "
                                  f"(found {sorted(set(wrong.tolist()))[:5]})", wrong.index))
     full = per_day[per_day == int(settings["hourly_bars_per_day"])].index
-    aggregated = pd.DataFrame({"open": grouped["open"].first(), "high": grouped["high"].max(),
-                               "low": grouped["low"].min(), "close": grouped["close"].last(),
-                               "volume_base": grouped["volume_base"].sum(min_count=1)}).loc[full]
-    daily = futures.set_index(_time(futures))[["open", "high", "low", "close", "volume_base"]]
-    both = daily.join(aggregated.add_suffix("_hourly"), how="inner")
-    how = {"open": "first hourly open", "high": "max hourly high", "low": "min hourly low",
-           "close": "last hourly close", "volume_base": "sum of hourly volumes"}
-    for column, text in how.items():
-        tol = float(settings["volume_rel_tol" if column == "volume_base" else "ohlc_rel_tol"])
-        gap = _relative_gap(both[column], both[f"{column}_hourly"])
-        broken = gap > tol
+    daily = futures.set_index(_time(futures))[list(DAILY_FROM_HOURLY)]
+    both, breaks = daily_vs_hourly_breaks(daily, aggregated.loc[full], settings)
+    for column, (broken, tol) in breaks.items():
         if broken.any():
             problems.append(_problem(
                 "daily_vs_hourly", f"{FUTURES}.{column}",
-                f"differs from the day's {text} in {HOURLY} by more than {tol:g} (relative; "
+                f"differs from the day's {DAILY_FROM_HOURLY[column]} in {HOURLY} by more than {tol:g} (relative; "
                 f"{int(broken.sum())} of {len(both)} days): sources out of step in time?", both.index[broken]))
     return problems
 
@@ -77,9 +135,8 @@ def _mark_vs_last(futures: pd.DataFrame, settings: dict) -> list[dict]:
     tol = float(settings["mark_rel_tol"])
     problems = []
     dates = _time(futures)
-    for side in ("open", "close"):
-        gap = _relative_gap(futures[f"mark_{side}"], futures[side])
-        broken = (gap > tol).to_numpy()
+    for side, broken in mark_breaks(futures, settings).items():
+        broken = broken.to_numpy()
         if broken.any():
             problems.append(_problem(
                 "mark_vs_last", f"{FUTURES}.mark_{side}",
@@ -93,9 +150,8 @@ def _funding_grid(frame: pd.DataFrame, table: str, column: str, settings: dict) 
     if column not in frame.columns:
         return []
     counts = frame.set_index(_time(frame))[column].dropna()
-    inner = counts.iloc[1:-1]
     expected = int(settings["funding_settlements_per_day"])
-    broken = inner[inner != expected]
+    broken = off_grid(counts, expected)
     if broken.empty:
         return []
     return [_problem("funding_8h_grid", f"{table}.{column}",
@@ -112,7 +168,7 @@ def _taker_ratio(futures: pd.DataFrame, extended: pd.DataFrame, settings: dict) 
     stored = extended.set_index(_time(extended))["taker_buy_sell_ratio"].rename("stored")
     both = pd.concat([stored, derived], axis=1, join="inner").dropna()
     tol = float(settings["taker_ratio_rel_tol"])
-    broken = _relative_gap(both["stored"], both["derived"]) > tol
+    broken = relative_gap(both["stored"], both["derived"]) > tol
     if not broken.any():
         return []
     return [_problem("taker_ratio_vs_klines", f"{EXTENDED}.taker_buy_sell_ratio",
@@ -128,18 +184,14 @@ def _ohlc_problems(table: str, frame: pd.DataFrame) -> list[dict]:
     for group in OHLC_GROUPS.get(table, []):
         if not set(group) <= set(frame.columns):
             continue
-        values = frame[list(group)].astype("float64")
-        present = values.notna()
-        partial = present.any(axis=1) & ~present.all(axis=1)
+        missing, incoherent = ohlc_breaks(frame, group)
         for column in group:
-            broken = (partial & ~present[column]).to_numpy()
+            broken = missing[column].to_numpy()
             if broken.any():
                 others = "/".join(c for c in group if c != column)
                 problems.append(_problem("ohlc_complete", f"{table}.{column}",
                                          f"NULL while {others} present", times[broken]))
-        o, h, l, c = (values[name] for name in group)
-        incoherent = ((h < pd.concat([o, c, l], axis=1).max(axis=1)) | (l > pd.concat([o, c], axis=1).min(axis=1)))
-        incoherent = (incoherent & present.all(axis=1)).to_numpy()
+        incoherent = incoherent.to_numpy()
         if incoherent.any():
             problems.append(_problem("ohlc_coherent", f"{table}.{'/'.join(group)}",
                                      "high below open/close/low or low above open/close", times[incoherent]))
@@ -157,13 +209,8 @@ def _range_problems(raw: dict[str, pd.DataFrame], ranges: dict) -> list[dict]:
                 problems.append(_problem("range", f"{table}.{column}",
                                          f"validate.ranges names a column {table} does not have"))
                 continue
-            low, high = (None if b is None else float(b) for b in bounds)
             values = frame[column].astype("float64")
-            broken = pd.Series(False, index=frame.index)
-            if low is not None:
-                broken |= values < low
-            if high is not None:
-                broken |= values > high
+            broken, low, high = range_breaks(values, bounds)
             if broken.any():
                 shown = ", ".join(f"{v:g}" for v in values[broken].head(3))
                 problems.append(_problem("range", f"{table}.{column}",

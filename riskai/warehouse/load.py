@@ -39,6 +39,19 @@ def warehouse_params(path: str | os.PathLike = "params.yaml") -> dict:
     return load_params("warehouse", path)
 
 
+DEFAULT_TIMEOUTS = {"connect_timeout_s": 10, "statement_timeout_s": 300}
+
+
+def engine_timeouts(path: str | os.PathLike = "params.yaml") -> dict:
+    """params ``warehouse.connect_timeout_s`` / ``statement_timeout_s`` (defaults where the file or keys
+    are absent): every command that opens the warehouse gives up on a database that never answers."""
+    try:
+        settings = warehouse_params(path) or {}
+    except (KeyError, FileNotFoundError):
+        settings = {}
+    return {key: settings.get(key, default) for key, default in DEFAULT_TIMEOUTS.items()}
+
+
 def resolve_source(source: str, data_dir: str | os.PathLike | None) -> str:
     """``auto`` means the real files when their folder exists, else the synthetic sample."""
     if source not in SOURCES:
@@ -145,6 +158,7 @@ def load_warehouse(
     the warehouse as it was. A missing value in the source never replaces a stored one unless
     ``allow_null_overwrite``. Rows are stored under ``symbol``; other symbols' rows are never read
     or written (the weekly refresh, the pre-backfill state and the provenance are per symbol too).
+    Every stored value the load replaces is kept in ``revisions`` under the source's name.
     """
     check_symbol(symbol)
     if state not in STATES:
@@ -184,7 +198,8 @@ def load_warehouse(
     with engine.begin() as conn:
         for name, frame in frames.items():
             if name in chosen:
-                upsert_frame(conn, name, _clip(frame, start, end), null_overwrites=allow_null_overwrite)
+                upsert_frame(conn, name, _clip(frame, start, end), null_overwrites=allow_null_overwrite,
+                             revision_source=source)
         if chosen & {whale_daily_stats.name, whale_weekly_stats.name}:
             refresh_weekly_stats(conn, symbol)
         if state == "prebackfill":

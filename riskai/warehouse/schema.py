@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-import re
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -29,24 +29,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from riskai import symbols
+
 DEFAULT_DATABASE_URL = "sqlite:///data/warehouse.sqlite"
 DATABASE_URL_ENV = "RISKAI_DATABASE_URL"
 
 metadata = MetaData()
-# A symbol as the exchanges spell it (BTCUSDT, ETHUSDT, 1000PEPEUSDT): the key that keeps symbols apart.
-SYMBOL_PATTERN = re.compile(r"[A-Z0-9]{2,32}")
 
 
 class WarehouseError(RuntimeError):
     """A warehouse problem the user can act on; the message names the table, column or URL."""
 
 
-def check_symbol(symbol: str) -> str:
-    """``symbol`` unchanged when it is an exchange symbol, else a WarehouseError naming it."""
-    if not isinstance(symbol, str) or not SYMBOL_PATTERN.fullmatch(symbol):
-        raise WarehouseError(f"symbol {symbol!r} is not an exchange symbol: upper-case letters and digits, "
-                             f"2 to 32 of them, e.g. ETHUSDT [rule: symbol_format]")
-    return symbol
+def check_symbol(symbol: str, where: str = "symbol") -> str:
+    """``symbol`` unchanged when it passes the one symbol rule (riskai.symbols), else a WarehouseError:
+    the key that keeps symbols apart here is a directory name in the pipeline, so the same rule holds."""
+    try:
+        return symbols.check_symbol(symbol, where)
+    except symbols.SymbolError as error:
+        raise WarehouseError(str(error)) from None
 
 
 def _key() -> list[Column]:
@@ -162,6 +163,44 @@ data_provenance = Table(
     Column("source", String(16), primary_key=True),  # real | synthetic
     Column("item", String(255), primary_key=True),   # file name, or "seed"
     Column("detail", String(255)),                   # sha256 of the file, or "seed 7, 2021-01-01..2025-11-30"
+)
+
+# Values a collector refused (riskai.collectors.rules): the page they came in was not written. Kept so an
+# operator sees what the API answered, and where, without the value ever reaching the tables above.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("quarantined_at", DateTime, nullable=False),  # UTC (naive)
+    Column("source", String(32), nullable=False),         # collector, e.g. binance-klines
+    Column("url", String(1024)),                          # the request the page came from
+    Column("symbol", String(32), nullable=False),
+    Column("day", Date, nullable=False),                  # the UTC day of the row
+    Column("table_name", String(64), nullable=False),
+    Column("column_name", String(64), nullable=False),
+    Column("value", Double),                              # NULL: a value missing where the rule needs one
+    Column("rule", String(32), nullable=False),           # e.g. range, ohlc_coherent, open_continuity
+    Column("detail", String(255)),
+    Index("ix_quarantine_symbol_day", "symbol", "day"),
+)
+
+# Every replacement of a stored (non-NULL) value: the old value, the new one, who wrote it and when, so
+# nothing a source overwrote is lost and a source's changes since a time can be undone
+# (`riskai warehouse revisions --undo`). Values that filled an empty cell are not revisions.
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("revised_at", DateTime, nullable=False),      # UTC (naive)
+    Column("source", String(64), nullable=False),        # collector name, real, synthetic, or "undo <source>"
+    Column("table_name", String(64), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("date", Date),                                # the row's key: date (daily tables) ...
+    Column("open_time", DateTime),                       # ... or open_time (hourly_klines)
+    Column("column_name", String(64), nullable=False),
+    Column("old_value", Double),
+    Column("new_value", Double),                         # NULL only where a load was told to overwrite with NULL
+    Index("ix_revisions_source_revised_at", "source", "revised_at"),
 )
 
 # Tables the extract stage reads, in a fixed order.

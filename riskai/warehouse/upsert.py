@@ -14,11 +14,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (Boolean, Column, Connection, Date, DateTime, Engine, Float, Integer, MetaData, String, Table,
-                        and_, func, insert, or_, select, true)
+from sqlalchemy import (Boolean, Column, Connection, Date, DateTime, Double, Engine, Float, Integer, MetaData, String,
+                        Table, and_, cast, func, insert, literal, null, or_, select, true, union_all)
 from sqlalchemy.dialects import postgresql, sqlite
 
-from riskai.warehouse.schema import WarehouseError, key_columns, table_named
+from riskai.warehouse.schema import WarehouseError, key_columns, revisions, table_named
 
 CHUNK_ROWS = 10_000
 COPY_CHUNK_ROWS = 100_000  # rows per COPY ... FROM STDIN (bounds the CSV text held in memory)
@@ -39,6 +39,11 @@ def transaction(bind: Engine | Connection) -> Iterator[Connection]:
     else:
         with bind.begin():
             yield bind
+
+
+def utc_now_naive() -> dt.datetime:
+    """Now in UTC without tzinfo, as the warehouse's DateTime columns hold times."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def table_frame(table: Table, daily: pd.DataFrame, symbol: str) -> pd.DataFrame:
@@ -188,8 +193,43 @@ def upsert_statement(table: Table, staging: Table, dialect_name: str, null_overw
     )
 
 
+# Tables whose replaced values are kept in ``revisions``: the sourced daily and hourly tables, keyed by
+# (symbol, date) or (symbol, open_time). Derived (weekly) and bookkeeping tables are not.
+REVISED_KEYS = {("symbol", "date"): "date", ("symbol", "open_time"): "open_time"}
+
+
+def revisions_statement(table: Table, staging: Table, source: str, at: dt.datetime, null_overwrites: bool):
+    """INSERT INTO revisions (old, new, source, time) every stored non-NULL value the upsert from
+    ``staging`` is about to replace (set-based, in the upsert's transaction); None when there is none to keep.
+
+    Only numeric columns are revisable; a NULL in ``staging`` replaces nothing unless ``null_overwrites``.
+    """
+    time_key = REVISED_KEYS.get(tuple(key_columns(table)))
+    if time_key is None:
+        return None
+    joined = table.join(staging, and_(*(table.c[key] == staging.c[key] for key in key_columns(table))))
+    selects = []
+    for name in (column.name for column in staging.c if column.name not in key_columns(table)):
+        if not isinstance(table.c[name].type, (Float, Integer)):
+            continue
+        old, new = table.c[name], staging.c[name]
+        replaced = and_(old.is_not(None), old.is_distinct_from(new))
+        if not null_overwrites:
+            replaced = and_(replaced, new.is_not(None))
+        key_values = [table.c.date if time_key == "date" else cast(null(), Date),
+                      table.c.open_time if time_key == "open_time" else cast(null(), DateTime)]
+        selects.append(select(literal(at, DateTime), literal(source, String), literal(table.name, String),
+                              table.c.symbol, *key_values, literal(name, String), cast(old, Double),
+                              cast(new, Double)).select_from(joined).where(replaced))
+    if not selects:
+        return None
+    columns = ["revised_at", "source", "table_name", "symbol", "date", "open_time", "column_name", "old_value",
+               "new_value"]
+    return insert(revisions).from_select(columns, union_all(*selects) if len(selects) > 1 else selects[0])
+
+
 def upsert_frame(bind: Engine | Connection, table: Table | str, frame: pd.DataFrame,
-                 null_overwrites: bool = False, method: str = "auto") -> int:
+                 null_overwrites: bool = False, method: str = "auto", revision_source: str | None = None) -> int:
     """Upsert the rows of ``frame`` into ``table`` in one transaction; returns the rows sent.
 
     Only the columns present in ``frame`` are written, so a partial frame (say, today's funding)
@@ -201,6 +241,9 @@ def upsert_frame(bind: Engine | Connection, table: Table | str, frame: pd.DataFr
     where the driver is psycopg2 (backfills: several times faster) and chunked INSERTs elsewhere
     (SQLite); ``copy`` insists on COPY (WarehouseError where it is not available); ``insert`` always
     uses the INSERTs. The stored result is the same either way.
+
+    ``revision_source``: keep every stored value this upsert replaces in ``revisions`` under that
+    source name (collectors and loads pass theirs), in the same transaction.
     """
     if method not in BULK_METHODS:
         raise WarehouseError(f"upsert method must be one of {', '.join(BULK_METHODS)}, not '{method}'")
@@ -224,6 +267,10 @@ def upsert_frame(bind: Engine | Connection, table: Table | str, frame: pd.DataFr
             records = [dict(zip(columns, row)) for row in zip(*columns.values())]
             for begin in range(0, rows, CHUNK_ROWS):
                 conn.execute(insert(staging), records[begin:begin + CHUNK_ROWS])
+        if revision_source is not None:
+            kept = revisions_statement(table, staging, revision_source, utc_now_naive(), null_overwrites)
+            if kept is not None:
+                conn.execute(kept)
         conn.execute(upsert_statement(table, staging, conn.dialect.name, null_overwrites))
         staging.drop(conn)
     return rows

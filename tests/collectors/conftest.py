@@ -11,7 +11,7 @@ from riskai.collectors.core import base_urls, make_client
 from riskai.collectors.core import Context
 from riskai.collectors.sources import collect_params
 from riskai.collectors.standin import StandIn
-from riskai.config import REPO_ROOT
+from riskai.config import REPO_ROOT, load_params
 from tests.symbol_copies import scaled_copy
 
 START, END = dt.date(2024, 11, 12), dt.date(2024, 11, 18)  # every source has rows on these days
@@ -59,8 +59,17 @@ def make_ctx(server, params, monkeypatch):
         recorder = sleeps if sleeps is not None else []
         client = make_client(settings, sleep=recorder.append, **overrides)
         return Context(engine=engine, client=client, params=settings, urls=base_urls(settings), today=today,
-                       progress=False)
+                       progress=False, rules=load_params("validate", REPO_ROOT / "params.yaml"))
 
     yield factory
     for engine in engines:
         engine.dispose()
+
+
+@pytest.fixture
+def ctx(make_ctx, tmp_path):
+    """A context on a fresh SQLite warehouse; ``ctx.sleeps`` records the client's waits."""
+    sleeps: list[float] = []
+    context = make_ctx(f"sqlite:///{tmp_path / 'w.sqlite'}", sleeps=sleeps)
+    context.sleeps = sleeps
+    return context

@@ -21,14 +21,6 @@ def rows(ctx, table=binance_futures_metrics) -> int:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
-@pytest.fixture
-def ctx(make_ctx, tmp_path):
-    sleeps: list[float] = []
-    context = make_ctx(f"sqlite:///{tmp_path / 'w.sqlite'}", sleeps=sleeps)
-    context.sleeps = sleeps
-    return context
-
-
 def test_429_waits_for_retry_after(ctx, server):
     server.inject(Fault("/fapi/v1/klines", status=429, headers={"Retry-After": "7"}))
     collect(ctx, "binance-klines", "BTCUSDT", START, END)

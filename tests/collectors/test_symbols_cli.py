@@ -60,3 +60,28 @@ def test_cli_bad_page_is_one_line_exit_1(tmp_path, server, monkeypatch, capsys):
 def test_cli_refuses_unknown_source(tmp_path, capsys):
     assert main(["collect", "nosuch", "--database-url", f"sqlite:///{tmp_path / 'w.sqlite'}", "--json"]) == 2
     assert "unknown source 'nosuch'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("symbol", ["", "btcusdt", "../BTCUSDT"])
+def test_cli_refuses_a_bad_symbol_before_anything_is_fetched(tmp_path, server, monkeypatch, capsys, symbol):
+    """An empty --symbol is a mistake, not every symbol of collect.symbols."""
+    monkeypatch.setenv("RISKAI_COLLECT_BASE_URL", server.url)
+    database = tmp_path / "w.sqlite"
+    with pytest.raises(SystemExit) as exited:
+        main(["collect", "binance-funding", "--symbol", symbol, "--start", str(START), "--end", str(END),
+              "--database-url", f"sqlite:///{database}", "--no-progress"])
+    assert exited.value.code == 2
+    assert f"--symbol: {symbol!r} is not a symbol" in capsys.readouterr().err
+    assert server.requests == [] and not database.exists()
+
+
+def test_collect_refuses_an_empty_symbol_and_a_bad_one_in_params(make_ctx, tmp_path, server):
+    from riskai.collectors.core import CollectUsageError
+
+    ctx = make_ctx(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    with pytest.raises(CollectUsageError, match=r"^--symbol: '' is not a symbol"):
+        collect(ctx, "binance-funding", "", START, END)
+    ctx.params["symbols"] = ["BTCUSDT", "../x"]
+    with pytest.raises(CollectUsageError, match=r"^params.yaml collect.symbols: '../x' is not a symbol"):
+        collect(ctx, "binance-funding", None, START, END)
+    assert server.requests == []

@@ -52,3 +52,53 @@ def test_block_style_as_dvc_exp_run_writes_it_nested_keys_and_atomic_write(tmp_p
                 "extract": {**original["extract"], "required_tables": ["binance_futures_metrics", "hourly_klines"]}}
     assert loaded == expected  # nothing else moved
     assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("universe.symbols=[../../../victim]", "params.yaml universe.symbols: '../../../victim' is not a symbol"),
+    ("extract.symbol=../../etc", "params.yaml extract.symbol: '../../etc' is not a symbol"),
+    ("extract.symbol=btcusdt", "params.yaml extract.symbol: 'btcusdt' is not a symbol"),
+    ("collect.symbols=[BTCUSDT, BTCUSDT]", "collect.symbols: ['BTCUSDT', 'BTCUSDT'] is not a list of distinct"),
+    ("universe.symbols=[]", "universe.symbols: [] is not a non-empty list of symbols"),
+    ("xgb.n_estimators=abc", "params.yaml xgb.n_estimators: 'abc' is not a whole number [rule: type]"),
+    ("lgbm.n_estimators=0", "lgbm.n_estimators: 0 is not at least 1 [rule: range]"),
+    ("xgb.subsample=1.5", "xgb.subsample: 1.5 is not a share within [0, 1] [rule: range]"),
+    ("xgb.learning_rate=-0.1", "xgb.learning_rate: -0.1 is not above 0 [rule: range]"),
+    ("extract.end=2099-13-45", "params.yaml extract.end: '2099-13-45' is not a calendar date YYYY-MM-DD [rule: date]"),
+    ("split.test_end=2025-02-30", "split.test_end: '2025-02-30' is not a calendar date"),
+    ("extract.start=2026-01-01", "params.yaml extract.start: 2026-01-01 is after extract.end 2025-11-30 [rule: span]"),
+    ("extract.end=null", "params.yaml extract.end: null is not allowed, it needs text [rule: not_null]"),
+    ("features.groups=[price, 3]", "features.groups[1]: 3 is not text [rule: type]"),
+])
+def test_values_outside_their_schema_are_refused_in_one_line_and_nothing_is_written(tmp_path, assignment, message):
+    params = tmp_path / "params.yaml"
+    original = (REPO_ROOT / "params.yaml").read_text()
+    params.write_text(original)
+    with pytest.raises(RefusedError) as refused:
+        set_params(params, dict([parse_assignment(assignment)]))
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+    assert params.read_text() == original
+
+
+def test_values_within_their_schema_are_written(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO_ROOT / "params.yaml").read_text())
+    set_params(params, dict(parse_assignment(a) for a in [
+        "universe.symbols=[BTCUSDT, 1000PEPEUSDT]", "split.test_end=2025-06-30", "xgb.n_estimators=10", "meta.C=2",
+        "operations.retrain_min_pr_auc_gain=0", 'backtest.periods.confirmation=["2025-01-01", null]']))
+    loaded = yaml.safe_load(params.read_text())
+    assert loaded["universe"]["symbols"] == ["BTCUSDT", "1000PEPEUSDT"] and loaded["meta"]["C"] == 2
+    assert loaded["backtest"]["periods"]["confirmation"] == ["2025-01-01", None]
+
+
+def test_cli_params_set_refuses_a_path_as_symbol_with_exit_2(tmp_path, monkeypatch, capsys):
+    from riskai.operations.cli import main
+
+    (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["params", "set", "universe.symbols=[../../../victim]", "--json"]) == 2
+    out = capsys.readouterr().out.strip()
+    assert out.count("\n") == 0 and "'../../../victim' is not a symbol" in out
+    assert main(["params", "set", "extract.end=2099-13-45", "--json"]) == 2
+    assert "extract.end: '2099-13-45' is not a calendar date" in capsys.readouterr().out
+    assert (tmp_path / "params.yaml").read_text() == (REPO_ROOT / "params.yaml").read_text()

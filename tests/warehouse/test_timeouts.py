@@ -47,3 +47,32 @@ def test_a_long_postgresql_statement_is_cancelled(postgres_schema_url):
         conn.execute(text("SELECT pg_sleep(30)"))
     assert time.monotonic() - began < 10
     engine.dispose()
+
+
+def test_warehouse_load_against_a_database_that_never_answers_fails_within_the_connect_timeout(
+        tmp_path, monkeypatch, capsys):
+    """`riskai warehouse load` takes warehouse.connect_timeout_s from ./params.yaml, as extract and daily do."""
+    import threading
+
+    import yaml
+
+    from riskai.config import REPO_ROOT
+    from riskai.warehouse.__main__ import main as warehouse_main
+
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    params["warehouse"].update(connect_timeout_s=2, statement_timeout_s=2)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    codes: list = []
+    with hanging_server() as port:
+        url = f"postgresql+psycopg2://riskai@127.0.0.1:{port}/warehouse"
+        began = time.monotonic()
+        thread = threading.Thread(target=lambda: codes.append(warehouse_main(
+            ["load", "--url", url, "--source", "synthetic", "--start", "2024-01-01", "--end", "2024-01-31"])),
+            daemon=True)
+        thread.start()
+        thread.join(20)
+        elapsed = time.monotonic() - began
+    assert codes == [1] and elapsed < 10, (codes, elapsed)
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: warehouse at {url}: ") and "warehouse.connect_timeout_s" in error
