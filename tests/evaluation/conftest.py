@@ -62,11 +62,6 @@ def predictions(dataset: pd.DataFrame) -> list[pd.DataFrame]:
     return make_predictions(dataset)
 
 
-@pytest.fixture(scope="session")
-def params() -> dict:
-    return EVALUATE_PARAMS
-
-
 def make_hourly_klines(dataset: pd.DataFrame, seed: int = 2) -> pd.DataFrame:
     """Hourly bars of a random walk whose daily volatility is the dataset's `vol`."""
     rng = np.random.default_rng(seed)

@@ -10,7 +10,6 @@ from riskai.models.boosting import XGBRiskClassifier
 from riskai.models.meta import (
     MetaStacker,
     StackingLeakError,
-    add_derived_features,
     check_out_of_sample,
     out_of_fold_proba,
 )

@@ -1,7 +1,6 @@
 """The backfill before/after scenario end to end, and rollback of the full pipeline's models."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
