@@ -63,7 +63,8 @@ def test_report_holds_every_model_and_bootstrap(cold):
     assert predictions[[f"p_{m}" for m in MODELS]].notna().all().all()
     head = cold["headline"]
     assert head["meta"]["pr"] == report["overall"]["meta"]["pr_auc"] and head["days"] == len(predictions)
-    assert head["gain_vs_har"]["pr_lo"] == report["bootstrap"]["overall"]["meta_minus_har_logit"]["pr_auc"][0]
+    assert head["gain"]["pr_lo"] == report["bootstrap"]["overall"]["meta_minus_har_logit"]["pr_auc"][0]
+    assert head["development"]["pr"] == report["periods"]["development"]["meta"]["pr_auc"]
 
 
 def test_every_model_and_the_stack_learn_only_from_days_before_the_origin(cold):
