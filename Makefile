@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install lock warehouse repro test bench dashboard clean-venv
+.PHONY: install lock warehouse repro test test-all bench dashboard clean-venv
 
 install: $(VENV)/.installed
 
@@ -39,7 +39,12 @@ warehouse: install
 repro: warehouse
 	$(BIN)/dvc repro
 
+# The fast tier: units and the tiny end-to-end pipelines (no test marked slow). test-all: everything
+# (the slow tier runs `dvc repro` on real-data copies and several-symbol universes); CI runs test-all.
 test: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_daily.py [--date 2025-11-20] [--repeats 3] [--symbols 100]
 
-Needs `make repro` (the research symbol's data/symbols/<S>/models/served and features, and the warehouse;
+Needs `make repro` (the default symbol's data/symbols/<S>/models/served and features, and the warehouse;
 S is params.yaml's extract.symbol). Times, as
 `riskai daily` runs them: the imports (a fresh interpreter), loading every served variant, the
 source-freshness check, rebuilding the day's features from the warehouse history with the
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from riskai import paths  # noqa: E402
-from riskai.backtest.run import FULL_VARIANT  # noqa: E402
+from riskai.backtest.plan import FULL_VARIANT  # noqa: E402
 from riskai.config import load_params  # noqa: E402
 from riskai.features.build import build_features  # noqa: E402
 from riskai.serving.freshness import fresh_variant  # noqa: E402
@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument("--symbols", type=int, default=0, help="score this many synthetic symbols in one process")
     args = parser.parse_args()
     params = load_params(path=ROOT / "params.yaml")
-    served = paths.for_symbol(params["extract"]["symbol"]).served_dir  # the research symbol's serve@S output
+    served = paths.for_symbol(params["extract"]["symbol"]).served_dir  # the default symbol's serve@S output
     served_dir = ROOT / served
     if not served_dir.is_dir():
         print(f"no {served}: run `make repro` first")
@@ -64,7 +64,7 @@ def main() -> int:
 
     imports, _ = _timed(lambda: subprocess.run([sys.executable, "-c", "import riskai.operations.daily"], check=True,
                                                cwd=ROOT), 1)
-    order = [FULL_VARIANT, *(params["backtest"].get("variants") or {})]
+    order = [FULL_VARIANT, *(params["split"].get("variants") or {})]
     load, variants = _timed(lambda: {name: ServedVariant.load(served_dir / name) for name in order}, args.repeats)
     engine = open_warehouse(database_url(f"sqlite:///{ROOT / 'data/warehouse.sqlite'}"))
     symbol = params["extract"]["symbol"]

@@ -1,5 +1,6 @@
-"""The per-symbol pipeline at N symbols: cold `dvc repro`, adding one more symbol, and the walk-forward
-refitted on a `distributed.LocalCluster` (byte-identical outputs required).
+"""The per-symbol pipeline at N symbols: cold `dvc repro`, adding one more symbol, and the walk-forward's
+model stages (xgb@S, lgbm@S, lstm@S, har@S, meta@S) refitted on a `distributed.LocalCluster`
+(byte-identical outputs required).
 
     .venv/bin/python benchmarks/bench_universe.py [--symbols 10] [--full] [--variants] [--no-dask]
 
@@ -24,6 +25,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT_BACKTEST = {'  stack_start: "2022-07-01"': '  stack_start: "2025-05-01"', '  start: "2023-01-01"': '  start: "2025-09-01"'}
+MODEL_STAGES = ("xgb", "lgbm", "lstm", "har", "meta")  # the stages with a per-fit cache (data/symbols/S/models/<stage>)
 NO_VARIANTS = ("  variants:\n    no_open_interest: [open_interest]\n    no_onchain: [onchain]\n", "  variants: {}\n")
 
 
@@ -52,6 +54,13 @@ def timed(label: str, cmd: list[str], repo: Path, env: dict | None = None) -> tu
     stages = ran(out)
     print(f"{label:<58} {seconds:7.1f} s   {len(stages)} stages run")
     return seconds, out
+
+
+def refit_all(repo: Path, symbols: list[str]) -> None:
+    """Remove every model stage's folder (and its per-fit cache): the next `dvc repro` fits every fold."""
+    for symbol in symbols:
+        for stage in MODEL_STAGES:
+            shutil.rmtree(repo / "data" / "symbols" / symbol / "models" / stage)
 
 
 def main() -> None:
@@ -85,7 +94,7 @@ def main() -> None:
         first = symbols[:-1]
         sh([sys.executable, "-m", "riskai.operations", "params", "set", f"universe.symbols=[{', '.join(first)}]",
             f"extract.symbol={first[0]}"], repo)
-        cold, _ = timed(f"dvc repro, {len(first)} symbols cold (+ research stages)", ["dvc", "repro"], repo)
+        cold, _ = timed(f"dvc repro, {len(first)} symbols cold (+ universe)", ["dvc", "repro"], repo)
         before = lock_outputs(repo)
         sh([sys.executable, "-m", "riskai.operations", "params", "set", f"universe.symbols=[{', '.join(symbols)}]"], repo)
         added, out = timed(f"dvc repro after adding symbol {len(symbols)}", ["dvc", "repro"], repo)
@@ -97,15 +106,13 @@ def main() -> None:
         import distributed
 
         local = lock_outputs(repo)
-        for symbol in symbols:
-            shutil.rmtree(repo / "data" / "symbols" / symbol / "backtest")
-        sh([sys.executable, "-m", "riskai.operations", "params", "set", "backtest.backend=dask"], repo)
+        refit_all(repo, symbols)  # the per-fit caches would answer otherwise
+        sh([sys.executable, "-m", "riskai.operations", "params", "set", "compute.backend=dask"], repo)
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             on_dask, _ = timed(f"walk-forward of {len(symbols)} symbols refitted on a 2-worker LocalCluster",
                                ["dvc", "repro"], repo, {"RISKAI_DASK_SCHEDULER": cluster.scheduler_address})
-        sh([sys.executable, "-m", "riskai.operations", "params", "set", "backtest.backend=loky"], repo)
-        for symbol in symbols:
-            shutil.rmtree(repo / "data" / "symbols" / symbol / "backtest")
+        sh([sys.executable, "-m", "riskai.operations", "params", "set", "compute.backend=loky"], repo)
+        refit_all(repo, symbols)
         on_loky, _ = timed("the same refit with loky (2 workers)", ["dvc", "repro"], repo)
         identical = lock_outputs(repo) == local
         print(f"  dask / loky wall-time ratio: {on_dask / on_loky:.2f}; outputs identical: {identical}")

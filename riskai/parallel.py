@@ -38,7 +38,7 @@ class SchedulerUnreachable(ConnectionError):
     """The dask scheduler named by the settings or the environment did not answer."""
 
 
-def check_settings(n_jobs: Any, backend: Any = "loky", scheduler: Any = None, *, section: str = "backtest",
+def check_settings(n_jobs: Any, backend: Any = "loky", scheduler: Any = None, *, section: str = "compute",
                    connect_timeout_s: Any = CONNECT_TIMEOUT_S) -> dict[str, Any]:
     """Validated fan-out settings (``n_jobs``, ``backend``, ``scheduler``); errors name ``<section>.<key>``.
 
@@ -65,7 +65,7 @@ def check_settings(n_jobs: Any, backend: Any = "loky", scheduler: Any = None, *,
             "scheduler_origin": origin if scheduler else None, "connect_timeout_s": float(connect_timeout_s)}
 
 
-def settings_from(params: Mapping[str, Any], section: str = "backtest") -> dict[str, Any]:
+def settings_from(params: Mapping[str, Any], section: str = "compute") -> dict[str, Any]:
     """The fan-out keyword arguments of a params section (``n_jobs``, ``backend``, ``scheduler``), checked."""
     checked = check_settings(params.get("n_jobs", 1), params.get("backend", "loky"), params.get("scheduler"),
                              section=section, connect_timeout_s=params.get("connect_timeout_s", CONNECT_TIMEOUT_S))
@@ -74,7 +74,7 @@ def settings_from(params: Mapping[str, Any], section: str = "backtest") -> dict[
 
 
 def fan_out(tasks: Iterable, *, n_jobs: int, backend: str = "loky", scheduler: str | None = None,
-            desc: str | None = None, section: str = "backtest",
+            desc: str | None = None, section: str = "compute",
             connect_timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
     """Results of ``tasks`` (joblib ``delayed(f)(...)`` calls), in task order, as a generator.
 

@@ -1,9 +1,8 @@
 """Where each stage reads and writes, relative to the repository root (the DVC working directory).
 
-Every symbol of ``universe.symbols`` has its own live path (stages ``extract@S``, ``features@S``,
-``validate@S``, ``backtest@S``, ``serve@S``) under ``data/symbols/S/`` and ``metrics/symbols/S/``:
-`SymbolPaths`. The single-split research stages (split, xgb, lstm, meta, evaluate) run on one symbol,
-``extract.symbol``, and keep the top-level layout below.
+Every symbol of ``universe.symbols`` has its own pipeline (stages ``extract@S``, ``features@S``,
+``validate@S``, ``split@S``, ``xgb@S``, ``lgbm@S``, ``lstm@S``, ``har@S``, ``meta@S``, ``evaluate@S``,
+``serve@S``) under ``data/symbols/S/``, ``metrics/symbols/S/`` and ``reports/symbols/S/``: `SymbolPaths`.
 """
 from __future__ import annotations
 
@@ -58,21 +57,23 @@ class SymbolPaths:
         return self.features_dir / "snapshots"
 
     @property
-    def backtest_dir(self) -> Path:
-        return self.root / "backtest"
+    def split_dir(self) -> Path:
+        return self.root / "split"
 
     @property
-    def backtest_predictions(self) -> Path:
-        return self.backtest_dir / "predictions.parquet"
+    def plan(self) -> Path:
+        """The fold plan (stage split@S): folds, windows, roles, each variant's features per fold."""
+        return self.split_dir / "plan.json"
+
+    def model_dir(self, stage: str) -> Path:
+        """What model stage ``stage`` (xgb, lgbm, lstm, har, meta) writes: per-fold cache, out-of-sample
+        predictions, fold records and its served refit of each variant."""
+        return self.root / "models" / stage
 
     @property
-    def backtest_folds_dir(self) -> Path:
-        return self.backtest_dir / "folds"
-
-    @property
-    def backtest_stacking_dir(self) -> Path:
-        """<variant>.parquet / .windows.json: the out-of-sample base rows the served meta models learn from."""
-        return self.backtest_dir / "stacking"
+    def walkforward_predictions(self) -> Path:
+        """Every scored day of the full variant: each model's out-of-sample probability and threshold."""
+        return self.root / "walkforward" / "predictions.parquet"
 
     @property
     def served_dir(self) -> Path:
@@ -89,23 +90,32 @@ class SymbolPaths:
 
     @property
     def validation_report(self) -> Path:
-        return SYMBOL_REPORTS_DIR / self.symbol / "validation_features.json"
+        return self.reports_dir / "validation_features.json"
 
     @property
     def walkforward_metrics(self) -> Path:
         return self.metrics_dir / "walkforward.json"
 
     @property
+    def reports_dir(self) -> Path:
+        return SYMBOL_REPORTS_DIR / self.symbol
+
+    @property
+    def walkforward_report(self) -> Path:
+        """The whole walk-forward report (periods, years, regimes, bootstrap, buckets, variants): not a metric."""
+        return self.reports_dir / "walkforward.json"
+
+    @property
     def walkforward_folds(self) -> Path:
-        return self.metrics_dir / "walkforward_folds.json"
+        return self.reports_dir / "walkforward_folds.json"
 
     @property
     def walkforward_plots_dir(self) -> Path:
         return self.metrics_dir / "walkforward_plots"
 
     @property
-    def serve_metrics(self) -> Path:
-        return self.metrics_dir / "serve.json"
+    def serve_report(self) -> Path:
+        return self.reports_dir / "serve.json"
 
 
 def for_symbol(symbol: str) -> SymbolPaths:
@@ -115,28 +125,3 @@ def for_symbol(symbol: str) -> SymbolPaths:
 # The cross-symbol summary (stage `universe`): a metrics file and a readable table.
 UNIVERSE_METRICS = METRICS / "universe.json"
 UNIVERSE_TABLE = REPORTS / "universe.md"
-
-# The single-split research stages of the research symbol (extract.symbol).
-SPLIT_DIR = DATA / "split"
-DATASET = SPLIT_DIR / "dataset.parquet"
-SPLIT_FEATURES = SPLIT_DIR / "model_features.json"
-MODELS_DIR = DATA / "models"
-XGB_MODEL = MODELS_DIR / "risk_ai_xgb.json"
-XGB_META = MODELS_DIR / "risk_ai_xgb.meta.json"
-LGBM_MODEL = MODELS_DIR / "risk_ai_lgbm.txt"
-LGBM_META = MODELS_DIR / "risk_ai_lgbm.meta.json"
-LSTM_STATE = MODELS_DIR / "risk_ai_lstm.pt"
-LSTM_CONFIG = MODELS_DIR / "risk_ai_lstm.json"
-META_MODEL = MODELS_DIR / "risk_ai_meta.json"
-HAR_MODEL = MODELS_DIR / "risk_ai_har_logit.json"
-PREDICTIONS_DIR = DATA / "predictions"
-BOOSTING_PREDICTIONS = PREDICTIONS_DIR / "boosting.parquet"
-LSTM_PREDICTIONS = PREDICTIONS_DIR / "lstm.parquet"
-META_PREDICTIONS = PREDICTIONS_DIR / "meta.parquet"
-SPLIT_METRICS = METRICS / "split.json"
-XGB_METRICS = METRICS / "xgb.json"
-LSTM_METRICS = METRICS / "lstm.json"
-LSTM_LIVE_DIR = METRICS / "lstm_live"
-META_METRICS = METRICS / "meta.json"
-EVALUATE_METRICS = METRICS / "evaluate.json"
-PLOTS_DIR = METRICS / "plots"

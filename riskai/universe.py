@@ -1,6 +1,6 @@
 """The cross-symbol summary: one row per symbol of ``universe.symbols`` from its own stage metrics.
 
-Each row comes from that symbol's metrics/symbols/<S>/ files (validation, walk-forward, serve) only,
+Each row comes from that symbol's own files (metrics/symbols/<S>/validation.json, reports/symbols/<S>/{walkforward,serve}.json) only,
 so a symbol's figures never depend on which other symbols are listed. The summary states how many
 symbols the ensemble beats HAR-logit on, out of sample, and the median figures across symbols.
 """
@@ -33,15 +33,15 @@ def check_universe(symbols: Any, research_symbol: str) -> list[str]:
     if repeated:
         raise UniverseError(f"params.yaml universe.symbols: {', '.join(repeated)} listed more than once")
     if research_symbol not in symbols:
-        raise UniverseError(f"params.yaml extract.symbol: {research_symbol} (the research symbol of the split, "
-                            f"xgb, lstm, meta and evaluate stages) is not in universe.symbols {symbols}")
+        raise UniverseError(f"params.yaml extract.symbol: {research_symbol} (the default symbol of riskai commands) "
+                            f"is not in universe.symbols {symbols}")
     return list(symbols)
 
 
 def symbol_row(where: SymbolPaths, root: Path = Path(".")) -> dict[str, Any]:
     """One symbol's headline: validation, walk-forward (meta vs HAR-logit, all days and per period), serving."""
-    files = {"validation": where.validation_metrics, "walkforward": where.walkforward_metrics,
-             "serve": where.serve_metrics}
+    files = {"validation": where.validation_metrics, "walkforward": where.walkforward_report,
+             "serve": where.serve_report}
     absent = [str(path) for path in files.values() if not (root / path).is_file()]
     if absent:
         raise UniverseError(f"universe: {where.symbol} has no {', '.join(absent)}; run `dvc repro` for its stages "
@@ -58,6 +58,9 @@ def symbol_row(where: SymbolPaths, root: Path = Path(".")) -> dict[str, Any]:
         "periods": {name: {"meta_pr_auc": period["meta"]["pr_auc"], "har_logit_pr_auc": period["har_logit"]["pr_auc"]}
                     for name, period in walkforward.get("periods", {}).items()},
         "dropped_features": sorted(walkforward.get("dropped_features", {})),
+        # groups and single features the features stage could not build: their source has no values
+        "dropped_groups": sorted(walkforward.get("feature_sources", {}).get("dropped_groups", {})),
+        "dropped_columns": sorted(walkforward.get("feature_sources", {}).get("dropped_columns", {})),
         "served": {name: {"fit_start": v["fit_start"], "data_end": v["data_end"]} for name, v in serve.items()},
     }
     return row
@@ -91,14 +94,14 @@ def table(summary: dict[str, Any]) -> str:
 
     lines = ["# Walk-forward by symbol (every day out-of-sample, monthly refits)", "",
              "| symbol | days scored | meta ROC-AUC | meta PR-AUC | HAR-logit PR-AUC | meta − HAR PR-AUC | "
-             "served data end | validation |",
-             "|---|---|---|---|---|---|---|---|"]
+             "served data end | validation | not built (no source values) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for symbol, row in summary["symbols"].items():
         full = row["served"].get("full", {})
         lines.append(f"| {symbol} | {row['scored']['start']}..{row['scored']['end']} ({row['scored']['n_days']}) | "
                      f"{fmt(row['meta']['roc_auc'])} | {fmt(row['meta']['pr_auc'])} | {fmt(row['har_logit']['pr_auc'])} | "
                      f"{fmt(row['meta_minus_har_logit']['pr_auc'], sign=True)} | {full.get('data_end', 'n/a')} | "
-                     f"{row['validation']} |")
+                     f"{row['validation']} | {', '.join([*row.get('dropped_groups', []), *row.get('dropped_columns', [])]) or '-'} |")
     beats = summary["meta_beats_har_logit_pr_auc"]
     med = summary["median"]
     lines += ["", f"Median over {summary['n_symbols']} symbols: meta ROC-AUC {fmt(med['meta']['roc_auc'])}, "

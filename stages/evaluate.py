@@ -1,33 +1,38 @@
-"""evaluate stage: score the models and baselines, mostly on the test segment.
+"""DVC stage `evaluate@SYMBOL`: the walk-forward report (params section `evaluate`).
 
-Reads data/split/dataset.parquet, data/predictions/*.parquet and data/symbols/<S>/raw/hourly_klines.parquet of the research symbol
-(for observed liquidation hits); writes metrics/evaluate.json and the plot data under
-metrics/plots/. All logic lives in `riskai.evaluation.report`.
+Reads the plan and data/symbols/<S>/models/*; writes metrics/symbols/<S>/walkforward.json (the headline),
+reports/symbols/<S>/walkforward.json and walkforward_folds.json, metrics/symbols/<S>/walkforward_plots/ and
+data/symbols/<S>/walkforward/predictions.parquet. Logic in `riskai.backtest.evaluate_stage`.
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stages/evaluate.py` from the repo root
-
-from riskai import paths  # noqa: E402
-from riskai.config import load_params  # noqa: E402
-from riskai.evaluation.report import evaluate, write_evaluation  # noqa: E402
-from riskai.io import read_parquet  # noqa: E402
+from riskai import paths
+from riskai.backtest.base_models import BASE_MODELS, SECTIONS
+from riskai.backtest.evaluate_stage import evaluate_walkforward
+from riskai.config import load_params, stage_symbol
+from riskai.io import read_json, write_json, write_parquet
 
 
 def main() -> None:
-    params = load_params("evaluate")
-    dataset = read_parquet(paths.DATASET)
-    predictions = [
-        read_parquet(path)
-        for path in (paths.BOOSTING_PREDICTIONS, paths.LSTM_PREDICTIONS, paths.META_PREDICTIONS)
-    ]
-    research = paths.for_symbol(load_params("extract")["symbol"])  # dvc.yaml: extract.symbol
-    hourly_klines = read_parquet(research.raw_dir / "hourly_klines.parquet")
-    evaluation = evaluate(dataset, predictions, params, hourly_klines)
-    write_evaluation(evaluation, paths.EVALUATE_METRICS, paths.PLOTS_DIR)
+    where = paths.for_symbol(stage_symbol(sys.argv, "evaluate"))
+    stage_dirs = {model: where.model_dir(SECTIONS[model]) for model in BASE_MODELS}
+    try:
+        result = evaluate_walkforward(read_json(where.plan), where.model_dir("meta"), stage_dirs, load_params("evaluate"))
+    except ValueError as err:
+        raise SystemExit(f"evaluate stage failed for {where.symbol}: {err}") from None
+    write_parquet(where.walkforward_predictions, result["predictions"])
+    for name, records in result["plots"].items():
+        write_json(where.walkforward_plots_dir / f"{name}.json", records)
+    write_json(where.walkforward_folds, result["folds"])
+    write_json(where.walkforward_report, result["report"])
+    write_json(where.walkforward_metrics, result["headline"])
+    overall = result["report"]["overall"]
+    print(f"evaluate {where.symbol}: {result['headline']['days']} scored days; "
+          + ", ".join(f"{m} ROC {overall[m]['roc_auc']:.3f} PR {overall[m]['pr_auc']:.3f}" for m in ("meta", "har_logit"))
+          + "".join(f"; {name}: meta ROC {v['overall']['meta']['roc_auc']:.3f} PR {v['overall']['meta']['pr_auc']:.3f}"
+                    for name, v in result["report"]["variants"].items()))
 
 
 if __name__ == "__main__":

@@ -6,15 +6,11 @@ Reads only the `extract` section of params.yaml; the database URL comes from $RI
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-# Import this checkout's package, not whichever riskai the environment has installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from riskai.config import load_params, stage_symbol  # noqa: E402
-from riskai.paths import for_symbol  # noqa: E402
-from riskai.warehouse.extract import extract_raw  # noqa: E402
-from riskai.warehouse.schema import WarehouseError  # noqa: E402
+from riskai.config import load_params, stage_symbol
+from riskai.paths import for_symbol
+from riskai.warehouse.extract import extract_raw
+from riskai.warehouse.schema import WarehouseError
 
 
 def main() -> int:

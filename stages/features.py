@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stages/features.py` from the repo root
-
-from riskai.config import load_params, stage_symbol  # noqa: E402
-from riskai.features.build import FeatureInputError, build_features, read_raw_tables  # noqa: E402
-from riskai.io import write_json, write_parquet  # noqa: E402
-from riskai.paths import for_symbol  # noqa: E402
+from riskai.config import load_params, stage_symbol
+from riskai.features.build import FeatureInputError, build_features, read_raw_tables
+from riskai.io import write_json, write_parquet
+from riskai.paths import for_symbol
 
 
 def main() -> None:

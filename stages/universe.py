@@ -1,19 +1,15 @@
 """DVC stage `universe`: the cross-symbol summary of every symbol's live path.
 
-Reads metrics/symbols/<S>/{validation,walkforward,serve}.json of each symbol of `universe.symbols`;
+Reads metrics/symbols/<S>/validation.json and reports/symbols/<S>/{walkforward,serve}.json of each symbol of `universe.symbols`;
 writes metrics/universe.json (a DVC metric) and reports/universe.md (a table). Logic in `riskai.universe`.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stages/universe.py` from the repo root
-
-from riskai import paths  # noqa: E402
-from riskai.config import load_params  # noqa: E402
-from riskai.io import atomic_path, write_json  # noqa: E402
-from riskai.universe import UniverseError, check_universe, summarise, table  # noqa: E402
+from riskai import paths
+from riskai.config import load_params
+from riskai.io import atomic_path, write_json
+from riskai.universe import UniverseError, check_universe, summarise, table
 
 
 def main() -> None:

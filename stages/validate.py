@@ -8,16 +8,13 @@ Exits non-zero naming every broken rule, which stops `dvc repro` before the spli
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python stages/validate.py` from the repo root
-
-from riskai.config import load_params, stage_symbol  # noqa: E402
-from riskai.io import read_json, read_parquet, write_json  # noqa: E402
-from riskai.paths import for_symbol  # noqa: E402
-from riskai.validation import FeatureValidationError, validate_features  # noqa: E402
-from riskai.validation.report import headline, input_missing_report  # noqa: E402
-from riskai.validation.sources import validate_sources  # noqa: E402
+from riskai.config import load_params, stage_symbol
+from riskai.io import read_json, read_parquet, write_json
+from riskai.paths import for_symbol
+from riskai.validation import FeatureValidationError, validate_features
+from riskai.validation.report import headline, input_missing_report
+from riskai.validation.sources import validate_sources
 
 
 def main() -> None:

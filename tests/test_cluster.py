@@ -18,7 +18,7 @@ import pytest
 from joblib import Parallel, delayed
 
 from riskai import DETERMINISTIC_ISA
-from riskai.backtest.base_fold import FoldSettings, fit_base_fold
+from riskai.backtest.base_models import fit_fold
 from riskai.backtest.folds import Fold
 from riskai.cluster import WorkerMismatch, loky_fingerprint
 from riskai.features.build import build_features
@@ -34,12 +34,12 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 PRELOAD = ["--preload-nanny", "riskai.cluster"]
 SYMBOLS = {"AAAUSDT": 3, "BBBUSDT": 4}
 ORIGINS = ("2022-12-01", "2023-01-01")
-SETTINGS = FoldSettings(
-    xgb={"n_estimators": 30, "early_stopping_rounds": 10, "selection_days": 60, "seed": 1},
-    lgbm={"n_estimators": 30, "early_stopping_rounds": 10, "selection_days": 60, "seed": 1},
-    lstm={"seq_len": 5, "hidden_size": 4, "max_epochs": 2, "patience": 1, "selection_days": 60, "batch_size": 64,
-          "seed": 1},
-    har_logit_C=1.0, recent_days=30, max_recent_missing_share=0.5)
+SETTINGS = {  # each model stage's params section
+    "xgb": {"n_estimators": 30, "early_stopping_rounds": 10, "selection_days": 60, "seed": 1},
+    "lgbm": {"n_estimators": 30, "early_stopping_rounds": 10, "selection_days": 60, "seed": 1},
+    "lstm": {"seq_len": 5, "hidden_size": 4, "max_epochs": 2, "patience": 1, "selection_days": 60, "batch_size": 64,
+             "seed": 1},
+    "har_logit": {"C": 1.0}}
 BASE = ("xgb", "lgbm", "lstm", "har_logit")
 META_INPUTS = [f"p_{m}" for m in BASE] + ["rv_7d"]
 
@@ -143,17 +143,26 @@ def _fold(origin: str) -> Fold:
 
 
 def base_tasks(frames):
-    return [delayed(fit_base_fold)(frame, _fold(origin), list(spec["model_features"]), dict(spec["feature_groups"]),
-                                   SETTINGS) for frame, spec in frames.values() for origin in ORIGINS]
+    """Every model stage's fit of each fold (symbol x origin x model), as the stages run them."""
+    return [delayed(fit_fold)(model, SETTINGS[model], 1, frame, _fold(origin), "scored", list(spec["model_features"]))
+            for frame, spec in frames.values() for origin in ORIGINS for model in BASE]
 
 
 def meta_tasks(frames, base):
     """Per symbol: out-of-fold meta probabilities on its folds' base predictions (HAR-logit among them)."""
     tasks = []
+    per_symbol = len(ORIGINS) * len(BASE)
     for i, (frame, _) in enumerate(frames.values()):
-        folds = base[i * len(ORIGINS):(i + 1) * len(ORIGINS)]
+        fits = base[i * per_symbol:(i + 1) * per_symbol]
+        folds = []
+        for j in range(len(ORIGINS)):  # one fold: the four models' predictions side by side
+            models = fits[j * len(BASE):(j + 1) * len(BASE)]
+            joined = models[0][0]
+            for predictions, _, _ in models[1:]:
+                joined = joined.merge(predictions, on=[DATE, "origin"], validate="one_to_one")
+            folds.append((joined, {m: info["window"] for m, (_, info, _) in zip(BASE, models)}))
         rows = pd.concat([p for p, _ in folds], ignore_index=True).merge(frame[[DATE, TARGET, "rv_7d"]], on=DATE)
-        windows = {m: [info["windows"][m] for p, info in folds for _ in range(len(p))] for m in BASE}
+        windows = {m: [w[m] for p, w in folds for _ in range(len(p))] for m in BASE}
         tasks.append(delayed(out_of_fold_proba)(MetaStacker(C=1.0, logit_inputs=True), rows[META_INPUTS],
                                                 rows[TARGET], rows[DATE], windows, 3))
     return tasks
@@ -162,7 +171,7 @@ def meta_tasks(frames, base):
 def write_outputs(directory: Path, base, meta) -> dict[str, bytes]:
     """The results as the pipeline writes them (riskai.io), as file name -> bytes."""
     directory.mkdir()
-    for n, (predictions, info) in enumerate(base):
+    for n, (predictions, info, _) in enumerate(base):
         write_parquet(directory / f"fold{n}.parquet", predictions)
         write_json(directory / f"fold{n}.json", info)
     for n, proba in enumerate(meta):
@@ -174,8 +183,8 @@ def test_readme_cluster_gives_the_loky_bytes(frames, tmp_path):
     loky_base = list(fan_out(base_tasks(frames), n_jobs=2, backend="loky"))
     loky_meta = list(fan_out(meta_tasks(frames, loky_base), n_jobs=2, backend="loky"))
     loky = write_outputs(tmp_path / "loky", loky_base, loky_meta)
-    assert len(loky) == 2 * len(SYMBOLS) * len(ORIGINS) + len(SYMBOLS)
-    assert all(p["p_har_logit"].notna().all() and len(p) >= 28 for p, _ in loky_base)
+    assert len(loky) == 2 * len(SYMBOLS) * len(ORIGINS) * len(BASE) + len(SYMBOLS)
+    assert all(p.iloc[:, -1].notna().all() and len(p) >= 28 for p, _, _ in loky_base)
     with readme_cluster(tmp_path / "cluster") as address:
         dask_base = list(fan_out(base_tasks(frames), n_jobs=2, backend="dask", scheduler=address))
         dask_meta = list(fan_out(meta_tasks(frames, loky_base), n_jobs=2, backend="dask", scheduler=address))

@@ -6,17 +6,28 @@ import re
 
 import numpy as np
 import pytest
+import yaml
 import torch
 
 from riskai.config import REPO_ROOT, load_params, seed_everything, stage_symbol, universe_symbols
 
 
-def test_every_stage_has_its_params_section():
+def test_every_stage_has_its_params_section_and_depends_on_it_alone():
+    """DVC's grain: `dvc exp run -S lstm.hidden_size=64` reruns only what that section feeds."""
     params = load_params(path=REPO_ROOT / "params.yaml")
-    for section in ["universe", "extract", "features", "validate", "split", "xgb", "lgbm", "lstm", "meta", "evaluate"]:
-        assert isinstance(params[section], dict), section
-    assert isinstance(params["split"]["train_start"], str)
-    assert params["extract"]["symbol"] in universe_symbols(params)  # the research symbol has its live path too
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    own = {"extract": None, "features": "features", "validate": "validate", "split": "split", "xgb": "xgb",
+           "lgbm": "lgbm", "lstm": "lstm", "har": "har", "meta": "meta", "evaluate": "evaluate", "serve": None,
+           "universe": "universe"}
+    assert set(stages) == set(own)
+    for name, section in own.items():
+        listed = (stages[name].get("do") or stages[name]).get("params") or []
+        if section is not None:
+            assert listed == [section], name
+            assert isinstance(params[section], dict), section
+    assert "compute" not in str(stages)  # where fits run is no stage's dependency
+    assert isinstance(params["split"]["start"], str)
+    assert params["extract"]["symbol"] in universe_symbols(params)  # the default symbol has its pipeline too
 
 
 def test_universe_symbols_fall_back_to_the_research_symbol():

@@ -127,19 +127,19 @@ def test_unreachable_scheduler_is_a_one_line_error_within_the_timeout(monkeypatc
         fan_out(work, n_jobs=2, backend="dask", scheduler=address, connect_timeout_s=1)
     assert time.monotonic() - started < 15
     message = str(error.value)
-    assert "\n" not in message and address in message and "backtest.scheduler" in message
+    assert "\n" not in message and address in message and "compute.scheduler" in message
     monkeypatch.setenv(SCHEDULER_ENV, address)
     with pytest.raises(SchedulerUnreachable, match=rf"\${SCHEDULER_ENV}"):
         fan_out(work, n_jobs=2, backend="dask", connect_timeout_s=1, section="daily")
 
 
 @pytest.mark.parametrize(("settings", "expected"), [
-    ({"n_jobs": 0}, r"^backtest\.n_jobs: must be a non-zero integer"),
-    ({"n_jobs": True}, r"^backtest\.n_jobs: must be a non-zero integer"),
-    ({"n_jobs": 2, "backend": "ray"}, r"^backtest\.backend: must be one of loky, dask, sequential, got 'ray'"),
-    ({"n_jobs": 2, "backend": "dask", "scheduler": ""}, r"^backtest\.scheduler: must be a scheduler address"),
-    ({"n_jobs": 2, "backend": "dask"}, rf"^backtest\.backend is dask but no scheduler address .*\${SCHEDULER_ENV}"),
-    ({"n_jobs": 2, "connect_timeout_s": 0}, r"^backtest\.connect_timeout_s: must be a positive number"),
+    ({"n_jobs": 0}, r"^compute\.n_jobs: must be a non-zero integer"),
+    ({"n_jobs": True}, r"^compute\.n_jobs: must be a non-zero integer"),
+    ({"n_jobs": 2, "backend": "ray"}, r"^compute\.backend: must be one of loky, dask, sequential, got 'ray'"),
+    ({"n_jobs": 2, "backend": "dask", "scheduler": ""}, r"^compute\.scheduler: must be a scheduler address"),
+    ({"n_jobs": 2, "backend": "dask"}, rf"^compute\.backend is dask but no scheduler address .*\${SCHEDULER_ENV}"),
+    ({"n_jobs": 2, "connect_timeout_s": 0}, r"^compute\.connect_timeout_s: must be a positive number"),
 ])
 def test_bad_settings_fail_before_anything_runs(settings, expected, monkeypatch):
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
@@ -152,7 +152,7 @@ def test_bad_settings_fail_before_anything_runs(settings, expected, monkeypatch)
 def test_settings_default_to_loky_and_no_task_starts_nothing(monkeypatch):
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
     assert settings_from({"n_jobs": 2}) == {"n_jobs": 2, "backend": "loky", "scheduler": None,
-                                            "connect_timeout_s": 10.0, "section": "backtest"}
+                                            "connect_timeout_s": 10.0, "section": "compute"}
     assert check_settings(-1, "loky", "tcp://x:1")["scheduler"] == "tcp://x:1"  # kept, unused by loky
     # An empty task list needs no scheduler: every fold came from the cache.
     assert list(fan_out([], n_jobs=2, backend="dask", scheduler="tcp://127.0.0.1:1")) == []

@@ -15,12 +15,13 @@ def _scores(roc: float, pr: float) -> dict:
 def write_symbol(root, symbol: str, meta_pr: float, har_pr: float, status: str = "ok") -> None:
     where = for_symbol(symbol)
     write_json(root / where.validation_metrics, {"status": status, "data_source": "synthetic"})
-    write_json(root / where.walkforward_metrics, {
+    write_json(root / where.walkforward_metrics, {"meta": {"pr": meta_pr}, "har_logit": {"pr": har_pr}})  # headline only
+    write_json(root / where.walkforward_report, {  # the whole report: what the summary reads
         "scored": {"start": "2025-01-01", "end": "2025-06-30", "n_days": 181, "n_folds": 6},
         "overall": {"meta": _scores(0.7, meta_pr), "har_logit": _scores(0.65, har_pr)},
         "periods": {"development": {"meta": _scores(0.7, meta_pr), "har_logit": _scores(0.6, har_pr)}},
         "dropped_features": {"oi_delta": {"folds": 2}}})
-    write_json(root / where.serve_metrics, {"full": {"fit_start": "2021-07-01", "data_end": "2025-06-29"}})
+    write_json(root / where.serve_report, {"full": {"fit_start": "2021-07-01", "data_end": "2025-06-29"}})
 
 
 @pytest.mark.parametrize("symbols, message", [

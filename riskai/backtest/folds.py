@@ -16,7 +16,7 @@ WINDOWS = ("expanding", "sliding")
 
 
 class BacktestConfigError(ValueError):
-    """A `backtest` parameter that cannot give ordered, non-empty folds (message names the key)."""
+    """A `split` parameter that cannot give ordered, non-empty folds (message names the key)."""
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,13 @@ def _day(params: dict[str, Any], key: str) -> pd.Timestamp:
     try:
         return pd.Timestamp(str(params[key])).normalize()
     except (KeyError, ValueError) as err:
-        raise BacktestConfigError(f"backtest.{key}: missing or not a date ({params.get(key)!r})") from err
+        raise BacktestConfigError(f"split.{key}: missing or not a date ({params.get(key)!r})") from err
 
 
 def _positive_int(params: dict[str, Any], key: str) -> int:
     value = params.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BacktestConfigError(f"backtest.{key}: must be an integer >= 1, got {value!r}")
+        raise BacktestConfigError(f"split.{key}: must be an integer >= 1, got {value!r}")
     return value
 
 
@@ -58,20 +58,20 @@ def make_folds(labelled_dates: pd.Series, params: dict[str, Any], purge_days: in
     step = _positive_int(params, "step_months")
     window = params.get("window")
     if window not in WINDOWS:
-        raise BacktestConfigError(f"backtest.window: must be one of {list(WINDOWS)}, got {window!r}")
+        raise BacktestConfigError(f"split.window: must be one of {list(WINDOWS)}, got {window!r}")
     window_days = _positive_int(params, "window_days") if window == "sliding" else None
     if not fit_start < stack_start <= start:
-        raise BacktestConfigError(f"backtest: need fit_start < stack_start <= start, got "
+        raise BacktestConfigError(f"split: need fit_start < stack_start <= start, got "
                                   f"{fit_start:%Y-%m-%d}, {stack_start:%Y-%m-%d}, {start:%Y-%m-%d}")
     labelled = pd.to_datetime(pd.Series(labelled_dates)).sort_values()
     if labelled.empty or labelled.iloc[-1] < start:
         last = "none" if labelled.empty else f"{labelled.iloc[-1]:%Y-%m-%d}"
-        raise BacktestConfigError(f"backtest.start {start:%Y-%m-%d} is after the last labelled day ({last})")
+        raise BacktestConfigError(f"split.start {start:%Y-%m-%d} is after the last labelled day ({last})")
     last_day = labelled.iloc[-1]
     origins = list(pd.date_range(stack_start, last_day, freq=pd.DateOffset(months=step)))
     if start not in origins:
-        raise BacktestConfigError(f"backtest.start {start:%Y-%m-%d} must be an origin: stack_start plus a whole "
-                                  f"number of backtest.step_months")
+        raise BacktestConfigError(f"split.start {start:%Y-%m-%d} must be an origin: stack_start plus a whole "
+                                  f"number of split.step_months")
     folds = []
     for position, origin in enumerate(origins):
         score_end = origins[position + 1] - pd.Timedelta(days=1) if position + 1 < len(origins) else last_day

@@ -53,8 +53,8 @@ def fit_fold_meta(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str
     train = oos.loc[(oos[DATE] <= fit_end) & oos[TARGET].notna()].sort_values(DATE).reset_index(drop=True)
     if len(train) < min_days:
         raise ValueError(f"fold {origin:%Y-%m-%d}: the meta model has {len(train)} out-of-sample days before its "
-                         f"origin, fewer than backtest.meta_min_days={min_days}; move backtest.start later or "
-                         f"backtest.stack_start earlier")
+                         f"origin, fewer than meta.min_days={min_days}; move split.start later or "
+                         f"split.stack_start earlier")
     requested = [f for f in meta_params["features"] if f not in DERIVED_FEATURES]
     coverage = RecentCoverageFilter(recent_days, max_recent_missing_share).fit(
         frame.loc[frame[DATE] <= fit_end], requested, feature_groups, fit_end)
@@ -87,3 +87,11 @@ def stack_fold(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str, M
     meta = fit_fold_meta(oos, frame, fold_info, origin, meta_params, **settings)
     score_rows = add_derived_features(score_rows, meta.inputs)
     return meta.stacker.predict_proba(score_rows[meta.inputs])[:, 1], meta.thresholds, meta.used
+
+
+def stack_folds(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str, Mapping[str, Any]],
+                folds: list[tuple[pd.Timestamp, pd.DataFrame]], meta_params: Mapping[str, Any], groups, settings
+                ) -> list[tuple[np.ndarray, dict[str, float], dict[str, Any]]]:
+    """``stack_fold`` for each (origin, scoring rows) of ``folds``: one worker's share of a meta stage."""
+    return [stack_fold(oos, frame, fold_info, origin, rows, meta_params, feature_groups=groups, **settings)
+            for origin, rows in folds]

@@ -3,6 +3,7 @@
 Configuration comes from the environment so `streamlit run` and Streamlit's AppTest see the same:
 ``RISKAI_DATABASE_URL`` (the pipeline's warehouse URL, default data/warehouse.sqlite) and
 ``RISKAI_DASHBOARD_ROOT`` (the repository whose params, metrics and tags are read; default: cwd).
+Model figures are the walk-forward's: every scored day out-of-sample (stage ``evaluate@S``).
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import streamlit as st
 
 from riskai.clock import utc_now
 from riskai.dashboard import charts, data, palette
-from riskai.operations.render import METRIC_NAMES
 from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL, indicator_vol_consistency
 from riskai.warehouse.schema import WarehouseError, masked_url
 
@@ -42,11 +42,14 @@ def history(url: str, root: str, symbol: str, start: dt.date, end: dt.date) -> t
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def backtest_calibration(root: str, symbol: str) -> pd.DataFrame | None:
-    path = Path(root) / data.backtest_predictions_path(symbol)
-    if not path.is_file():
-        return None
-    return data.calibration_from_predictions(pd.read_parquet(path))
+def walkforward_report(root: str, rev: str, symbol: str) -> tuple[dict | None, str | None]:
+    return data.walkforward_report(root, rev, symbol)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Reading the walk-forward's scored days ...")
+def calibration(root: str, rev: str, symbol: str) -> tuple[pd.DataFrame | None, str | None]:
+    frame, source = data.predictions_at(root, rev, symbol)
+    return (None, None) if frame is None else (data.calibration(frame), source)
 
 
 # --- pages --------------------------------------------------------------------------------------
@@ -130,9 +133,29 @@ def history_page(url: str, root: str) -> None:
     st.dataframe(table, hide_index=True)
 
 
+def _fmt(value: float | None, signed: bool = False) -> str:
+    return "n/a" if value is None else (f"{value:+.3f}" if signed else f"{value:.3f}")
+
+
+def headline_cards(report: dict) -> None:
+    """Days scored, the ensemble's ROC-AUC, PR-AUC and Brier, and its PR-AUC gain over HAR-logit."""
+    scored = report.get("scored") or {}
+    meta = data.headline(report)["meta"]
+    gain = data.gain_over_har(report, "pr_auc")
+    cols = st.columns(5)
+    cols[0].metric("Days scored", f"{scored['n_days']:,}" if "n_days" in scored else "n/a",
+                   help=f"{scored.get('start', '?')}..{scored.get('end', '?')}, every day out-of-sample")
+    cols[1].metric("Meta ROC-AUC", _fmt(meta["roc_auc"]))
+    cols[2].metric("Meta PR-AUC", _fmt(meta["pr_auc"]))
+    cols[3].metric("Meta Brier", _fmt(meta["brier"]))
+    interval = ("" if gain["low"] is None or gain["high"] is None
+                else f"95 % interval [{gain['low']:+.3f}, {gain['high']:+.3f}] (moving-block bootstrap)")
+    cols[4].metric("Meta − HAR-logit PR-AUC", _fmt(gain["estimate"], signed=True), help=interval or None)
+
+
 def models_page(root: str, rev: str) -> None:
     st.header("Models")
-    st.caption(f"Metrics from {rev}")
+    st.caption(f"Metrics from {rev} · walk-forward: every scored day predicted by models that never saw it")
     universe = json_at(root, rev, data.UNIVERSE)
     if universe is not None and universe.get("symbols"):
         st.subheader("Walk-forward by symbol")
@@ -142,11 +165,13 @@ def models_page(root: str, rev: str) -> None:
         st.info(f"params.yaml does not exist at {rev}.")
         return
     symbol = st.selectbox("Symbol", symbols) if len(symbols) > 1 else symbols[0]
-    walk = json_at(root, rev, data.walkforward_path(symbol))
+    walk, source = walkforward_report(root, rev, symbol)
     st.subheader(f"Walk-forward performance: {symbol}")
     if walk is None:
-        st.info(f"{data.walkforward_path(symbol)} does not exist at {rev}: the walk-forward has not run for it.")
+        st.info(data.not_available(symbol, rev))
     else:
+        st.caption(f"From {source}")
+        headline_cards(walk)
         overall = data.walkforward_overall(walk)
         overall["model"] = overall["model"].map(palette.label)
         st.dataframe(overall, hide_index=True, column_config={"prevalence": PROB})
@@ -166,60 +191,73 @@ def models_page(root: str, rev: str) -> None:
                             width="stretch")
         intervals = data.walkforward_bootstrap(walk)
         if not intervals.empty:
-            st.caption("Meta minus each model, moving-block bootstrap [low, median, high]")
+            st.caption("Meta minus each model, paired moving-block bootstrap: estimate and [low, median, high] "
+                       "(95 % interval), overall and per period")
             st.dataframe(intervals, hide_index=True, column_config={"share_above_zero": PROB})
-    evaluation = json_at(root, rev, data.EVALUATE) or {}
     st.subheader("Calibration")
-    curves = backtest_calibration(root, symbol) if rev == data.WORKING_TREE else None
-    source = "walk-forward out-of-sample days"
+    curves, predictions_source = calibration(root, rev, symbol)
     if curves is None:
-        curves = data.calibration_from_plots(root, rev, palette.known_models(evaluation.get("test", {})))
-        source = "test segment"
-    if curves.empty:
-        st.info(f"No calibration data at {rev}.")
+        st.info(f"Calibration of {symbol} not available at {rev}: {data.walkforward_predictions_path(symbol)} is "
+                + ("not in the working tree." if rev == data.WORKING_TREE
+                   else "not in this repository's DVC cache (`dvc pull` it to see it)."))
+    elif curves.empty:
+        st.info(f"{predictions_source} at {rev} has no day with both outcomes to calibrate on.")
     else:
-        st.altair_chart(charts.calibration(curves, f"Calibration on the {source} (dashed: perfect)"),
+        st.altair_chart(charts.calibration(curves, f"Calibration over the walk-forward's scored days "
+                                           f"({data.CALIBRATION_BINS} equal-width bins; dashed: perfect)"),
                         width="stretch")
     st.subheader("Risk-score buckets")
-    buckets = data.risk_buckets(evaluation)
+    buckets = data.risk_buckets(walk)
     if buckets.empty:
-        st.info(f"{data.EVALUATE} has no risk_buckets at {rev}.")
+        st.info(f"Risk-score buckets of {symbol} not available at {rev}"
+                + (": its walk-forward report has no buckets." if walk is not None else "."))
     else:
-        st.altair_chart(charts.buckets(buckets, "segment", "Share of days per risk-score bucket"),
+        st.altair_chart(charts.buckets(buckets, "period", "Share of scored days per risk-score bucket (100 × p_meta)"),
                         width="stretch")
-    compare_releases(root)
+    compare_releases(root, symbol)
 
 
-def compare_releases(root: str) -> None:
-    st.subheader("Two releases side by side")
-    choices = [data.WORKING_TREE] + tags(root)
-    if len(choices) < 2:
-        st.info("Only the working tree: tag a release (`riskai release TAG`) to compare.")
+def compare_releases(root: str, symbol: str) -> None:
+    st.subheader("Releases side by side")
+    releases = tags(root)
+    if not releases:
+        st.info("No release yet: tag one (`riskai release TAG`) to see its walk-forward here.")
         return
-    cols = st.columns(2)
-    old = cols[0].selectbox("Before", choices, index=min(2, len(choices) - 1))
-    new = cols[1].selectbox("After", choices, index=1)
-    evaluations = {name: json_at(root, name, data.EVALUATE) for name in (old, new)}
-    missing = [name for name, value in evaluations.items() if value is None]
-    if missing:
-        st.warning(f"{data.EVALUATE} does not exist at {', '.join(missing)}.")
+    if len(releases) == 1:
+        names = releases
+        st.caption(f"One release, {releases[0]}: nothing to compare it with yet.")
+    else:
+        choices = [data.WORKING_TREE] + releases
+        cols = st.columns(2)
+        old = cols[0].selectbox("Before", choices, index=2)
+        new = cols[1].selectbox("After", choices, index=1)
+        names = [old] if old == new else [old, new]
+    reports = {name: walkforward_report(root, name, symbol)[0] for name in names}
+    for name, report in reports.items():
+        if report is None:
+            st.info(data.not_available(symbol, name))
+    if all(report is None for report in reports.values()):
         return
-    headline = data.compare_releases(evaluations[old], evaluations[new])
+    headline = data.release_headline(reports)
     headline["model"] = headline["model"].map(palette.label)
-    headline["metric"] = headline["metric"].map(lambda m: METRIC_NAMES.get(m, m))
-    st.dataframe(headline.rename(columns={"old": old, "new": new}), hide_index=True,
-                 column_config={old: SCORE, new: SCORE, "change": st.column_config.NumberColumn(format="%+.3f")})
-    st.caption("Meta minus HAR-logit on each release's own test days (moving-block bootstrap, 95 % interval)")
-    intervals = data.bootstrap_intervals(evaluations)
-    st.dataframe(intervals, hide_index=True, column_config={
-        "estimate": st.column_config.NumberColumn(format="%+.3f"), "low": st.column_config.NumberColumn(format="%+.3f"),
-        "high": st.column_config.NumberColumn(format="%+.3f"), "share_above_zero": PROB})
-    shares = data.bucket_comparison(evaluations[old], evaluations[new])
-    st.dataframe(shares.rename(columns={"old": old, "new": new}), hide_index=True,
-                 column_config={old: PROB, new: PROB})
-    long = shares.melt("bucket", var_name="release", value_name="share").replace({"old": old, "new": new})
-    st.altair_chart(charts.buckets(long, "release", f"Test risk-score buckets: {old} vs {new}"),
-                    width="stretch")
+    headline["metric"] = headline["metric"].map(lambda m: data.METRIC_NAMES.get(m, m))
+    st.caption(f"Walk-forward of {symbol}, every scored day of each release")
+    st.dataframe(headline, hide_index=True, column_config={
+        **{name: SCORE for name in names}, "change": st.column_config.NumberColumn(format="%+.3f")})
+    intervals = data.bootstrap_intervals(reports)
+    if not intervals.empty:
+        st.caption("Meta minus HAR-logit on each release's own scored days (paired moving-block bootstrap, "
+                   "95 % interval)")
+        signed = st.column_config.NumberColumn(format="%+.3f")
+        st.dataframe(intervals, hide_index=True, column_config={
+            "estimate": signed, "low": signed, "median": signed, "high": signed, "share_above_zero": PROB})
+    shares = data.bucket_comparison(reports)
+    if not shares.empty:
+        st.dataframe(shares, hide_index=True, column_config={name: PROB for name in names})
+        long = shares.melt("bucket", var_name="release", value_name="share").dropna(subset=["share"])
+        title = " vs ".join(names)
+        st.altair_chart(charts.buckets(long, "release", f"Risk-score buckets over every scored day: {title}"),
+                        width="stretch")
 
 
 def data_page(url: str) -> None:

@@ -5,7 +5,7 @@ import altair as alt
 import pandas as pd
 
 from riskai.dashboard import palette
-from riskai.operations.render import bucket_order
+from riskai.dashboard.data import bucket_order
 
 alt.data_transformers.disable_max_rows()  # five years of days is ~1,800 rows: small enough to inline
 
@@ -93,7 +93,7 @@ def calibration(frame: pd.DataFrame, title: str) -> alt.LayerChart:
         y=alt.Y("fraction_positive:Q", title="observed frequency", scale=alt.Scale(domain=[0, 1])),
         color=_model_color(shown),
         tooltip=["Model", alt.Tooltip("mean_predicted:Q", format=".2f"),
-                 alt.Tooltip("fraction_positive:Q", format=".2f")],
+                 alt.Tooltip("fraction_positive:Q", format=".2f"), alt.Tooltip("n_days:Q", title="days")],
     )
     return alt.layer(diagonal, curves, title=title)
 

@@ -2,27 +2,34 @@
 
 Every function takes plain arguments (a database URL, a repository root, a revision) so the app can
 cache it with ``st.cache_data`` and the tests can call it to get the figures the page must show.
+
+Model figures are the walk-forward's (stage ``evaluate@S``): every scored day out-of-sample, from
+``reports/symbols/S/walkforward.json``; a release made before the fold plan kept that whole report in
+``metrics/symbols/S/walkforward.json``, which is read instead. Nothing here imports ``riskai.operations``
+(the operations CLI starts the dashboard; the dashboard does not depend on it).
 """
 from __future__ import annotations
 
+import configparser
 import datetime as dt
+import io
 import json
 import logging
+import math
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.calibration import calibration_curve
 from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, select
 
 from riskai import paths
 from riskai.config import load_params, universe_symbols
 from riskai.features.build import build_features
-from riskai.operations.render import HEADLINE_METRICS, HEADLINE_MODELS, bucket_order, headline
-from riskai.operations.serving import served_pointers
-from riskai.operations.shell import git
 from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL
 from riskai.warehouse.extract import _stable_dtypes as stable_dtypes
 from riskai.warehouse.extract import open_warehouse, read_source_tables
@@ -38,17 +45,47 @@ WORKING_TREE = "working tree"
 PREDICTIONS_TABLE = "risk_predictions"
 TIME_COLUMNS = ("date", "week_start", "open_time")
 STEPS = {"date": pd.Timedelta(days=1), "week_start": pd.Timedelta(days=7), "open_time": pd.Timedelta(hours=1)}
-EVALUATE = "metrics/evaluate.json"
 UNIVERSE = paths.UNIVERSE_METRICS.as_posix()
+# What a release is compared on: the walk-forward's figures over every scored day.
+HEADLINE_MODELS = ("meta", "har_logit")
+HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier")
+METRIC_NAMES = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "brier": "Brier"}
+# Periods of the report (params.yaml evaluate.periods) in display order; others after them.
+PERIODS = ("overall", "development", "confirmation")
+CALIBRATION_BINS = 10
+# The served release of each symbol (written by `riskai serve`/`rollback`, riskai.operations.serving).
+SERVING_POINTER = "data/serving/CURRENT.json"
+GIT_TIMEOUT_S = 60
 
 
 def walkforward_path(symbol: str) -> str:
-    """The symbol's walk-forward headline (stage backtest@<symbol>)."""
+    """The symbol's whole walk-forward report (stage evaluate@<symbol>)."""
+    return paths.for_symbol(symbol).walkforward_report.as_posix()
+
+
+def walkforward_headline_path(symbol: str) -> str:
+    """The symbol's walk-forward headline; before the fold plan, the whole report."""
     return paths.for_symbol(symbol).walkforward_metrics.as_posix()
 
 
-def backtest_predictions_path(symbol: str) -> Path:
-    return paths.for_symbol(symbol).backtest_predictions
+def walkforward_predictions_path(symbol: str) -> str:
+    """Every scored day: date, origin, target_high_vol, p_<model>, threshold_<model>."""
+    return paths.for_symbol(symbol).walkforward_predictions.as_posix()
+
+
+def earlier_predictions_path(symbol: str) -> str:
+    """Where releases made before the fold plan kept the walk-forward's scored days (stage backtest@S)."""
+    return (paths.for_symbol(symbol).root / "backtest" / "predictions.parquet").as_posix()
+
+
+def bucket_order(name: str) -> float:
+    """'0-20' < '20-40' < ... < '80-100' < '100': numeric, not text, order of bucket names ('0-20%' too)."""
+    match = re.match(r"\d+(\.\d+)?", str(name))
+    return float(match.group()) + (0.5 if "-" not in str(name) else 0.0) if match else math.inf
+
+
+def period_order(name: str) -> tuple[int, str]:
+    return (PERIODS.index(name) if name in PERIODS else len(PERIODS), name)
 
 
 INDICATOR_LABELS = {
@@ -311,9 +348,19 @@ def risk_vs_vol(history: pd.DataFrame, scored: pd.DataFrame, symbol: str) -> pd.
 
 # --- metrics of a revision ----------------------------------------------------------------------
 
+def git(root: str | Path, *args: str) -> str:
+    """``git ARGS`` in ``root``: its standard output, or "" when git fails (an unknown revision or path)."""
+    try:
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False,
+                              timeout=GIT_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise DashboardError(f"git {' '.join(args)} in {root}: {error}") from None
+    return proc.stdout if proc.returncode == 0 else ""
+
+
 def tags(root: str | Path) -> list[str]:
     """Release tags, newest first."""
-    text = git(root, "tag", "--list", "--sort=-creatordate", check=False)
+    text = git(root, "tag", "--list", "--sort=-creatordate")
     return [line for line in text.splitlines() if line.strip()]
 
 
@@ -322,8 +369,7 @@ def read_at(root: str | Path, rev: str, path: str) -> str | None:
     if rev == WORKING_TREE:
         file = Path(root) / path
         return file.read_text() if file.is_file() else None
-    proc_text = git(root, "show", f"{rev}:{path}", check=False)
-    return proc_text or None
+    return git(root, "show", f"{rev}:{path}") or None
 
 
 def json_at(root: str | Path, rev: str, path: str) -> dict[str, Any] | None:
@@ -393,26 +439,68 @@ def walkforward_by_year(walkforward: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def walkforward_bootstrap(walkforward: dict[str, Any]) -> pd.DataFrame:
-    """Every ``meta_minus_<model>`` interval ([low, median, high] per metric), at the top of
-    ``bootstrap`` or one level down (e.g. per evaluation window)."""
-    found = []
+def walkforward_report(root: str | Path, rev: str, symbol: str) -> tuple[dict[str, Any] | None, str | None]:
+    """``symbol``'s whole walk-forward report at ``rev`` and the file it came from:
+    reports/symbols/S/walkforward.json, else (a release made before the fold plan)
+    metrics/symbols/S/walkforward.json when it holds the whole report; (None, None) when neither does."""
+    report = json_at(root, rev, walkforward_path(symbol))
+    if report is not None:
+        return report, walkforward_path(symbol)
+    earlier = json_at(root, rev, walkforward_headline_path(symbol))
+    if earlier is not None and "overall" in earlier:
+        return earlier, walkforward_headline_path(symbol)
+    return None, None
+
+
+def not_available(symbol: str, rev: str) -> str:
+    return (f"Walk-forward of {symbol} not available at {rev}: neither {walkforward_path(symbol)} nor "
+            f"{walkforward_headline_path(symbol)} (releases before the fold plan) holds the report.")
+
+
+def _meta_minus(block: dict[str, Any], reference: str) -> dict[str, Any] | None:
+    """The bootstrap entry of meta minus ``reference`` (``meta_minus_<ref>``, or ``meta-<ref>``)."""
+    for name in (f"meta_minus_{reference}", f"meta-{reference}"):
+        if isinstance(block.get(name), dict):
+            return block[name]
+    return None
+
+
+def _comparison(name: str) -> str | None:
+    for prefix in ("meta_minus_", "meta-"):
+        if name.startswith(prefix):
+            return f"meta − {name[len(prefix):]}"
+    return None
+
+
+def _interval(value: dict[str, Any], metric: str) -> dict[str, Any] | None:
+    interval = value.get(metric)
+    if not (isinstance(interval, list) and len(interval) == 3):
+        return None
+    estimate = value.get("estimate")
+    return {"metric": metric, "estimate": estimate.get(metric) if isinstance(estimate, dict) else None,
+            "low": interval[0], "median": interval[1], "high": interval[2],
+            "share_above_zero": (value.get("share_above_zero") or {}).get(metric)}
+
+
+def walkforward_bootstrap(report: dict[str, Any]) -> pd.DataFrame:
+    """Every meta-minus-model interval ([low, median, high] per metric, with the point estimate) of
+    ``bootstrap``, per window: overall, then each period."""
+    rows = []
 
     def visit(block: dict, window: str) -> None:
         for name, value in block.items():
-            if name.startswith("meta_minus_") and isinstance(value, dict):
-                for metric in ("roc_auc", "pr_auc"):
-                    interval = value.get(metric)
-                    if isinstance(interval, list) and len(interval) == 3:
-                        found.append({"window": window, "comparison": name.replace("meta_minus_", "meta − "),
-                                      "metric": metric, "low": interval[0], "median": interval[1],
-                                      "high": interval[2],
-                                      "share_above_zero": value.get("share_above_zero", {}).get(metric)})
+            comparison = _comparison(name)
+            if comparison and isinstance(value, dict):
+                rows.extend({"window": window, "comparison": comparison, **found}
+                            for found in (_interval(value, m) for m in ("roc_auc", "pr_auc")) if found)
             elif isinstance(value, dict):
                 visit(value, name)
 
-    visit(walkforward.get("bootstrap", {}), "overall")
-    return pd.DataFrame(found, columns=["window", "comparison", "metric", "low", "median", "high", "share_above_zero"])
+    visit(report.get("bootstrap", {}), "overall")
+    frame = pd.DataFrame(rows, columns=["window", "comparison", "metric", "estimate", "low", "median", "high",
+                                        "share_above_zero"])
+    order = frame["window"].map(period_order)
+    return frame.iloc[sorted(range(len(frame)), key=lambda i: order.iloc[i])].reset_index(drop=True)
 
 
 def walkforward_overall(walkforward: dict[str, Any]) -> pd.DataFrame:
@@ -422,84 +510,171 @@ def walkforward_overall(walkforward: dict[str, Any]) -> pd.DataFrame:
     return frame.reset_index()
 
 
-def calibration_from_predictions(frame: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
-    """Equal-width calibration bins per model column ``p_<model>`` against ``target_high_vol``."""
+def headline(report: dict[str, Any] | None) -> dict[str, dict[str, float | None]]:
+    """Walk-forward ROC-AUC, PR-AUC and Brier of the ensemble and HAR-logit over every scored day."""
+    overall = (report or {}).get("overall", {})
+    return {model: {metric: (overall.get(model) or {}).get(metric) for metric in HEADLINE_METRICS}
+            for model in HEADLINE_MODELS}
+
+
+def gain_over_har(report: dict[str, Any], metric: str = "pr_auc") -> dict[str, float | None]:
+    """Meta minus HAR-logit over every scored day: the estimate and the bootstrap's 95 % interval."""
+    block = _meta_minus((report.get("bootstrap") or {}).get("overall") or {}, "har_logit") or {}
+    found = _interval(block, metric) or {}
+    estimate = found.get("estimate")
+    if estimate is None:
+        meta, har = (headline(report)[m][metric] if metric in HEADLINE_METRICS else None for m in HEADLINE_MODELS)
+        estimate = None if meta is None or har is None else meta - har
+    return {"estimate": estimate, "low": found.get("low"), "high": found.get("high")}
+
+
+def release_headline(reports: dict[str, dict[str, Any] | None]) -> pd.DataFrame:
+    """Walk-forward headline of one or two releases side by side (a column each, None where a release
+    has no report), with the change when there are two."""
+    names = list(reports)
+    heads = {name: headline(report) for name, report in reports.items()}
+    rows = []
+    for model in HEADLINE_MODELS:
+        for metric in HEADLINE_METRICS:
+            row = {"model": model, "metric": metric, **{name: heads[name][model][metric] for name in names}}
+            if len(names) == 2:
+                a, b = (row[name] for name in names)
+                row["change"] = None if a is None or b is None else b - a
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=["model", "metric", *names, *(["change"] if len(names) == 2 else [])])
+    return frame.astype({name: float for name in frame.columns[2:]})  # a release without a report: NaN
+
+
+def bootstrap_intervals(reports: dict[str, dict[str, Any] | None], reference: str = "har_logit") -> pd.DataFrame:
+    """Each release's paired moving-block bootstrap of meta minus ``reference`` over its own scored
+    days (report["bootstrap"]["overall"]): estimate, 95 % interval, median and share of resamples above zero."""
+    rows = []
+    for release, report in reports.items():
+        block = _meta_minus(((report or {}).get("bootstrap") or {}).get("overall") or {}, reference)
+        for metric in ("roc_auc", "pr_auc"):
+            found = _interval(block or {}, metric)
+            if found:
+                rows.append({"release": release, **found})
+    return pd.DataFrame(rows, columns=["release", "metric", "estimate", "low", "median", "high", "share_above_zero"])
+
+
+def risk_buckets(report: dict[str, Any] | None) -> pd.DataFrame:
+    """Share of scored days per risk-score bucket (100 × p_meta), overall and per period, in numeric
+    bucket order (report["buckets"]; [] for a report from before it had them)."""
+    rows = [{"period": period, "bucket": bucket, "share": share}
+            for period, shares in ((report or {}).get("buckets") or {}).items() for bucket, share in shares.items()]
+    frame = pd.DataFrame(rows, columns=["period", "bucket", "share"])
+    keys = [(period_order(p), bucket_order(b)) for p, b in zip(frame["period"], frame["bucket"])]
+    return frame.iloc[sorted(range(len(frame)), key=keys.__getitem__)].reset_index(drop=True)
+
+
+def bucket_comparison(reports: dict[str, dict[str, Any] | None], period: str = "overall") -> pd.DataFrame:
+    """Risk-bucket shares of one period, a column per release, buckets in numeric order."""
+    shares = {}
+    for name, report in reports.items():
+        frame = risk_buckets(report)
+        shares[name] = frame[frame["period"] == period].set_index("bucket")["share"]
+    buckets = sorted(set().union(*(s.index for s in shares.values())), key=bucket_order)
+    return pd.DataFrame({"bucket": buckets, **{name: [s.get(b, np.nan) for b in buckets] for name, s in shares.items()}},
+                        columns=["bucket", *reports]).astype({name: float for name in reports})
+
+
+def calibration(frame: pd.DataFrame, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
+    """Reliability curve of each ``p_<model>`` column against ``target_high_vol`` (sklearn's
+    calibration_curve, ``bins`` equal-width bins; empty bins left out) with the days in each bin."""
     if "target_high_vol" not in frame:
-        raise DashboardError("backtest predictions.parquet: column target_high_vol is missing")
+        raise DashboardError("walk-forward predictions.parquet: column target_high_vol is missing")
     rows = []
     edges = np.linspace(0.0, 1.0, bins + 1)
     for column in [c for c in frame.columns if c.startswith("p_")]:
         part = frame[[column, "target_high_vol"]].dropna()
-        index = np.clip(np.digitize(part[column], edges[1:-1]), 0, bins - 1)
-        for b, group in part.groupby(index):
-            rows.append({"model": column[2:], "mean_predicted": float(group[column].mean()),
-                         "fraction_positive": float(group["target_high_vol"].mean()), "n_days": len(group)})
+        if part.empty or part["target_high_vol"].nunique() < 2:
+            continue
+        p, y = part[column].to_numpy(dtype=float), part["target_high_vol"].to_numpy(dtype=int)
+        fraction_positive, mean_predicted = calibration_curve(y, p, n_bins=bins, strategy="uniform")
+        counts = np.bincount(np.searchsorted(edges[1:-1], p), minlength=bins)
+        rows.extend({"model": column[2:], "mean_predicted": float(x), "fraction_positive": float(f), "n_days": int(n)}
+                    for x, f, n in zip(mean_predicted, fraction_positive, counts[counts > 0]))
     return pd.DataFrame(rows, columns=["model", "mean_predicted", "fraction_positive", "n_days"])
 
 
-def calibration_from_plots(root: str | Path, rev: str, models) -> pd.DataFrame:
-    """The evaluate stage's test-segment calibration curves (metrics/plots/calibration/<model>.json)."""
-    rows = []
-    for model in models:
-        records = json_at(root, rev, f"metrics/plots/calibration/{model}.json")
-        for record in records or []:
-            rows.append({"model": model, "mean_predicted": record["mean_predicted"],
-                         "fraction_positive": record["fraction_positive"], "n_days": None})
-    return pd.DataFrame(rows, columns=["model", "mean_predicted", "fraction_positive", "n_days"])
+def dvc_cache_dir(root: str | Path) -> Path:
+    """The DVC cache of ``root``: ``cache.dir`` of .dvc/config.local or .dvc/config, else .dvc/cache."""
+    dvc_dir = Path(root) / ".dvc"
+    for name in ("config.local", "config"):
+        config = configparser.ConfigParser(strict=False, interpolation=None)
+        try:
+            config.read(dvc_dir / name)
+        except configparser.Error:
+            continue
+        if config.has_option("cache", "dir"):
+            return (dvc_dir / config.get("cache", "dir").strip()).resolve()
+    return dvc_dir / "cache"
 
 
-def risk_buckets(evaluation: dict[str, Any]) -> pd.DataFrame:
-    """Share of days per risk-score bucket and segment, buckets in numeric order."""
-    rows = [{"segment": segment, "bucket": bucket, "share": share}
-            for segment, block in evaluation.get("risk_buckets", {}).items()
-            for bucket, share in block.get("shares", {}).items()]
-    frame = pd.DataFrame(rows, columns=["segment", "bucket", "share"])
-    frame["order"] = frame["bucket"].map(bucket_order)
-    return frame.sort_values(["segment", "order"]).drop(columns="order").reset_index(drop=True)
+def _cached(cache: Path, md5: str) -> Path | None:
+    """The cache file of a DVC object (DVC 3 files/md5/ layout, else DVC 2's)."""
+    for where in (cache / "files" / "md5" / md5[:2] / md5[2:], cache / md5[:2] / md5[2:]):
+        if where.is_file():
+            return where
+    return None
 
 
-def compare_releases(old: dict[str, Any], new: dict[str, Any]) -> pd.DataFrame:
-    """Test-segment headline metrics of two releases side by side with the change."""
-    rows = []
-    old_head, new_head = headline(old), headline(new)
-    for model in HEADLINE_MODELS:
-        for metric in HEADLINE_METRICS:
-            a, b = old_head[model][metric], new_head[model][metric]
-            rows.append({"model": model, "metric": metric, "old": a, "new": b,
-                         "change": None if a is None or b is None else b - a})
-    return pd.DataFrame(rows, columns=["model", "metric", "old", "new", "change"])
+def _locked_output(root: str | Path, rev: str, path: str) -> Path | None:
+    """The DVC cache file of ``path`` as dvc.lock at ``rev`` records it (an output itself or a file in an
+    output directory); None when the lock does not name it or the local cache lacks it."""
+    text = read_at(root, rev, "dvc.lock")
+    if text is None:
+        return None
+    try:
+        stages = (yaml.safe_load(text) or {}).get("stages") or {}
+    except yaml.YAMLError:
+        return None
+    cache = dvc_cache_dir(root)
+    for stage in stages.values():
+        for out in (stage or {}).get("outs") or []:
+            where, md5 = str(out.get("path", "")), str(out.get("md5", ""))
+            if not md5:
+                continue
+            if where == path and not md5.endswith(".dir"):
+                return _cached(cache, md5)
+            if path.startswith(where.rstrip("/") + "/") and md5.endswith(".dir"):
+                listing = _cached(cache, md5)
+                if listing is None:
+                    return None
+                relative = path[len(where.rstrip("/")) + 1:]
+                entry = next((e for e in json.loads(listing.read_text()) if e.get("relpath") == relative), None)
+                return _cached(cache, entry["md5"]) if entry else None
+    return None
 
 
-def bootstrap_intervals(evaluations: dict[str, dict[str, Any]], pair: str = "meta_minus_har_logit") -> pd.DataFrame:
-    """Each release's moving-block bootstrap of meta minus HAR-logit on its own test days:
-    estimate, 95 % interval and the share of resamples above zero."""
-    rows = []
-    for release, evaluation in evaluations.items():
-        differences = evaluation.get("bootstrap", {}).get("differences", {}).get(pair, {})
-        for metric in ("roc_auc", "pr_auc"):
-            block = differences.get(metric)
-            if block:
-                rows.append({"release": release, "metric": metric, "estimate": block["estimate"],
-                             "low": block["ci_low"], "high": block["ci_high"],
-                             "share_above_zero": block.get("share_above_zero")})
-    return pd.DataFrame(rows, columns=["release", "metric", "estimate", "low", "high", "share_above_zero"])
-
-
-def bucket_comparison(old: dict[str, Any], new: dict[str, Any], segment: str = "test") -> pd.DataFrame:
-    """Risk-bucket shares of one segment before and after, buckets in numeric order."""
-    a = risk_buckets(old)
-    b = risk_buckets(new)
-    a = a[a["segment"] == segment].set_index("bucket")["share"]
-    b = b[b["segment"] == segment].set_index("bucket")["share"]
-    buckets = sorted(set(a.index) | set(b.index), key=bucket_order)
-    frame = pd.DataFrame({"bucket": buckets, "old": [a.get(x) for x in buckets], "new": [b.get(x) for x in buckets]})
-    return frame
+def predictions_at(root: str | Path, rev: str, symbol: str) -> tuple[pd.DataFrame | None, str | None]:
+    """The walk-forward's scored days of ``symbol`` at ``rev`` and where they came from: the working
+    tree's file, or at a release the DVC cache entry its dvc.lock records; (None, None) if neither."""
+    for path in (walkforward_predictions_path(symbol), earlier_predictions_path(symbol)):
+        if rev == WORKING_TREE:
+            file = Path(root) / path
+            found = file if file.is_file() else None
+        else:
+            found = _locked_output(root, rev, path)
+        if found is not None:
+            return pd.read_parquet(io.BytesIO(found.read_bytes())), path
+    return None, None
 
 
 def served_tags(root: str | Path) -> dict[str, str]:
-    """Symbol -> served tag from data/serving/CURRENT.json (an old single-pointer file included)."""
+    """Symbol -> served tag from data/serving/CURRENT.json (per symbol; an old single-pointer file
+    counts for the first symbol of its release's universe); {} when nothing is served or it is unreadable."""
     try:
-        return {symbol: pointer["tag"] for symbol, pointer in served_pointers(Path(root)).items()}
+        path = Path(root) / SERVING_POINTER
+        if not path.is_file():
+            return {}
+        found = json.loads(path.read_text())
+        if isinstance(found.get("tag"), str):  # the single-pointer format of releases before per-symbol serving
+            params = yaml.safe_load(read_at(root, found["tag"], "params.yaml") or "{}") or {}
+            symbols = universe_symbols(params)
+            return {str(symbols[0]): found["tag"]} if symbols else {}
+        return {symbol: pointer["tag"] for symbol, pointer in found.items()}
     except Exception:  # an unreadable pointer or a tag git no longer knows: nothing is marked served
         log.warning("cannot read the served releases of %s", root, exc_info=True)
         return {}

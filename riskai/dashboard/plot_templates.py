@@ -113,8 +113,8 @@ PAGE = """<!DOCTYPE html>
 </head>
 <body>
 <h1>riskai: pipeline plots</h1>
-<p>ROC, precision-recall (climatology = the flat prevalence line), calibration (dashed: perfect),
-risk-score buckets and liquidation risk on the test segment. Same model, same colour.</p>
+<p>Walk-forward ROC-AUC and PR-AUC of each monthly fold, every day scored out-of-sample by the models
+of its own fold. Same model, same colour.</p>
 {plot_divs}
 </body>
 </html>

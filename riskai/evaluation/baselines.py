@@ -23,8 +23,3 @@ def climatology(train: pd.DataFrame) -> float:
 def persistence(frame: pd.DataFrame) -> np.ndarray:
     """Tomorrow looks like today: 1.0 where today's volatility already exceeds its threshold."""
     return (frame["vol"] > frame["vol_threshold"]).to_numpy(dtype=float)
-
-
-def fit_har_logit(train: pd.DataFrame, C: float = 1.0, dates=None) -> HarLogitClassifier:
-    """Fit the HAR-logit on the rows with all four regressors defined (see riskai.models.har)."""
-    return HarLogitClassifier(C=C).fit(train, dates=dates)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from riskai.columns import LABEL_COLUMNS
 from riskai.features.volatility import (
     VOL_ESTIMATORS,
     daily_vol,
@@ -39,17 +40,25 @@ GROUPS = ("price", "volatility", "funding", "taker", "open_interest", "onchain",
 # symbol (a symbol without on-chain data, a stopped open-interest series) is dropped with a notice,
 # recorded in feature_spec.json "dropped_groups": never a crash, never a fill.
 GROUP_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
-    "price": (("binance_futures_metrics", "close"), ("binance_futures_metrics", "volume_base"),
-              ("binance_futures_metrics", "trades")),
+    "price": (("binance_futures_metrics", "close"),),
     "volatility": (("binance_futures_metrics", "open"), ("binance_futures_metrics", "high"),
                    ("binance_futures_metrics", "low"), ("binance_futures_metrics", "close"),
                    ("hourly_klines", "close")),
     "funding": (("binance_futures_metrics", "avg_funding_rate"),),
     "taker": (("binance_futures_metrics", "volume_base"), ("binance_futures_metrics", "taker_buy_volume_base")),
     "open_interest": (("binance_futures_metrics", "sum_open_interest_value"),),
-    "onchain": (("whale_daily_stats", "net_flow_usd"), ("whale_daily_stats", "exchange_inflow_usd"),
-                ("whale_daily_stats", "active_addresses"), ("whale_daily_stats", "exchange_supply_base")),
+    "onchain": (("whale_daily_stats", "net_flow_usd"),),
     "calendar": (),
+}
+# (table, column) a single feature needs beyond its group's sources: where it has no values for the
+# symbol (a venue without a trade count), only that feature is left out, recorded in feature_spec.json
+# "dropped_columns"; the rest of its group is built.
+FEATURE_SOURCES: dict[str, tuple[str, str]] = {
+    "volume_zscore": ("binance_futures_metrics", "volume_base"),
+    "trades_zscore": ("binance_futures_metrics", "trades"),
+    "exchange_inflow_zscore": ("whale_daily_stats", "exchange_inflow_usd"),
+    "active_addresses_zscore": ("whale_daily_stats", "active_addresses"),
+    "exchange_supply_delta": ("whale_daily_stats", "exchange_supply_base"),
 }
 # Optional source: Bybit funding (late start); its spread is computed where available.
 BYBIT_FUNDING = ("futures_extended_metrics", "bybit_funding_rate")
@@ -57,7 +66,6 @@ BYBIT_FUNDING = ("futures_extended_metrics", "bybit_funding_rate")
 SPINE_LAG = 0
 PARAM_KEYS = ("groups", "ffill_limit", "zscore_window", "vol_estimator", "target_quantile", "target_window",
               "target_min_periods")
-LABEL_COLUMNS = ("vol", "vol_threshold", "vol_next", "target_high_vol")
 STATIC_FEATURES = ("weekday_next", "is_weekend_next")
 OI_FEATURES = ("oi_delta", "oi_accel", "oi_delta_7d")
 # Share of a trailing window that must hold values (a few missing days must not erase a month).
@@ -163,17 +171,36 @@ def _available_groups(params: dict, raw: dict[str, pd.DataFrame]) -> tuple[list[
     dropped: dict[str, str] = {}
     for group in params["groups"]:
         for table, column in GROUP_SOURCES[group]:
-            frame = raw.get(table)
-            if frame is None or len(frame) == 0:
-                dropped[group] = f"{table} has no rows{for_symbol}"
-            elif column in frame.columns and frame[column].notna().sum() == 0:
-                dropped[group] = f"{table}.{column} has no values{for_symbol}"
-            else:
-                continue
-            LOG.warning("features: group '%s' dropped: %s (not filled; the other groups are built)",
-                        group, dropped[group])
-            break
+            dropped[group] = _source_gap(raw, table, column, for_symbol)
+            if dropped[group]:
+                LOG.warning("features: group '%s' dropped: %s (not filled; the other groups are built)",
+                            group, dropped[group])
+                break
+        if not dropped.get(group):
+            dropped.pop(group, None)
     return [group for group in params["groups"] if group not in dropped], dropped
+
+
+def _source_gap(raw: dict[str, pd.DataFrame], table: str, column: str, for_symbol: str) -> str | None:
+    """Why ``table.column`` cannot feed anything (no rows, no values), or None when it holds values."""
+    frame = raw.get(table)
+    if frame is None or len(frame) == 0:
+        return f"{table} has no rows{for_symbol}"
+    if column in frame.columns and frame[column].notna().sum() == 0:
+        return f"{table}.{column} has no values{for_symbol}"
+    return None
+
+
+def _missing_columns(raw: dict[str, pd.DataFrame], built: list[str]) -> dict[str, str]:
+    """Built features whose own source column has no values for the symbol, and why."""
+    spine = raw.get(SPINE_TABLE)
+    symbols = [] if spine is None or "symbol" not in spine.columns else list(spine["symbol"].dropna().unique())
+    for_symbol = f" for {symbols[0]}" if len(symbols) == 1 else ""
+    gaps = {name: _source_gap(raw, *FEATURE_SOURCES[name], for_symbol) for name in built if name in FEATURE_SOURCES}
+    for name, why in gaps.items():
+        if why:
+            LOG.warning("features: feature '%s' dropped: %s (not filled; the rest of its group is built)", name, why)
+    return {name: why for name, why in gaps.items() if why}
 
 
 def _check_prices(daily: pd.DataFrame) -> None:
@@ -361,20 +388,25 @@ def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataF
     if "open_interest" in groups:
         by_group["open_interest"] = _oi_features(daily_observed)
     if "onchain" in groups:
-        whale_columns = [c for _, c in GROUP_SOURCES["onchain"]]
+        whale_columns = list(dict.fromkeys([c for _, c in GROUP_SOURCES["onchain"]] +
+                                           [c for t, c in FEATURE_SOURCES.values() if t == "whale_daily_stats"]))
         whale, whale_observed = _align(_known_table(raw, "whale_daily_stats", whale_columns, params), spine, ffill_limit)
         by_group["onchain"] = _onchain_features(whale, whale_observed, window)
     if "calendar" in groups:
         by_group["calendar"] = _calendar_features(spine)
+    dropped_columns = _missing_columns(raw, [name for group in by_group.values() for name in group])
+    by_group = {group: {name: series for name, series in members.items() if name not in dropped_columns}
+                for group, members in by_group.items()}
     features = {name: series for group in by_group.values() for name, series in group.items()}
 
     frame = pd.DataFrame({name: series.astype("float64") for name, series in features.items()}, index=spine)
     frame = pd.concat([frame, labels], axis=1).reset_index()
     return frame, _spec(list(features), params, {group: list(names) for group, names in by_group.items()},
-                        dropped)
+                        dropped, dropped_columns)
 
 
-def _spec(names: list[str], params: dict, groups: dict[str, list[str]], dropped: dict[str, str]) -> dict:
+def _spec(names: list[str], params: dict, groups: dict[str, list[str]], dropped: dict[str, str],
+          dropped_columns: dict[str, str]) -> dict:
     indicators = [n for n in names if n.endswith("_missing")]
     model = [n for n in names if n not in EXCLUDED]
     return {
@@ -388,6 +420,7 @@ def _spec(names: list[str], params: dict, groups: dict[str, list[str]], dropped:
         "label_columns": list(LABEL_COLUMNS),
         "groups": [group for group in params["groups"] if group not in dropped],
         "dropped_groups": dict(dropped),  # requested groups without source values for this symbol: why
+        "dropped_columns": dict(dropped_columns),  # features of a built group whose own column has no values: why
         "excluded": dict(EXCLUDED),
         "params": params,
     }

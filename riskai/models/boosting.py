@@ -19,17 +19,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from riskai.io import read_json, write_json, atomic_path
 from riskai.models.common import (
     FIT_WINDOW_KEYS,
-    TARGET,
     check_positive_int,
     check_positive_number,
-    selection_slice,
+    selection_split,
     as_feature_frame,
-    binary_scores,
     column_names,
     fit_window,
     library_versions,
-    predictions_frame,
-    segment_rows,
 )
 
 
@@ -77,9 +73,9 @@ class _BoostingRiskClassifier(ClassifierMixin, BaseEstimator):
         rounds = self.n_estimators
         selection_dates: list = []
         if self.early_stopping_rounds:
-            chosen = selection_slice(dates, self.selection_days)
+            usable, chosen = selection_split(dates, self.selection_days, self.purge_days)
             rows = X.reset_index(drop=True)
-            _, best = self._train(rows.loc[~chosen], y[~chosen], (rows.loc[chosen], y[chosen]), self.n_estimators)
+            _, best = self._train(rows.loc[usable], y[usable], (rows.loc[chosen], y[chosen]), self.n_estimators)
             rounds, selection_dates = best + 1, dates[chosen]
         self.fit_window_ = fit_window(dates, selection_dates)
         self.booster_, self.best_iteration_ = self._train(X, y, None, rounds)
@@ -141,6 +137,7 @@ class XGBRiskClassifier(_BoostingRiskClassifier):
         reg_lambda: float = 1.0,
         early_stopping_rounds: int | None = 50,
         selection_days: int = 120,
+        purge_days: int = 1,
         seed: int = 42,
         n_jobs: int = 1,
     ):
@@ -153,6 +150,7 @@ class XGBRiskClassifier(_BoostingRiskClassifier):
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
         self.selection_days = selection_days
+        self.purge_days = purge_days
         self.seed = seed
         self.n_jobs = n_jobs
 
@@ -223,6 +221,7 @@ class LGBMRiskClassifier(_BoostingRiskClassifier):
         reg_lambda: float = 1.0,
         early_stopping_rounds: int | None = 50,
         selection_days: int = 120,
+        purge_days: int = 1,
         seed: int = 42,
         n_jobs: int = 1,
     ):
@@ -236,6 +235,7 @@ class LGBMRiskClassifier(_BoostingRiskClassifier):
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
         self.selection_days = selection_days
+        self.purge_days = purge_days
         self.seed = seed
         self.n_jobs = n_jobs
 
@@ -280,27 +280,3 @@ class LGBMRiskClassifier(_BoostingRiskClassifier):
         import lightgbm as lgb
 
         return lgb.Booster(model_file=str(path))
-
-
-def train_boosting_models(
-    dataset: pd.DataFrame, features: list[str], xgb_params: dict, lgbm_params: dict
-) -> tuple[dict[str, _BoostingRiskClassifier], pd.DataFrame, dict[str, Any]]:
-    """Fit both models on train (early stopping on train's last ``selection_days``); predict valid and
-    test; score train and valid. Valid is out-of-sample for both: the meta model learns from it.
-
-    The test segment is only predicted here, never scored: it is scored once, in evaluate.
-    """
-    train, valid = segment_rows(dataset, "train"), segment_rows(dataset, "valid")
-    scored = dataset.loc[dataset["segment"].isin(["valid", "test"])]
-    models = {"xgb": XGBRiskClassifier(**xgb_params), "lgbm": LGBMRiskClassifier(**lgbm_params)}
-    probabilities, metrics = {}, {}
-    for name, model in models.items():
-        model.fit(train[features], train[TARGET], dates=train["date"])
-        probabilities[f"p_{name}"] = model.predict_proba(scored[features])[:, 1]
-        metrics[name] = {
-            "best_iteration": model.best_iteration_,
-            "fit_window": model.fit_window_,
-            "train": binary_scores(train[TARGET], model.predict_proba(train[features])[:, 1]),
-            "valid": binary_scores(valid[TARGET], model.predict_proba(valid[features])[:, 1]),
-        }
-    return models, predictions_frame(scored, probabilities), metrics

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import platform
 from importlib.metadata import version
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,9 +11,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from riskai import __version__ as RISKAI_VERSION
 
-TARGET = "target_high_vol"
+from riskai.columns import DATE, LABEL_COLUMNS, TARGET  # noqa: F401  (re-exported for the model wrappers)
 SEGMENT = "segment"
-DATE = "date"
 JSON_DECIMALS = 10
 # What every fitted model records about the days it saw (see ``fit_window``).
 FIT_WINDOW_KEYS = ("train_start", "train_end", "selection_start", "selection_end")  # riskai.io.write_json keeps this many decimals
@@ -30,11 +29,18 @@ def _day_text(value) -> str:
     return pd.Timestamp(value).strftime("%Y-%m-%d")
 
 
+def as_dates(values: Iterable) -> pd.Series:
+    """Dates as a datetime64 Series with a fresh 0..n-1 index (arrays and Series convert without a Python loop)."""
+    if not isinstance(values, (pd.Series, pd.Index, np.ndarray)):
+        values = list(values)
+    return pd.Series(pd.to_datetime(np.asarray(values), errors="raise") if len(values) else pd.to_datetime([]))
+
+
 def fit_window(dates: Iterable, selection_dates: Iterable | None = None) -> dict[str, str | None]:
     """First and last labelled day a model was fitted on, and the slice that chose its size (early
     stopping, epoch): what the stacking guard checks against. Both are the model's in-sample days."""
-    dates = pd.to_datetime(pd.Series(list(dates)), errors="raise")
-    selection = pd.to_datetime(pd.Series(list(selection_dates if selection_dates is not None else [])), errors="raise")
+    dates = as_dates(dates)
+    selection = as_dates(selection_dates if selection_dates is not None else [])
     window: dict[str, str | None] = {"train_start": None, "train_end": None, "selection_start": None, "selection_end": None}
     if not dates.empty:
         window.update(train_start=_day_text(dates.min()), train_end=_day_text(dates.max()))
@@ -59,6 +65,21 @@ def selection_slice(dates: Sequence, selection_days: int) -> np.ndarray:
         raise ValueError(f"selection_days={selection_days} covers the whole fit window "
                          f"{_day_text(dates.min())}..{_day_text(dates.max())}: nothing left to fit on")
     return inside
+
+
+def selection_split(dates: Sequence, selection_days: int, purge_days: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(rows the selection fit may use, selection rows): the selection slice is the last ``selection_days``;
+    the rows fitted on before it end ``purge_days`` before its first day, as a fold's fit window ends
+    before its origin, so no label the selection fit learns from reaches into the slice."""
+    check_positive_int("split.purge_days", purge_days)
+    chosen = selection_slice(dates, selection_days)
+    dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
+    first = dates[chosen].min()
+    usable = (dates < first - pd.Timedelta(days=int(purge_days))).to_numpy()
+    if not usable.any():
+        raise ValueError(f"selection_days={selection_days} with purge_days={purge_days} leaves nothing to fit on "
+                         f"before {_day_text(first)}")
+    return usable, chosen
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
@@ -90,16 +111,6 @@ def binary_scores(y_true: Sequence[float], proba: Sequence[float]) -> dict[str, 
     }
 
 
-def segment_rows(dataset: pd.DataFrame, segment: str) -> pd.DataFrame:
-    """Rows of one segment; they must all carry a label (CONTRACTS.md, split)."""
-    rows = dataset.loc[dataset[SEGMENT] == segment]
-    if rows.empty:
-        raise ValueError(f"dataset has no '{segment}' rows")
-    if rows[TARGET].isna().any():
-        raise ValueError(f"'{segment}' rows without {TARGET}: the split contract is broken")
-    return rows
-
-
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -122,11 +133,3 @@ def as_feature_frame(X: Any, features: Sequence[str]) -> pd.DataFrame:
     if array.ndim != 2 or array.shape[1] != len(features):
         raise ValueError(f"expected {len(features)} feature columns, got shape {array.shape}")
     return pd.DataFrame(array, columns=list(features))
-
-
-def predictions_frame(rows: pd.DataFrame, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """The contract's predictions layout: date, segment, then one p_<model> column per model."""
-    frame = pd.DataFrame({DATE: rows[DATE].to_numpy().astype("datetime64[ns]"), SEGMENT: rows[SEGMENT].astype(str).to_numpy()})
-    for name, values in columns.items():
-        frame[name] = np.asarray(values, dtype=np.float64)
-    return frame

@@ -18,14 +18,10 @@ from sklearn.preprocessing import StandardScaler
 
 from riskai.io import read_json, write_json
 from riskai.models.common import (
-    DATE,
     FIT_WINDOW_KEYS,
-    SEGMENT,
     TARGET,
     fit_window,
     json_exact,
-    predictions_frame,
-    segment_rows,
 )
 
 HAR_TERMS = ("log_rv_1d", "log_rv_7d", "log_rv_30d", "log_vol_over_threshold")
@@ -123,12 +119,3 @@ class HarLogitClassifier(ClassifierMixin, BaseEstimator):
         model.fit_window_ = {key: payload.get(key) for key in FIT_WINDOW_KEYS}
         model.metadata_ = payload
         return model
-
-
-def train_har_base(dataset: pd.DataFrame, C: float) -> tuple[HarLogitClassifier, pd.DataFrame]:
-    """HAR-logit as a base model of the stack: fitted on train like the other base models, predicting
-    valid (where the meta model learns) and test."""
-    train = segment_rows(dataset, "train")
-    model = HarLogitClassifier(C=C).fit(train, dates=train[DATE])
-    scored = dataset.loc[dataset[SEGMENT].isin(["valid", "test"])]
-    return model, predictions_frame(scored, {"p_har_logit": model.predict_positive(scored)})

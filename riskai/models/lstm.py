@@ -25,8 +25,6 @@ from riskai.config import seed_everything
 from riskai.io import atomic_path, read_json, write_json
 from riskai.models.common import (
     DATE,
-    SEGMENT,
-    TARGET,
     as_feature_frame,
     FIT_WINDOW_KEYS,
     binary_scores,
@@ -36,9 +34,7 @@ from riskai.models.common import (
     fit_window,
     json_exact,
     library_versions,
-    predictions_frame,
-    require_columns,
-    selection_slice,
+    selection_split,
 )
 
 PREDICT_BATCH = 1024
@@ -100,6 +96,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         max_epochs: int = 40,
         patience: int = 8,
         selection_days: int = 120,
+        purge_days: int = 1,
         device: str = "auto",
         seed: int = 42,
         num_threads: int = 1,
@@ -114,6 +111,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.selection_days = selection_days
+        self.purge_days = purge_days
         self.device = device
         self.seed = seed
         self.num_threads = num_threads
@@ -148,8 +146,8 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         train_ends = labelled_window_ends(segment, y, self.seq_len, "train")
         if len(train_ends) == 0:
             raise ValueError("need labelled train windows with a full history")
-        chosen = selection_slice(dates.iloc[train_ends], self.selection_days)
-        fit_ends, selection_ends = train_ends[~chosen], train_ends[chosen]
+        usable, chosen = selection_split(dates.iloc[train_ends], self.selection_days, self.purge_days)
+        fit_ends, selection_ends = train_ends[usable], train_ends[chosen]
         self.fit_window_ = fit_window(dates.iloc[train_ends], dates.iloc[selection_ends])
 
         scaled = self._scale(X.to_numpy())
@@ -312,27 +310,3 @@ def _fit_scaler(features: np.ndarray, train_rows: np.ndarray) -> tuple[np.ndarra
     std = np.sqrt((deviations**2).sum(axis=0) / np.maximum(counts, 1))
     std = np.where(std > 1e-12, std, 1.0)
     return json_exact(mean), json_exact(std)
-
-
-def train_lstm(dataset: pd.DataFrame, features: list[str], params: dict) -> tuple[LSTMRiskClassifier, pd.DataFrame, dict]:
-    """Fit on the whole date-ordered dataset (segments decide labels); predict valid and test rows."""
-    require_columns(dataset, [DATE, SEGMENT, TARGET, *features], "dataset")
-    dataset = dataset.sort_values(DATE).reset_index(drop=True)
-    model = LSTMRiskClassifier(**params).fit(
-        dataset[features], dataset[TARGET], segment=dataset[SEGMENT].astype(str), dates=dataset[DATE]
-    )
-    probability = model.predict_frame(dataset[[DATE, *features]])
-    scored = dataset[SEGMENT].isin(["valid", "test"]).to_numpy()
-    if np.isnan(probability[scored]).any():
-        raise ValueError(f"valid/test rows lack {model.seq_len} days of history")
-    metrics = {
-        "best_epoch": model.best_epoch_,
-        "epochs_run": model.epochs_run_,
-        "pos_weight": model.pos_weight_,
-        "fit_window": model.fit_window_,
-    }
-    for name in ("train", "valid"):
-        rows = labelled_window_ends(dataset[SEGMENT].astype(str), dataset[TARGET], model.seq_len, name)
-        metrics[name] = binary_scores(dataset[TARGET].to_numpy()[rows], probability[rows])
-    predictions = predictions_frame(dataset.loc[scored], {"p_lstm": probability[scored]})
-    return model, predictions, metrics

@@ -1,10 +1,10 @@
 """Stacking meta model over the base models' probabilities and a few key features.
 
 The meta model may only learn from base-model probabilities that are out-of-sample for those base
-models; otherwise it learns to trust their (over-confident) in-sample fit. The base models are fitted
-on train, so the meta model is fitted on valid, and ``MetaStacker.fit`` refuses any training date that
-falls inside a base model's fit window (``StackingLeakError``). Valid predictions reported for
-threshold choice are out-of-fold over contiguous blocks; the final fit on all valid rows scores test.
+models; otherwise it learns to trust their (over-confident) in-sample fit. In the walk-forward each
+fold's meta model learns from earlier folds' predictions, and ``MetaStacker.fit`` refuses any training
+date on or before the end of the fit or selection window of the base model that predicted it
+(``StackingLeakError``). Its alarm threshold is chosen on out-of-fold predictions over contiguous blocks.
 
 Which base models are stacked is a parameter (``meta.base_models``; default xgb and lstm). With
 ``logit_inputs`` the base probabilities enter on the log-odds scale, where a logistic combination of
@@ -17,32 +17,27 @@ with learned numbers rounded to what JSON keeps, so that a reloaded model predic
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
-from torch import nn
+
+if TYPE_CHECKING:  # torch is imported only where the mlp needs it: a logistic stack starts in a second
+    from torch import nn
 
 from riskai.config import seed_everything
 from riskai.io import read_json, write_json
 from riskai.models.common import (
-    DATE,
+    as_dates,
     FIT_WINDOW_KEYS,
-    SEGMENT,
-    TARGET,
     as_feature_frame,
-    binary_scores,
     column_names,
     fit_window,
     json_exact,
     library_versions,
-    predictions_frame,
-    segment_rows,
 )
 
 # Base models that can be stacked; each contributes the probability column ``p_<model>``, which must be
@@ -88,34 +83,30 @@ class StackingLeakError(ValueError):
     """The meta model was asked to learn from base predictions made on the base models' own training days."""
 
 
-def read_fit_window(metadata_path: str | Path) -> dict[str, str | None]:
-    """The fit window (and selection slice) from a base model's metadata (or LSTM config) JSON."""
-    metadata = read_json(metadata_path)
-    return {key: metadata.get(key) for key in FIT_WINDOW_KEYS}
-
-
 def _in_sample_spans(windows: list[Mapping[str, str | None]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """First and last in-sample day (fit rows and selection slice) of each window (datetime64[D]), and
     whether its fit window is recorded at all. Walk-forward stacks pass thousands of per-row windows
     that repeat a few dozen fold windows, so each distinct window is converted once."""
-    distinct: dict[int, Mapping] = {id(window): window for window in windows}
-    order = {key: position for position, key in enumerate(distinct)}
-    days = {key: np.array([w.get(key) for w in distinct.values()], dtype="datetime64[D]") for key in FIT_WINDOW_KEYS}
+    ids = np.fromiter(map(id, windows), dtype=np.int64, count=len(windows))
+    _, first, rows = np.unique(ids, return_index=True, return_inverse=True)
+    distinct = [windows[i] for i in first]
+    days = {key: np.array([w.get(key) for w in distinct], dtype="datetime64[D]") for key in FIT_WINDOW_KEYS}
     recorded = ~np.isnat(days["train_start"]) & ~np.isnat(days["train_end"])
     start = np.where(np.isnat(days["selection_start"]), days["train_start"],
                      np.minimum(days["train_start"], days["selection_start"]))
     end = np.where(np.isnat(days["selection_end"]), days["train_end"], np.maximum(days["train_end"], days["selection_end"]))
-    rows = np.array([order[id(window)] for window in windows], dtype=int)
+    rows = rows.reshape(-1)
     return start[rows], end[rows], recorded[rows]
 
 
 def check_out_of_sample(dates, base_windows: Mapping[str, Any]) -> None:
-    """Raise StackingLeakError unless every date lies outside every base model's fit and selection window.
+    """Raise StackingLeakError unless every date lies after every base model's fit and selection window.
 
-    A base model's window is one mapping (the model that predicted every row) or a sequence with one
+    A day on or before a window's end was either fitted on or predicted by a model that learned from
+    later days; only days after it are out-of-sample. A base model's window is one mapping (the model that predicted every row) or a sequence with one
     mapping per row (walk-forward: each row was predicted by the model of its own fold).
     """
-    dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
+    dates = as_dates(dates)
     for name, windows in base_windows.items():
         per_row = [windows] * len(dates) if isinstance(windows, Mapping) else list(windows)
         if len(per_row) != len(dates):
@@ -126,12 +117,13 @@ def check_out_of_sample(dates, base_windows: Mapping[str, Any]) -> None:
         if not recorded.all():
             raise StackingLeakError(f"base model '{name}' has no recorded fit window: cannot prove its predictions are out-of-sample")
         days = dates.to_numpy().astype("datetime64[D]")
-        leaks = (days >= start) & (days <= end)
+        leaks = days <= end
         if leaks.any():
             inside = dates[leaks]
             first = per_row[int(np.flatnonzero(leaks)[0])]
+            where = "inside" if (days[leaks] >= start[leaks]).any() else "before the end of"
             raise StackingLeakError(
-                f"{len(inside)} meta training days ({inside.min():%Y-%m-%d}..{inside.max():%Y-%m-%d}) fall inside "
+                f"{len(inside)} meta training days ({inside.min():%Y-%m-%d}..{inside.max():%Y-%m-%d}) fall {where} "
                 f"base model '{name}''s fit or selection window {first.get('train_start')}..{first.get('train_end')} "
                 f"(selection {first.get('selection_start')}..{first.get('selection_end')}): its probabilities there are in-sample"
             )
@@ -198,8 +190,11 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
             self.net_ = self._fit_mlp(inputs, y)
         return self
 
-    def _fit_mlp(self, inputs: np.ndarray, y: np.ndarray) -> nn.Sequential:
+    def _fit_mlp(self, inputs: np.ndarray, y: np.ndarray) -> "nn.Sequential":
         """Full-batch Adam on BCE + L2/(2Cn); weights then rounded to JSON precision and loaded back."""
+        import torch
+        from torch import nn
+
         seed_everything(self.seed)
         net = self._build_mlp()
         x = torch.as_tensor(inputs, dtype=torch.float32)
@@ -215,7 +210,9 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
         net.load_state_dict({k: torch.as_tensor(json_exact(v.detach().numpy()), dtype=torch.float32) for k, v in net.state_dict().items()})
         return net.eval()
 
-    def _build_mlp(self) -> nn.Sequential:
+    def _build_mlp(self) -> "nn.Sequential":
+        from torch import nn
+
         return nn.Sequential(nn.Linear(len(self.features_), self.hidden_size), nn.Tanh(), nn.Linear(self.hidden_size, 1))
 
     def _transform(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -243,6 +240,8 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
         if self.model == "logistic":
             positive = np.exp(-np.logaddexp(0.0, -(inputs @ self.coef_ + self.intercept_)))  # overflow-free sigmoid
         else:
+            import torch
+
             with torch.no_grad():
                 positive = torch.sigmoid(self.net_(torch.as_tensor(inputs, dtype=torch.float32))).squeeze(-1).double().numpy()
         return np.column_stack([1.0 - positive, positive])
@@ -295,6 +294,8 @@ class MetaStacker(ClassifierMixin, BaseEstimator):
             model.coef_ = np.asarray(payload["coefficients"], dtype=np.float64)
             model.intercept_ = float(payload["intercept"])
         else:
+            import torch
+
             model.net_ = model._build_mlp()
             model.net_.load_state_dict({k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in payload["state_dict"].items()})
             model.net_.eval()
@@ -310,7 +311,7 @@ def out_of_fold_proba(stacker: MetaStacker, X: pd.DataFrame, y, dates, base_wind
     after it are left out of that block's fit.
     """
     y = np.asarray(y, dtype=np.float64)
-    dates = pd.to_datetime(pd.Series(list(dates))).reset_index(drop=True)
+    dates = as_dates(dates)
     if not dates.is_monotonic_increasing:
         raise ValueError("out-of-fold blocks need rows sorted by date")
     proba = np.full(len(y), np.nan)
@@ -326,92 +327,9 @@ def out_of_fold_proba(stacker: MetaStacker, X: pd.DataFrame, y, dates, base_wind
     return proba
 
 
-def block_mean_roc_auc(y, proba, n_blocks: int) -> float | None:
-    """Mean ROC-AUC over the contiguous blocks (those holding both classes); None if there are none."""
-    y, proba = np.asarray(y, dtype=np.float64), np.asarray(proba, dtype=np.float64)
-    scores = [binary_scores(y[block], proba[block])["roc_auc"] for block in np.array_split(np.arange(len(y)), n_blocks)]
-    scores = [s for s in scores if s is not None]
-    return float(np.mean(scores)) if scores else None
-
-
-def stacking_frame(dataset: pd.DataFrame, base_predictions: list[pd.DataFrame], key_features: list[str],
-                   base_models=DEFAULT_BASE_MODELS) -> tuple[pd.DataFrame, list[str]]:
-    """Valid and test rows with the base probabilities, key features, label and segment, by date.
-
-    Key features the dataset lacks (e.g. a pre-backfill feature set without on-chain data) are dropped
-    with a notice rather than failing, so the same params serve both scenarios; derived key features
-    (``DERIVED_FEATURES``) are computed here when the dataset has their source columns.
-    """
-    probabilities = list(base_model_columns(base_models))
-    dataset = add_derived_features(dataset, key_features)
-    present = [f for f in key_features if f in dataset.columns]
-    absent = sorted(set(key_features) - set(present))
-    if absent:
-        print(f"meta: key features not in the dataset, left out: {absent}", file=sys.stderr)
-    frame = dataset.loc[dataset[SEGMENT].isin(["valid", "test"]), [DATE, SEGMENT, TARGET, *present]]
-    for predictions in base_predictions:
-        columns = [c for c in predictions.columns if c in probabilities and c not in frame.columns]
-        frame = frame.merge(predictions[[DATE, *columns]], on=DATE, how="left", validate="one_to_one")
-    missing = [c for c in probabilities if c not in frame.columns]
-    if missing:
-        raise KeyError(f"meta: base predictions {missing} not found")
-    if frame[probabilities].isna().any().any():
-        raise ValueError("meta: some valid/test rows have no base-model probability")
-    return frame.sort_values(DATE).reset_index(drop=True), [*probabilities, *present]
-
-
 # Keys of the `meta` params section that are not MetaStacker hyperparameters.
-NON_ESTIMATOR_KEYS = ("features", "cv_blocks", "base_models", "har_logit_C")
+NON_ESTIMATOR_KEYS = ("features", "cv_blocks", "base_models", "min_days")
 
 
 def stacker_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in NON_ESTIMATOR_KEYS}
-
-
-def train_meta(
-    dataset: pd.DataFrame,
-    base_predictions: list[pd.DataFrame],
-    base_windows: Mapping[str, Mapping[str, str | None]],
-    params: dict,
-    usable_features=None,
-) -> tuple[MetaStacker, pd.DataFrame, dict[str, Any]]:
-    """Out-of-fold meta probabilities on valid, then a final fit on all valid rows that scores test.
-
-    ``usable_features``: the dataset features the coverage filter kept (None: all); key features
-    outside it are left out, derived ones are kept when their source columns exist.
-    """
-    base_models = list(params.get("base_models", DEFAULT_BASE_MODELS))
-    key_features = [f for f in params["features"]
-                    if usable_features is None or f in usable_features or f in DERIVED_FEATURES]
-    frame, inputs = stacking_frame(dataset, base_predictions, key_features, base_models)
-    unknown = [m for m in base_models if m not in base_windows]
-    if unknown:
-        raise StackingLeakError(f"base models {unknown} have no recorded fit window: cannot prove their predictions are out-of-sample")
-    base_windows = {m: base_windows[m] for m in base_models}  # the guard checks exactly the stacked models
-    valid = segment_rows(frame, "valid")
-    test = frame.loc[frame[SEGMENT] == "test"]
-    stacker = MetaStacker(**stacker_params(params))
-    n_blocks = int(params["cv_blocks"])
-    oof = out_of_fold_proba(stacker, valid[inputs], valid[TARGET], valid[DATE], base_windows, n_blocks)
-    stacker.fit(valid[inputs], valid[TARGET], dates=valid[DATE], base_windows=base_windows)
-    predictions = pd.concat(
-        [
-            predictions_frame(valid, {"p_meta": oof}),
-            predictions_frame(test, {"p_meta": stacker.predict_proba(test[inputs])[:, 1]}),
-        ],
-        ignore_index=True,
-    )
-    metrics = {
-        "valid_oof": binary_scores(valid[TARGET], oof),
-        # Diagnostic: mean ROC-AUC within each out-of-fold block (insensitive to per-fold intercept shifts).
-        "valid_oof_block_mean_roc_auc": block_mean_roc_auc(valid[TARGET], oof, n_blocks),
-        "model": stacker.model,
-        "base_models": base_models,
-        "logit_inputs": bool(stacker.logit_inputs),
-        "features": inputs,
-        "coefficients": stacker.coefficients(),
-        "intercept": stacker.intercept_ if stacker.model == "logistic" else None,
-        "n_valid": len(valid),
-        "cv_blocks": int(params["cv_blocks"]),
-    }
-    return stacker, predictions, metrics

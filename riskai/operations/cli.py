@@ -80,8 +80,11 @@ def cmd_compare(args) -> dict[str, Any]:
     from riskai.operations.render import release_headline
     from riskai.operations.compare import compare
 
-    summary = compare(Path.cwd(), args.old, args.new)
-    return {**summary, "headline": release_headline(Path.cwd(), args.old, args.new)}
+    from riskai.config import load_params
+
+    symbol = args.symbol or load_params("extract")["symbol"]
+    summary = compare(Path.cwd(), args.old, args.new, symbol)
+    return {**summary, "symbol": symbol, "headline": release_headline(Path.cwd(), args.old, args.new, symbol)}
 
 
 def cmd_daily(args) -> dict[str, Any]:
@@ -133,10 +136,11 @@ def cmd_params_set(args) -> dict[str, Any]:
 
 
 def cmd_repro(args) -> dict[str, Any]:
+    from riskai.operations.repo_state import prune_lock
     from riskai.operations.shell import dvc
 
     dvc(Path.cwd(), "repro", *args.targets, stream=True)
-    return {"repro": args.targets or "all", "ok": True}
+    return {"repro": args.targets or "all", "ok": True, "pruned_lock_entries": prune_lock(Path.cwd())}
 
 
 def cmd_commit(args) -> dict[str, Any]:
@@ -242,9 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL",
                    help="roll back only these symbols (default: every symbol of the tag's universe.symbols)")
 
-    p = command("compare", cmd_compare, "metrics, params and bucket shares of two releases side by side")
+    p = command("compare", cmd_compare, "walk-forward, metrics, params and bucket shares of two releases side by side")
     p.add_argument("old")
     p.add_argument("new")
+    p.add_argument("--symbol", default=None, help="whose walk-forward leads (default: params extract.symbol)")
 
     p = command("daily", cmd_daily, "score one day with the served release(s) and upsert it into risk_predictions")
     p.add_argument("--date", type=_day, default=None,

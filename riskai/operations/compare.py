@@ -1,4 +1,4 @@
-"""Comparison of two releases: metrics and params that moved, risk and liquidation bucket shares."""
+"""Comparison of two releases: their walk-forwards, the metrics and params that moved, risk bucket shares."""
 from __future__ import annotations
 
 import json
@@ -10,13 +10,13 @@ from riskai.operations.repo_state import require_tag
 from riskai.operations.shell import dvc, git
 
 
-def compare(root: Path, tag_a: str, tag_b: str) -> dict[str, Any]:
-    """Metrics and params that moved between two tags plus their risk/liquidation bucket shares."""
+def compare(root: Path, tag_a: str, tag_b: str, symbol: str = "BTCUSDT") -> dict[str, Any]:
+    """Metrics and params that moved between two tags plus the risk bucket shares of ``symbol``'s walk-forward."""
     for tag in (tag_a, tag_b):
         require_tag(root, tag)
     metrics = json.loads(dvc(root, "metrics", "diff", tag_a, tag_b, "--json") or "{}")
     params = json.loads(dvc(root, "params", "diff", tag_a, tag_b, "--json") or "{}")
-    buckets_a, buckets_b = (bucket_shares(_json_at(root, t, "metrics/evaluate.json")) for t in (tag_a, tag_b))
+    buckets_a, buckets_b = (bucket_shares(walkforward_at(root, t, symbol)) for t in (tag_a, tag_b))
     buckets = {
         kind: {
             bucket: {"old": buckets_a.get(kind, {}).get(bucket), "new": buckets_b.get(kind, {}).get(bucket)}
@@ -38,21 +38,26 @@ def _json_at(root: Path, rev: str, path: str) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
+def walkforward_at(root: Path, rev: str, symbol: str) -> dict[str, Any]:
+    """``symbol``'s whole walk-forward report at ``rev``: reports/symbols/S/walkforward.json, or for a release
+    made before the fold plan, metrics/symbols/S/walkforward.json (which then held all of it); {} if none."""
+    from riskai import paths
+
+    where = paths.for_symbol(symbol)
+    report = _json_at(root, rev, where.walkforward_report.as_posix())
+    if report:
+        return report
+    older = _json_at(root, rev, where.walkforward_metrics.as_posix())
+    return older if "overall" in older else {}
+
+
 def _ordered_union(a: dict, b: dict) -> list:
     return list(a) + [k for k in b if k not in a]
 
 
-def bucket_shares(evaluation: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Bucket shares of evaluate.json: risk score per segment, liquidation risk per position."""
-    found = {
-        f"risk_score.{segment}": dict(block.get("shares", {}))
-        for segment, block in evaluation.get("risk_buckets", {}).items()
-    }
-    found.update({
-        f"liquidation.{position}": dict(block.get("buckets", {}))
-        for position, block in evaluation.get("liquidation", {}).get("positions", {}).items()
-    })
-    return found
+def bucket_shares(report: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Risk-score bucket shares of a walk-forward report, over all scored days and per period."""
+    return {f"risk_score.{period}": dict(shares) for period, shares in report.get("buckets", {}).items()}
 
 
 def format_comparison(result: dict[str, Any]) -> str:

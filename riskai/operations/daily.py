@@ -27,7 +27,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from riskai import paths
-from riskai.backtest.run import FULL_VARIANT
+from riskai.backtest.plan import FULL_VARIANT
 from riskai.config import load_params, universe_symbols
 from riskai.evaluation import liquidation
 from riskai.features.build import build_features
@@ -128,7 +128,9 @@ def served_variants(served: ServedRelease) -> dict[str, ServedVariant]:
     if not base.is_dir():
         raise RefusedError(f"{served.tag} has no {served.where.served_dir} (released before served variants existed): "
                            "retrain and release, or roll back to a newer release")
-    order = [FULL_VARIANT, *(served.params.get("backtest", {}).get("variants") or {})]
+    # split.variants (backtest.variants in releases made before the fold plan existed)
+    section = served.params.get("split", {}) if "variants" in served.params.get("split", {}) else served.params.get("backtest", {})
+    order = [FULL_VARIANT, *(section.get("variants") or {})]
     return {name: ServedVariant.load(base / name) for name in order if (base / name / VARIANT_FILE).exists()}
 
 
@@ -189,8 +191,9 @@ def predict_day(variant: ServedVariant, frame: pd.DataFrame) -> dict[str, float]
 
 
 def liquidation_risk(served: ServedRelease, p_meta: float, rv_7d: float, train: pd.DataFrame) -> dict[str, float]:
-    """P(liquidation next day) per leverage and side, as the evaluate stage computes it."""
-    settings = served.params["evaluate"]
+    """P(liquidation next day) per leverage and side (operations.leverages; evaluate.* in older releases)."""
+    operations = served.params.get("operations") or {}
+    settings = operations if "leverages" in operations else served.params["evaluate"]
     ratios = liquidation.sigma_ratios(train)
     risks = {}
     for leverage in settings["leverages"]:

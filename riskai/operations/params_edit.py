@@ -43,15 +43,15 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 # The shipped params.yaml is the schema by example (a value keeps its key's type); these add what an
 # example cannot say. Keys are matched by their last name (n_estimators in xgb and lgbm alike).
 SYMBOL_KEYS = {"universe.symbols", "extract.symbol", "collect.symbols"}
-NULLABLE = {"split.test_end", "backtest.scheduler"}
+NULLABLE = {"compute.scheduler"}
 # Counts and sizes (at least 1) and strictly positive rates; shares within [0, 1].
 AT_LEAST_ONE = {"n_estimators", "max_depth", "num_leaves", "seq_len", "hidden_size", "num_layers", "batch_size",
                 "max_epochs", "patience", "early_stopping_rounds", "selection_days", "n_jobs", "num_threads",
-                "cv_blocks", "step_months", "window_days", "meta_min_days", "bootstrap_samples", "bootstrap_block",
-                "calibration_bins", "zscore_window", "target_window", "target_min_periods", "purge_days",
+                "cv_blocks", "step_months", "window_days", "min_days", "bootstrap_samples", "bootstrap_block",
+                "zscore_window", "target_window", "target_min_periods", "purge_days",
                 "recent_days", "rest_window_days", "archive_concurrency", "binance_weight_per_minute",
                 "funding_settlements_per_day", "hourly_bars_per_day", "retrain_window_days", "max_model_age_days"}
-POSITIVE = {"learning_rate", "C", "har_logit_C", "timeout_s", "request_deadline_s", "connect_timeout_s",
+POSITIVE = {"learning_rate", "C", "timeout_s", "request_deadline_s", "connect_timeout_s",
             "statement_timeout_s", "git_timeout_s", "dvc_timeout_s", "max_abs_value", "out_of_range_z",
             "max_open_gap_rel"}
 SHARES = {"subsample", "colsample_bytree", "dropout", "target_quantile", "prevalence_min", "prevalence_max",
@@ -116,7 +116,7 @@ def check_value(dotted: str, value: Any, current: Any) -> None:
                 refuse("date", "a calendar date YYYY-MM-DD")
         return
     if current is None:
-        return  # a null default (backtest.scheduler): any value
+        return  # a null default (compute.scheduler): any value
     if isinstance(current, bool) or isinstance(value, bool):
         if not (isinstance(current, bool) and isinstance(value, bool)):
             refuse("type", _kind(current))

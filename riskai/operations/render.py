@@ -7,7 +7,6 @@ with one row each, anything deeper a table of dotted keys.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -129,21 +128,18 @@ def render_summary(summary: dict[str, Any]) -> str:
 
 # --- compare ------------------------------------------------------------------------------------
 
-def headline(evaluation: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """Test-segment ROC-AUC, PR-AUC and Brier of the ensemble and the HAR-logit baseline."""
-    test = evaluation.get("test", {})
-    return {model: {metric: test.get(model, {}).get(metric) for metric in HEADLINE_METRICS}
+def headline(report: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Walk-forward ROC-AUC, PR-AUC and Brier of the ensemble and the HAR-logit baseline over every scored day."""
+    overall = report.get("overall", {})
+    return {model: {metric: overall.get(model, {}).get(metric) for metric in HEADLINE_METRICS}
             for model in HEADLINE_MODELS}
 
 
-def release_headline(root: Path, old: str, new: str) -> dict[str, Any]:
-    """Headline metrics of both tags (read with ``git show TAG:metrics/evaluate.json``) with the change."""
-    from riskai.operations.shell import git
+def release_headline(root: Path, old: str, new: str, symbol: str = "BTCUSDT") -> dict[str, Any]:
+    """Walk-forward headline of both tags for ``symbol`` with the change."""
+    from riskai.operations.compare import walkforward_at
 
-    found = {}
-    for tag in (old, new):
-        text = git(root, "show", f"{tag}:metrics/evaluate.json", check=False)
-        found[tag] = headline(json.loads(text)) if text else headline({})
+    found = {tag: headline(walkforward_at(root, tag, symbol)) for tag in (old, new)}
     return {
         f"{model}.{metric}": {
             "old": found[old][model][metric],
@@ -169,13 +165,15 @@ def compare_headline(summary: dict[str, Any]) -> str:
         model, metric = key.split(".", 1)
         rows.append([f"{MODEL_NAMES.get(model, model)} {METRIC_NAMES.get(metric, metric)}",
                      fmt_number(values["old"]), fmt_number(values["new"]), fmt_signed(values["change"])])
-    buckets = summary.get("buckets", {}).get("risk_score.test", {})
+    buckets = summary.get("buckets", {}).get("risk_score.overall", {})
     for bucket in sorted(buckets, key=bucket_order):
         shares = buckets[bucket]
         change = None if shares["old"] is None or shares["new"] is None else shares["new"] - shares["old"]
-        rows.append([f"risk score {bucket} (share of test days)", fmt_share(shares["old"]), fmt_share(shares["new"]),
+        rows.append([f"risk score {bucket} (share of scored days)", fmt_share(shares["old"]), fmt_share(shares["new"]),
                      "-" if change is None else f"{100 * change:+.1f} pp"])
-    lines = [f"Headline: {old} -> {new} (test segment)"] + table(rows, ["", old, new, "change"])
+    symbol = summary.get("symbol", "")
+    lines = [f"Headline: {old} -> {new} (walk-forward {symbol}, every scored day out-of-sample)".replace("  ", " ")] \
+        + table(rows, ["", old, new, "change"])
     return "\n".join(lines)
 
 

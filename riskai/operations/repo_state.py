@@ -64,8 +64,27 @@ def lock_outputs(lock: dict[str, Any]) -> dict[str, str]:
 PIPELINE_STATE = ("dvc.lock", "params.yaml", "metrics", "reports", ":(glob)**/.gitignore")
 
 
+def prune_lock(root: Path) -> list[str]:
+    """Drop the dvc.lock entries of stages the pipeline no longer has (DVC keeps them after a stage is
+    removed or renamed, and releases would list their outputs); returns the names dropped. The file is
+    edited with DVC's own YAML round trip, so what DVC writes next is unchanged."""
+    from dvc.utils.serialize import modify_yaml
+
+    lock = Path(root) / "dvc.lock"
+    if not lock.exists():
+        return []
+    current = set(dvc(root, "stage", "list", "--name-only").split())
+    with modify_yaml(str(lock)) as data:
+        stale = [name for name in data.get("stages", {}) if name not in current]
+        for name in stale:
+            del data["stages"][name]
+    return stale
+
+
 def commit_pipeline_state(root: Path, message: str) -> str:
-    """Commit dvc.lock, params and the git-tracked metrics and reports after `dvc repro`; returns the commit."""
+    """Commit dvc.lock (without stages the pipeline no longer has), params and the git-tracked metrics and
+    reports after `dvc repro`; returns the commit."""
+    prune_lock(root)
     # A pathspec naming nothing (no reports/ yet, e.g. a pipeline without the validate stage) is an error.
     present = [p for p in PIPELINE_STATE if p.startswith(":") or Path(root, p).exists()
                or git(root, "ls-files", "--", p).strip()]

@@ -2,14 +2,14 @@
 
 The challenger is the pipeline rerun (`dvc repro`) on the current warehouse and params. Models fitted
 on different days cannot be compared on a common held-out window, so the two *procedures* are: each
-release's walk-forward (stage `backtest`) scored every day out-of-sample with monthly refits, and
+release's walk-forward (stages split@S .. evaluate@S) scored every day out-of-sample with monthly refits, and
 both are scored on the latest ``operations.retrain_window_days`` days both walk-forwards cover,
 with the challenger's labels. The challenger is released only if
 
     PR-AUC(meta) >= champion + required gain   AND   Brier(meta) <= champion + operations.retrain_max_brier_increase,
 
 where the required gain is ``operations.retrain_min_pr_auc_gain`` when the configuration changed
-(any param beyond the data window: extract.end and the split dates) and ``-operations.retrain_max_pr_auc_drop``
+(any param beyond the data window, extract.end) and ``-operations.retrain_max_pr_auc_drop``
 for a refresh (same configuration, more data: the walk-forward already judged that procedure, so
 a refresh only has to not be worse). Otherwise the branch is put back where it was (the challenger's
 commit stays on a `rejected/` branch for inspection) and the champion keeps serving.
@@ -43,19 +43,22 @@ log = logging.getLogger(__name__)
 
 
 def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """The evaluate stage's own PR-AUC and Brier, so the rule compares what metrics/evaluate.json reports."""
+    """The evaluate stage's own PR-AUC and Brier, so the rule compares what the walk-forward report says."""
     return {"pr_auc": float(average_precision(y, p)), "brier": float(brier_score(y, p)), "n_days": int(len(y))}
 
 
 def walkforward_predictions(root: Path, symbol: str, rev: str | None = None) -> pd.DataFrame:
     """date, label and p_meta of a symbol's walk-forward: the workspace's, or a release's (its DVC outputs)."""
     columns = ["date", "target_high_vol", "p_meta"]
-    path = paths.for_symbol(symbol).backtest_predictions
+    path = paths.for_symbol(symbol).walkforward_predictions
     if rev is None:
         return read_parquet(root / path)[columns]
     from dvc.api import DVCFileSystem
 
-    with DVCFileSystem(repo=str(root), rev=rev).open(path.as_posix(), "rb") as handle:
+    filesystem = DVCFileSystem(repo=str(root), rev=rev)
+    if not filesystem.exists(path.as_posix()):  # a release made before the fold plan: backtest@S's output
+        path = path.parent.parent / "backtest" / "predictions.parquet"
+    with filesystem.open(path.as_posix(), "rb") as handle:
         return pd.read_parquet(handle)[columns]
 
 
@@ -67,14 +70,14 @@ def comparison_window(challenger: pd.DataFrame, champion: pd.DataFrame, days: in
 
 
 def configuration_changed(challenger: dict[str, Any], champion: dict[str, Any]) -> list[str]:
-    """Params (section.key) that differ beyond the data window (extract.end, split dates) and operations."""
+    """Params (section.key) that differ beyond the data window (extract.end) and operations."""
     changed = []
     for section in sorted(set(challenger) | set(champion)):
         if section == "operations":
             continue
         ours, theirs = challenger.get(section) or {}, champion.get(section) or {}
         for key in sorted(set(ours) | set(theirs)):
-            window = (section == "extract" and key == "end") or (section == "split" and key in SPLIT_DATES)
+            window = section == "extract" and key == "end"
             if not window and ours.get(key) != theirs.get(key):
                 changed.append(f"{section}.{key}")
     return changed
@@ -135,7 +138,6 @@ def _challenge_all(root: Path, champions: dict[str, dict | None], operations: di
     return verdicts, promoted, reason, tag
 
 
-SPLIT_DATES = ("train_start", "train_end", "valid_start", "valid_end", "test_start", "test_end")
 
 
 def last_collected_day(root: Path, symbol: str) -> dt.date | None:
@@ -160,10 +162,9 @@ def rolled_window(params: dict, roll_to: dt.date, last_collected: dt.date | None
                   symbol: str | None = None) -> list[str]:
     """Params edits that move the data window forward so that it ends on ``roll_to``.
 
-    ``extract.end`` becomes ``roll_to`` and every split date moves by the same number of days, so
-    the challenger trains, validates and is tested on windows of the champion's lengths, just
-    later; its test segment is then the latest labelled window. ``extract.start`` stays: more
-    warm-up history costs nothing.
+    ``extract.end`` becomes ``roll_to``: the walk-forward's fold schedule is calendar-based, so the
+    challenger gains the new months' folds and its serving refit covers every labelled day up to
+    ``roll_to``. ``extract.start`` stays: more warm-up history costs nothing.
     """
     end = dt.date.fromisoformat(str(params["extract"]["end"]))
     shift = (roll_to - end).days
@@ -173,13 +174,7 @@ def rolled_window(params: dict, roll_to: dt.date, last_collected: dt.date | None
         raise RefusedError(f"--roll-to {roll_to} is after {last_collected}, the last day with prices in the warehouse "
                            f"(binance_futures_metrics, {symbol or params['extract']['symbol']}): collect first "
                            "(riskai collect all)")
-    edits = [f"extract.end={roll_to.isoformat()}"]
-    for key in SPLIT_DATES:
-        value = params["split"].get(key)
-        if value is not None:
-            moved = dt.date.fromisoformat(str(value)) + dt.timedelta(days=shift)
-            edits.append(f"split.{key}={moved.isoformat()}")
-    return edits
+    return [f"extract.end={roll_to.isoformat()}"]
 
 
 def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry_run: bool = False,

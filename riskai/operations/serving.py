@@ -13,7 +13,6 @@ format at the next release or rollback.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -41,23 +40,19 @@ def served_prefixes(symbol: str) -> tuple[str, ...]:
     return (where.served_dir.as_posix(), where.features_dir.as_posix())
 
 
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def dvc_md5(path: Path) -> str:
-    """The md5 DVC records for a file, or for a directory (md5 of its sorted manifest + '.dir')."""
-    if path.is_file():
-        return file_md5(path)
-    entries = sorted(
-        ({"md5": file_md5(f), "relpath": f.relative_to(path).as_posix()} for f in path.rglob("*") if f.is_file()),
-        key=lambda e: e["relpath"],
-    )
-    return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
+    """The md5 DVC records in dvc.lock for a file or a directory (``<md5>.dir``), computed by DVC's own
+    hashing library (dvc-data), so a verified copy is verified exactly as DVC would."""
+    import tempfile
+
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.db import HashFileDB
+    from dvc_objects.fs.local import LocalFileSystem
+
+    filesystem = LocalFileSystem()
+    with tempfile.TemporaryDirectory() as scratch:  # build() stages directory manifests in an object database
+        _, _, built = build(HashFileDB(filesystem, scratch), str(path), filesystem, "md5")
+    return built.hash_info.value
 
 
 def verify_outputs(base: Path, expected: dict[str, str]) -> None:

@@ -1,8 +1,8 @@
 """A served variant: the base models, HAR-logit and meta model of one retrain, saved together.
 
-The `serve` stage fits one variant per entry of ``backtest.variants`` (plus ``full``) with the
-walk-forward's own code (``fit_fold_models``, ``fit_fold_meta``) on every labelled day, so what is
-served is exactly the procedure the walk-forward scored. `riskai daily` loads the variant whose
+The model stages fit one variant per entry of ``split.variants`` (plus ``full``) on every labelled
+day with the code that fitted the walk-forward's folds, and ``serve@S`` gathers them into one folder,
+so what is served is exactly the procedure the walk-forward scored. `riskai daily` loads the variant whose
 sources are fresh on the scored day and scores it with ``score`` (the same code the stage checks
 its saved models with).
 """
@@ -15,6 +15,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from riskai.backtest.base_models import MODEL_FILES
+from riskai.backtest.meta_stage import META_FILE
 from riskai.io import read_json, write_json
 from riskai.models.boosting import LGBMRiskClassifier, XGBRiskClassifier
 from riskai.models.common import DATE
@@ -22,8 +24,8 @@ from riskai.models.har import HAR_COLUMNS, HarLogitClassifier
 from riskai.models.lstm import LSTMRiskClassifier
 from riskai.models.meta import MetaStacker, add_derived_features
 
-XGB_FILE, LGBM_FILE, LSTM_FILE = "xgb.json", "lgbm.txt", "lstm.pt"
-HAR_FILE, META_FILE, VARIANT_FILE = "har_logit.json", "meta.json", "variant.json"
+XGB_FILE, LGBM_FILE, LSTM_FILE, HAR_FILE = (MODEL_FILES[m] for m in ("xgb", "lgbm", "lstm", "har_logit"))
+VARIANT_FILE = "variant.json"
 PROBABILITIES = ("p_xgb", "p_lgbm", "p_lstm", "p_har_logit", "p_meta")
 # HAR-logit's regressors come from the volatility group (the label's own vol/threshold included).
 HAR_GROUP = "volatility"

@@ -29,12 +29,12 @@ def test_sliding_window_and_longer_purge():
 
 
 @pytest.mark.parametrize("override, message", [
-    ({"start": "2023-01-15"}, "backtest.start 2023-01-15 must be an origin"),
+    ({"start": "2023-01-15"}, "split.start 2023-01-15 must be an origin"),
     ({"stack_start": "2021-06-01"}, "need fit_start < stack_start <= start"),
-    ({"step_months": 0}, "backtest.step_months: must be an integer >= 1"),
-    ({"window": "rolling"}, "backtest.window: must be one of"),
+    ({"step_months": 0}, "split.step_months: must be an integer >= 1"),
+    ({"window": "rolling"}, "split.window: must be one of"),
     ({"start": "2024-01-01"}, "after the last labelled day"),
-    ({"fit_start": "not a date"}, "backtest.fit_start: missing or not a date"),
+    ({"fit_start": "not a date"}, "split.fit_start: missing or not a date"),
 ])
 def test_bad_parameters_name_the_key(override, message):
     with pytest.raises(BacktestConfigError, match=message):
@@ -49,12 +49,12 @@ def test_the_serving_fold_fits_every_labelled_day_and_serves_the_days_after():
     assert fold.origin == pd.Timestamp("2023-03-16")  # the label of 03-14 is known once 03-15 has ended
     sliding = serving_fold(LABELLED, {**PARAMS, "window": "sliding"}, purge_days=1)
     assert (sliding.fit_end - sliding.fit_start).days == 364
-    with pytest.raises(BacktestConfigError, match="backtest.step_months"):
+    with pytest.raises(BacktestConfigError, match="split.step_months"):
         serving_fold(LABELLED, {**PARAMS, "step_months": 0}, purge_days=1)
 
 
 def test_fallback_variants_drop_whole_groups_and_skip_ones_not_built():
-    from riskai.backtest.run import fallback_variants, variant_inputs
+    from riskai.backtest.plan import fallback_variants, variant_inputs
 
     groups = {"price": ["ret_1d"], "open_interest": ["oi_delta", "oi_missing"], "onchain": ["net_flow_delta"]}
     variants = {"no_open_interest": ["open_interest"], "no_liquidity": ["onchain", "open_interest"]}
@@ -63,7 +63,7 @@ def test_fallback_variants_drop_whole_groups_and_skip_ones_not_built():
         "no_liquidity": ["onchain"]}  # open interest not built: no_open_interest would equal full
     features, kept_groups = variant_inputs(["ret_1d", "oi_delta", "oi_missing", "net_flow_delta"], groups, ["open_interest"])
     assert features == ["ret_1d", "net_flow_delta"] and "open_interest" not in kept_groups
-    with pytest.raises(BacktestConfigError, match=r"backtest.variants.no_oi: needs a list of feature groups.*'oi'"):
+    with pytest.raises(BacktestConfigError, match=r"split.variants.no_oi: needs a list of feature groups.*'oi'"):
         fallback_variants({"variants": {"no_oi": ["oi"]}}, groups)
-    with pytest.raises(BacktestConfigError, match="backtest.variants.full"):
+    with pytest.raises(BacktestConfigError, match="split.variants.full"):
         fallback_variants({"variants": {"full": ["onchain"]}}, groups)

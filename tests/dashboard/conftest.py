@@ -1,12 +1,14 @@
 """Fixtures of the dashboard tests: a real-data SQLite warehouse, scored rows, a repository with releases.
 
 The warehouse is loaded with the project's own loader (`riskai warehouse load --source real`) and
-the scored rows are written with the project's own upsert (`upsert_prediction`), so the pages are
-checked against what the pipeline itself stores.
+the scored rows are written with the project's own upsert (`upsert_prediction`); the releases' walk-forward
+files are made by the evaluate stage's own scoring code, so the pages are checked against what the
+pipeline itself writes, whatever its figures.
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -14,11 +16,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import yaml
 from sqlalchemy import create_engine
 
+from riskai import paths
+from riskai.backtest.evaluate_stage import PREDICTION_COLUMNS
+from riskai.backtest.evaluate_stage import headline as evaluate_headline
+from riskai.backtest.scores import MODELS, between, fold_scores, walkforward_report
+from riskai.columns import DATE, TARGET
+from riskai.config import load_params
+from riskai.evaluation.metrics import bucket_shares
 from riskai.operations.predictions_table import upsert_prediction
 from riskai.warehouse.__main__ import main as warehouse_main
 from tests.repo_copies import REPO_ROOT
@@ -73,54 +84,157 @@ def _git(repo: Path, *args: str, env: dict | None = None) -> None:
                    env={**os.environ, **(env or {})})
 
 
+OLDEST_TAG = "v0.9-single-split"
+SYMBOL = "BTCUSDT"  # the release repository's universe is params.yaml's
+WHERE = paths.for_symbol(SYMBOL)
+# A release from before the walk-forward: only the single split's test-segment figures, never shown any more.
+SINGLE_SPLIT = {"test": {"meta": {"roc_auc": 0.999, "pr_auc": 0.999, "brier": 0.001},
+                         "har_logit": {"roc_auc": 0.998, "pr_auc": 0.998, "brier": 0.002}},
+                "risk_buckets": {"test": {"shares": {"0-20": 1.0}}}}
+
+
+# The scored days of each release's walk-forward (``scored_days`` arguments).
+PRE_DAYS, POST_DAYS = {"seed": 1, "start": "2024-06-01"}, {"seed": 2, "start": "2024-07-01"}
+
+
+def scored_days(seed: int, start: str, days: int = 365) -> pd.DataFrame:
+    """The stacked out-of-sample days ``meta@S`` writes (date, origin, target, p_/threshold_/alarm_<model>),
+    drawn at random: the figures the pages must show are computed from them, never written down."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range(start, periods=days, freq="D")
+    y = (rng.random(days) < 0.2).astype(int)
+    frame = pd.DataFrame({DATE: dates, "origin": dates.to_period("M").to_timestamp().strftime("%Y-%m-%d"),
+                          TARGET: y})
+    for index, model in enumerate(MODELS):
+        if model == "persistence":
+            p = np.r_[0, y[:-1]].astype(float)
+        elif model == "climatology":
+            p = np.full(days, 0.2)
+        else:
+            signal = (1.5 - 0.2 * index) * (y - 0.2) + rng.normal(0, 1, days)
+            p = 1 / (1 + np.exp(-(signal - 1.4)))
+        frame[f"p_{model}"] = p
+        frame[f"threshold_{model}"] = 0.3
+        frame[f"alarm_{model}"] = p >= 0.3
+    return frame
+
+
+def walkforward_outputs(scored: pd.DataFrame, buckets: bool = True) -> dict[str, object]:
+    """What ``evaluate@S`` writes for ``scored``, made with the stage's own scoring code: the report, the
+    headline, the folds' scores and the predictions; ``buckets=False``: as releases before the fold plan."""
+    evaluate = {**load_params("evaluate", REPO_ROOT / "params.yaml"), "bootstrap_samples": 200}
+    report = walkforward_report(scored, evaluate["periods"], evaluate["regimes"], evaluate)
+    if buckets:
+        report["buckets"] = {"overall": bucket_shares(100.0 * scored["p_meta"].to_numpy())}
+        for name, (start, end) in evaluate["periods"].items():
+            period = between(scored, start, end)
+            if len(period):
+                report["buckets"][name] = bucket_shares(100.0 * period["p_meta"].to_numpy())
+    folds = [{"origin": origin, "role": "scored", "n_days": len(rows), "scores": fold_scores(rows)}
+             for origin, rows in scored.groupby("origin")]
+    return {"report": report, "headline": evaluate_headline(report), "folds": folds,
+            "plots": {m: [{"origin": f["origin"], **f["scores"][m]} for f in folds] for m in MODELS},
+            "predictions": scored[list(PREDICTION_COLUMNS)]}
+
+
+def _cache(repo: Path, content: bytes, suffix: str = "") -> str:
+    """Store ``content`` in the repository's DVC cache (DVC 3 layout); its md5 as dvc.lock writes it."""
+    md5 = hashlib.md5(content).hexdigest() + suffix
+    where = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_bytes(content)
+    return md5
+
+
+def _lock(repo: Path, stage: str, out_dir: str, files: dict[str, bytes]) -> str:
+    """dvc.lock naming ``out_dir`` (an output directory holding ``files``), its objects in the cache."""
+    listing = [{"md5": _cache(repo, content), "relpath": name} for name, content in sorted(files.items())]
+    md5 = _cache(repo, json.dumps(listing, sort_keys=True).encode(), ".dir")
+    return yaml.safe_dump({"schema": "2.0", "stages": {stage: {
+        "cmd": f"python stages/{stage.split('@')[0]}.py {SYMBOL}",
+        "outs": [{"path": out_dir, "hash": "md5", "md5": md5, "nfiles": len(files)}]}}})
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _write(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(payload if isinstance(payload, str) else json.dumps(payload, indent=2))
+
+
 @pytest.fixture(scope="session")
 def release_repo(tmp_path_factory) -> Path:
-    """A git repository with two releases of the committed real metrics: PRE_TAG holds evaluate.json
-    with the pre-backfill meta scores the README reports (ROC-AUC 0.785), POST_TAG the committed one.
-    Its params.yaml is this repository's (the History page builds features with it)."""
+    """A git repository with three releases, newest first:
+
+    * POST_TAG: the walk-forward layout (reports/symbols/S/walkforward.json with buckets, the headline in
+      metrics/, fold plots, dvc.lock naming data/symbols/S/walkforward, its predictions in the DVC cache);
+    * PRE_TAG: the layout before the fold plan (the whole report, without buckets, in metrics/symbols/S/
+      walkforward.json; predictions under data/symbols/S/backtest/ in the cache; metrics/evaluate.json);
+    * OLDEST_TAG: only the single split's metrics/evaluate.json: no walk-forward.
+
+    The working tree is POST_TAG's, with its predictions file. Figures are drawn at random by
+    ``scored_days`` and scored by the evaluate stage's own code. params.yaml is this repository's
+    (the History page builds features with it)."""
     repo = tmp_path_factory.mktemp("releases") / "repo"
-    (repo / "metrics").mkdir(parents=True)
+    repo.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "params.yaml", repo / "params.yaml")
-    shutil.copytree(REPO_ROOT / "metrics" / "plots", repo / "metrics" / "plots")
-    committed = json.loads((REPO_ROOT / "metrics" / "evaluate.json").read_text())
+    (repo / ".gitignore").write_text("/data/\n/.dvc/cache/\n")
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "config", "user.email", "test@riskai.local")
     _git(repo, "config", "user.name", "riskai test")
-    pre = json.loads(json.dumps(committed))
-    pre["test"]["meta"]["roc_auc"] = 0.785
-    pre["risk_buckets"]["test"]["shares"] = {"0-20": 0.70, "100": 0.0, "20-40": 0.20, "40-60": 0.07,
-                                             "60-80": 0.02, "80-100": 0.01}
-    for tag, evaluation, when in ((PRE_TAG, pre, "2025-01-01T00:00:00"), (POST_TAG, committed, "2025-02-01T00:00:00")):
-        (repo / "metrics" / "evaluate.json").write_text(json.dumps(evaluation, indent=2))
+
+    def release(tag: str, when: str) -> None:
         _git(repo, "add", "-A")
         _git(repo, "commit", "-qm", tag, env={"GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when})
         _git(repo, "tag", "-a", tag, "-m", tag, env={"GIT_COMMITTER_DATE": when})
+
+    _write(repo / "metrics" / "evaluate.json", SINGLE_SPLIT)
+    release(OLDEST_TAG, "2024-12-01T00:00:00")
+
+    pre = walkforward_outputs(scored_days(**PRE_DAYS), buckets=False)
+    _write(repo / WHERE.walkforward_metrics, pre["report"])  # then the whole report
+    (repo / "dvc.lock").write_text(_lock(repo, f"backtest@{SYMBOL}", f"data/symbols/{SYMBOL}/backtest",
+                                         {"predictions.parquet": parquet_bytes(pre["predictions"])}))
+    release(PRE_TAG, "2025-01-01T00:00:00")
+
+    post = walkforward_outputs(scored_days(**POST_DAYS))
+    (repo / "metrics" / "evaluate.json").unlink()
+    _write(repo / WHERE.walkforward_metrics, post["headline"])
+    _write(repo / WHERE.walkforward_report, post["report"])
+    _write(repo / WHERE.walkforward_folds, post["folds"])
+    for model, records in post["plots"].items():
+        _write(repo / WHERE.walkforward_plots_dir / f"{model}.json", records)
+    predictions = parquet_bytes(post["predictions"])
+    (repo / "dvc.lock").write_text(_lock(repo, f"evaluate@{SYMBOL}", f"data/symbols/{SYMBOL}/walkforward",
+                                         {"predictions.parquet": predictions}))
+    release(POST_TAG, "2025-02-01T00:00:00")
+    (repo / WHERE.walkforward_predictions).parent.mkdir(parents=True)
+    (repo / WHERE.walkforward_predictions).write_bytes(predictions)
     return repo
 
 
-# Where backtest@BTCUSDT writes its headline (the release repository's universe is params.yaml's: [BTCUSDT]).
-WALKFORWARD_PATH = "metrics/symbols/BTCUSDT/walkforward.json"
-WALKFORWARD = {
-    "overall": {
-        "meta": {"roc_auc": 0.761, "pr_auc": 0.412, "brier": 0.118, "brier_skill": 0.12, "log_loss": 0.38, "f1": 0.47,
-                 "precision_at_10pct": 0.5, "events_flagged_first_day": 0.33, "false_alarm_runs_per_30d": 0.9,
-                 "n_days": 1096, "prevalence": 0.18},
-        "har_logit": {"roc_auc": 0.744, "pr_auc": 0.371, "brier": 0.123, "brier_skill": 0.08, "log_loss": 0.39,
-                      "f1": 0.41, "precision_at_10pct": 0.45, "events_flagged_first_day": 0.1,
-                      "false_alarm_runs_per_30d": 1.2, "n_days": 1096, "prevalence": 0.18},
-    },
-    "by_year": {"2023": {"meta": {"roc_auc": 0.75, "pr_auc": 0.40}, "har_logit": {"roc_auc": 0.73, "pr_auc": 0.35}},
-                "2024": {"meta": {"roc_auc": 0.77, "pr_auc": 0.42}, "har_logit": {"roc_auc": 0.74, "pr_auc": 0.37}}},
-    "by_regime": {},
-    "bootstrap": {"meta_minus_har_logit": {"roc_auc": [-0.02, 0.017, 0.05], "pr_auc": [0.0, 0.04, 0.08],
-                                           "share_above_zero": {"roc_auc": 0.84, "pr_auc": 0.97}}},
-    "folds": [
-        {"origin": "2023-01-01", "score_start": "2023-01-01", "score_end": "2023-03-31", "n_days": 90,
-         "scores": {"meta": {"roc_auc": 0.70, "pr_auc": 0.35}, "har_logit": {"roc_auc": 0.72, "pr_auc": 0.30}}},
-        {"origin": "2023-04-01", "score_start": "2023-04-01", "score_end": "2023-06-30", "n_days": 91,
-         "scores": {"meta": {"roc_auc": 0.80, "pr_auc": 0.45}, "har_logit": {"roc_auc": 0.75, "pr_auc": 0.40}}},
-    ],
-}
+def at_rev(repo: Path, rev: str, path) -> bytes:
+    """A file as committed at ``rev`` (what a page must show for that release)."""
+    return subprocess.run(["git", "show", f"{rev}:{Path(path).as_posix()}"], cwd=repo, check=True,
+                          capture_output=True).stdout
+
+
+def report_at(repo: Path, rev: str) -> dict:
+    """The whole walk-forward report of a release (where its layout kept it)."""
+    path = WHERE.walkforward_metrics if rev == PRE_TAG else WHERE.walkforward_report
+    return json.loads(at_rev(repo, rev, path))
+
+
+@pytest.fixture
+def repo_copy(tmp_path, release_repo) -> Path:
+    """A throwaway copy of the release repository (git history, DVC cache and working tree) to change."""
+    copy = tmp_path / "repo"
+    shutil.copytree(release_repo, copy, symlinks=True)
+    return copy
 
 
 @pytest.fixture

@@ -103,7 +103,7 @@ def _wait_for(driver, predicate, what: str):
 
 
 # Text each page shows only once its script has run to the end.
-LAST_ON_PAGE = {"Today": "Source freshness", "History": "Spearman correlation", "Models": "Two releases side by side",
+LAST_ON_PAGE = {"Today": "Source freshness", "History": "Spearman correlation", "Models": "Releases side by side",
                 "Data": "Coverage per table"}
 
 

@@ -2,13 +2,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
 from riskai.dashboard import data
+from riskai.operations.serving import served_pointers
 from riskai.warehouse.extract import read_table
 from riskai.warehouse.schema import hourly_klines
+from tests.dashboard.conftest import (
+    OLDEST_TAG,
+    POST_TAG,
+    PRE_DAYS,
+    PRE_TAG,
+    WHERE,
+    report_at,
+    scored_days,
+)
+from tests.repo_copies import REPO_ROOT
 
 
 @pytest.mark.parametrize("start,end", [(dt.date(2019, 1, 1), dt.date(2025, 11, 30)),
@@ -81,3 +97,74 @@ def test_the_latest_row_of_each_symbol_is_the_release_served_for_that_symbol():
     assert latest[["symbol", "model_version"]].values.tolist() == [["BTCUSDT", "a"], ["ETHUSDT", "b"]]
     unserved = data.latest_predictions(frame, dt.date(2025, 11, 21), {})  # none served: the last by name
     assert unserved["model_version"].tolist() == ["b", "b"] and unserved["age_days"].tolist() == [1, 1]
+
+
+def test_the_dashboard_imports_nothing_of_riskai_operations():
+    """The operations CLI starts the dashboard; the dashboard does not depend on operations."""
+    code = ("import sys, riskai.dashboard.data, riskai.dashboard.charts, riskai.dashboard.palette, "
+            "riskai.dashboard.launch, riskai.dashboard.plot_templates; "
+            "print(sorted(m for m in sys.modules if m.startswith('riskai.operations')))")
+    found = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert found.stdout.strip() == "[]"
+
+
+def test_served_tags_read_the_pointer_as_operations_writes_it(repo_copy):
+    """Both pointer formats read as riskai.operations.serving reads them."""
+    pointer = repo_copy / data.SERVING_POINTER
+    assert data.served_tags(repo_copy) == {} == served_pointers(repo_copy)
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(json.dumps({"BTCUSDT": {"tag": POST_TAG, "commit": "0" * 40},
+                                   "ETHUSDT": {"tag": PRE_TAG, "commit": "1" * 40}}))
+    assert data.served_tags(repo_copy) == {"BTCUSDT": POST_TAG, "ETHUSDT": PRE_TAG}
+    assert data.served_tags(repo_copy) == {s: p["tag"] for s, p in served_pointers(repo_copy).items()}
+    pointer.write_text(json.dumps({"tag": PRE_TAG, "commit": "0" * 40}))  # before per-symbol serving
+    assert data.served_tags(repo_copy) == {"BTCUSDT": PRE_TAG}
+    assert data.served_tags(repo_copy) == {s: p["tag"] for s, p in served_pointers(repo_copy).items()}
+    pointer.write_text("{not json")
+    assert data.served_tags(repo_copy) == {}
+
+
+def test_the_walkforward_report_of_each_layout(release_repo):
+    """reports/ first; an earlier release's metrics/ file only when it holds the whole report (the new
+    headline there is not a report); neither: not available."""
+    report, source = data.walkforward_report(release_repo, POST_TAG, "BTCUSDT")
+    assert source == WHERE.walkforward_report.as_posix() and report == report_at(release_repo, POST_TAG)
+    headline = json.loads((release_repo / WHERE.walkforward_metrics).read_text())
+    assert "overall" not in headline and "gain" in headline  # the small headline stays a metric
+    report, source = data.walkforward_report(release_repo, PRE_TAG, "BTCUSDT")
+    assert source == WHERE.walkforward_metrics.as_posix() and report == report_at(release_repo, PRE_TAG)
+    assert data.walkforward_report(release_repo, OLDEST_TAG, "BTCUSDT") == (None, None)
+    assert data.predictions_at(release_repo, OLDEST_TAG, "BTCUSDT") == (None, None)
+
+
+def test_scored_days_of_a_release_come_from_the_dvc_cache_its_lock_names(repo_copy):
+    frame, source = data.predictions_at(repo_copy, POST_TAG, "BTCUSDT")
+    assert source == WHERE.walkforward_predictions.as_posix()
+    pd.testing.assert_frame_equal(frame, pd.read_parquet(repo_copy / WHERE.walkforward_predictions))
+    frame, source = data.predictions_at(repo_copy, PRE_TAG, "BTCUSDT")
+    assert source == "data/symbols/BTCUSDT/backtest/predictions.parquet"
+    pd.testing.assert_frame_equal(frame[["date", "p_meta"]], scored_days(**PRE_DAYS)[["date", "p_meta"]])
+    # A cache configured elsewhere (.dvc/config.local cache.dir) is where the objects are looked up.
+    moved = repo_copy.parent / "elsewhere"
+    shutil.move(repo_copy / ".dvc" / "cache", moved)
+    assert data.predictions_at(repo_copy, POST_TAG, "BTCUSDT") == (None, None)
+    (repo_copy / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {moved}\n")
+    assert data.predictions_at(repo_copy, POST_TAG, "BTCUSDT")[1] == WHERE.walkforward_predictions.as_posix()
+
+
+def test_buckets_sort_by_number_and_bootstrap_reads_either_pair_name():
+    assert sorted(["100", "80-100", "0-20", "20-40"], key=data.bucket_order) == ["0-20", "20-40", "80-100", "100"]
+    assert sorted(["100%", "20-40%", "0-20%"], key=data.bucket_order) == ["0-20%", "20-40%", "100%"]
+    interval = {"roc_auc": [-0.01, 0.02, 0.05], "pr_auc": [0.01, 0.04, 0.08],
+                "estimate": {"roc_auc": 0.021, "pr_auc": 0.041}, "share_above_zero": {"roc_auc": 0.8, "pr_auc": 0.99}}
+    for name in ("meta_minus_har_logit", "meta-har_logit"):
+        report = {"bootstrap": {"block": 10, "overall": {name: interval}}}
+        rows = data.bootstrap_intervals({"v1": report}).set_index("metric")
+        assert list(rows.loc["pr_auc", ["estimate", "low", "median", "high", "share_above_zero"]]) == \
+            [0.041, 0.01, 0.04, 0.08, 0.99]
+        assert data.walkforward_bootstrap(report)["comparison"].unique().tolist() == ["meta − har_logit"]
+        assert data.gain_over_har(report) == {"estimate": 0.041, "low": 0.01, "high": 0.08}
+    assert data.bootstrap_intervals({"v1": None}).empty
+    with pytest.raises(data.DashboardError, match="predictions.parquet: column target_high_vol is missing"):
+        data.calibration(pd.DataFrame({"p_meta": [0.1]}))

@@ -5,24 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-EVALUATE_PARAMS = {
-    "top_k": [0.1, 0.2],
-    "bootstrap_samples": 200,
-    "bootstrap_block": 10,
-    "seed": 42,
-    "regimes": {
-        "bear_2022": ["2022-01-01", "2022-12-31"],
-        "rally_2024": ["2024-01-01", "2024-03-31"],
-        "test_2025": ["2025-01-01", "2025-06-30"],
-    },
-    "leverages": [5, 10, 20, 50],
-    "maintenance_margin_rate": 0.004,
-    "log_loss_eps": 1e-6,
-    "calibration_bins": 10,
-    "har_logit_C": 1.0,
-}
-
-
 def make_dataset(seed: int = 0) -> pd.DataFrame:
     """Clustered log-volatility (AR(1)), HAR terms, trailing 80 % threshold and next-day label."""
     rng = np.random.default_rng(seed)
@@ -78,11 +60,6 @@ def dataset() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def predictions(dataset: pd.DataFrame) -> list[pd.DataFrame]:
     return make_predictions(dataset)
-
-
-@pytest.fixture(scope="session")
-def params() -> dict:
-    return EVALUATE_PARAMS
 
 
 def make_hourly_klines(dataset: pd.DataFrame, seed: int = 2) -> pd.DataFrame:

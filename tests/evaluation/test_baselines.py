@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from riskai.evaluation.baselines import HAR_TERMS, climatology, fit_har_logit, har_design, persistence
+from riskai.evaluation.baselines import HAR_TERMS, HarLogitClassifier, climatology, har_design, persistence
 
 
 def test_climatology_and_persistence():
@@ -19,7 +19,7 @@ def test_climatology_and_persistence():
 
 def test_har_logit_formula_matches_the_fitted_pipeline(dataset):
     train = dataset.loc[dataset["segment"] == "train"]
-    har = fit_har_logit(train, C=1.0)
+    har = HarLogitClassifier(C=1.0).fit(train)
     reference = make_pipeline(StandardScaler(), LogisticRegression(C=1.0)).fit(
         har_design(train)[list(HAR_TERMS)].to_numpy(), train["target_high_vol"].astype(int))
     test = dataset.loc[dataset["segment"] == "test"]

@@ -12,18 +12,20 @@ from riskai.paths import for_symbol
 from tests.features.synthetic_raw_tables import TEST_PARAMS
 
 STAGES = Path(__file__).resolve().parents[2] / "stages"
-SYMBOL = "BTCUSDT"  # the workspace's research symbol (extract.symbol) and only universe symbol
+SYMBOL = "BTCUSDT"  # the workspace's default symbol (extract.symbol) and only universe symbol
 WHERE = for_symbol(SYMBOL)
 # Stages that run once per universe symbol and take it as their one argument (dvc.yaml foreach).
-PER_SYMBOL_STAGES = frozenset({"extract", "features", "validate", "backtest", "serve"})
+PER_SYMBOL_STAGES = frozenset({"extract", "features", "validate", "split", "xgb", "lgbm", "lstm", "har", "meta",
+                               "evaluate", "serve"})
 STAGE_PARAMS = {
     "universe": {"symbols": [SYMBOL]},
     "extract": {"symbol": SYMBOL},
     "features": TEST_PARAMS,
     "validate": {"max_nan_share": 0.35, "prevalence_min": 0.05, "prevalence_max": 0.5, "max_abs_value": 1.0e12},
-    "split": {"train_start": "2022-02-01", "train_end": "2022-04-30", "valid_start": "2022-05-01",
-              "valid_end": "2022-05-31", "test_start": "2022-06-01", "test_end": None, "purge_days": 1,
-              "recent_days": 60, "max_recent_missing_share": 0.5},
+    # the fold plan of a 200-day workspace from 2022-01-01: monthly folds from 2022-04, scored from 2022-06
+    "split": {"fit_start": "2022-02-01", "stack_start": "2022-04-01", "start": "2022-06-01", "step_months": 1,
+              "window": "expanding", "window_days": 365, "purge_days": 1, "recent_days": 60,
+              "max_recent_missing_share": 0.5, "variants": {}},
 }
 
 
@@ -37,8 +39,8 @@ def write_workspace(root: Path, raw: dict, params: dict | None = None, symbol: s
 def run_stage(name: str, symbol: str = SYMBOL) -> None:
     """Run stages/<name>.py as `python stages/<name>.py [SYMBOL]` would (SystemExit propagates).
 
-    The per-symbol stages get ``symbol`` as their one argument; the research stages (split, evaluate, ...)
-    get none and read extract.symbol's paths themselves.
+    The per-symbol stages (extract@S .. serve@S) get ``symbol`` as their one argument; `universe` gets none
+    and reads universe.symbols itself.
     """
     argv = [f"stages/{name}.py"] + ([symbol] if name in PER_SYMBOL_STAGES else [])
     saved = sys.argv

@@ -1,4 +1,4 @@
-"""The features and split stage scripts: outputs, byte-reproducibility, snapshot, no partial output."""
+"""The features, validate and split stage scripts: outputs, byte-reproducibility, snapshot, no partial output."""
 import runpy
 import sys
 
@@ -6,25 +6,29 @@ import pandas as pd
 import pytest
 import yaml
 
-from riskai.io import read_json, read_parquet, sha256_file
-from riskai.paths import DATASET, SPLIT_FEATURES, SPLIT_METRICS
+from riskai.io import read_json, sha256_file
 from tests.features.stage_workspace import STAGE_PARAMS, STAGES, WHERE, run_stage, write_workspace
 from tests.features.synthetic_raw_tables import make_raw
 
 FEATURES, FEATURE_SPEC, SNAPSHOT_DIR = WHERE.features, WHERE.feature_spec, WHERE.snapshot_dir
-OUTPUTS = (FEATURES, FEATURE_SPEC, WHERE.validation_metrics, DATASET, SPLIT_FEATURES, SPLIT_METRICS)
+OUTPUTS = (FEATURES, FEATURE_SPEC, WHERE.validation_metrics, WHERE.plan)
+# The fold plan of a 200-day workspace: monthly folds from 2022-04, scored from 2022-06.
+SPLIT = {"fit_start": "2022-02-01", "stack_start": "2022-04-01", "start": "2022-06-01", "step_months": 1,
+         "window": "expanding", "window_days": 365, "purge_days": 1, "recent_days": 60,
+         "max_recent_missing_share": 0.5, "variants": {"no_onchain": ["onchain"]}}
+PARAMS = {**STAGE_PARAMS, "split": SPLIT}
 
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    write_workspace(tmp_path, make_raw(days=200, seed=1))
+    write_workspace(tmp_path, make_raw(days=200, seed=1), PARAMS)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
 def _run_all():
     for stage in ("features", "validate", "split"):
-        run_stage(stage)
+        run_stage(stage, symbol=WHERE.symbol)
     return {str(path): sha256_file(path) for path in OUTPUTS}
 
 
@@ -32,24 +36,24 @@ def test_stages_write_contract_outputs_byte_identically(workspace):
     first = _run_all()
     second = _run_all()
     assert first == second
-    dataset = read_parquet(DATASET)
-    features = read_parquet(FEATURES)
-    pd.testing.assert_frame_equal(dataset.drop(columns="segment"), features)
-    assert set(dataset["segment"]) == {"warmup", "train", "valid", "test", "purged", "unlabelled"}
-    summary = read_json(SPLIT_METRICS)
-    assert summary["segments"]["test"]["last_date"] == "2022-07-18"
-    assert summary["segments"]["train"]["per_year"]["2022"]["rows"] == summary["segments"]["train"]["rows"]
+    plan = read_json(WHERE.plan)
+    assert [f["origin"] for f in plan["folds"]][:4] == ["2022-04-01", "2022-05-01", "2022-06-01", "2022-07-01"]
+    assert [f["role"] for f in plan["folds"]] == ["stacking", "stacking", "scored", "scored", "serving"]
+    serving = plan["folds"][-1]
+    assert serving["fit_end"] == plan["last_labelled"] and serving["fit_start"] == "2022-02-01"
     spec = read_json(FEATURE_SPEC)
     assert spec["params"] == {"availability": {}, **STAGE_PARAMS["features"]} and "global_long_short_account_ratio" in spec["excluded"]
     assert not SNAPSHOT_DIR.exists()
-    coverage = read_json(SPLIT_FEATURES)  # every source delivers up to train's end: nothing dropped
-    assert coverage["kept"] == spec["model_features"] and coverage["dropped"] == {}
-    assert coverage["fit_end"] == summary["segments"]["train"]["last_date"]
-    assert summary["features"] == {"n_kept": len(spec["model_features"]), "dropped": {}}
+    full, fallback = plan["variants"]["full"], plan["variants"]["no_onchain"]
+    # every source delivers up to each fit's end: nothing dropped, every feature kept
+    assert all(kept == spec["model_features"] for kept in full["features"].values())
+    assert all(dropped == {} for dropped in full["coverage_dropped"].values())
+    onchain = set(spec["feature_groups"]["onchain"])
+    assert all(set(kept) == set(spec["model_features"]) - onchain for kept in fallback["features"].values())
 
 
 def test_snapshot_is_named_by_the_last_feature_date(workspace):
-    params = {**STAGE_PARAMS, "features": {**STAGE_PARAMS["features"], "snapshot": True}}
+    params = {**PARAMS, "features": {**STAGE_PARAMS["features"], "snapshot": True}}
     (workspace / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     run_stage("features")
     snapshot = SNAPSHOT_DIR / "risk_ai_features_20220719.parquet"
@@ -60,7 +64,7 @@ def test_bad_raw_input_fails_clearly_and_writes_nothing(tmp_path, monkeypatch):
     raw = make_raw(days=200, seed=1)
     metrics = raw["binance_futures_metrics"]
     raw["binance_futures_metrics"] = pd.concat([metrics, metrics.iloc[[3]]], ignore_index=True)
-    write_workspace(tmp_path, raw)
+    write_workspace(tmp_path, raw, PARAMS)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="binance_futures_metrics: duplicate date 2022-01-04"):
         run_stage("features")
@@ -72,7 +76,7 @@ def test_a_gap_in_daily_prices_fails_clearly_and_writes_nothing(tmp_path, monkey
     metrics = raw["binance_futures_metrics"]
     gap = pd.date_range("2022-03-01", "2022-03-03")
     raw["binance_futures_metrics"] = metrics[~metrics["date"].isin(gap)].reset_index(drop=True)
-    write_workspace(tmp_path, raw)
+    write_workspace(tmp_path, raw, PARAMS)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match=r"binance_futures_metrics.close: 3 day\(s\) missing .*2022-03-01, "
                                          r"2022-03-02, 2022-03-03 \[rule: dates_contiguous\]"):
@@ -83,7 +87,7 @@ def test_a_gap_in_daily_prices_fails_clearly_and_writes_nothing(tmp_path, monkey
 def test_missing_raw_table_is_named(tmp_path, monkeypatch):
     raw = make_raw(days=60, seed=1)
     del raw["whale_daily_stats"]
-    write_workspace(tmp_path, raw)
+    write_workspace(tmp_path, raw, PARAMS)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match=r"whale_daily_stats: data/symbols/BTCUSDT/raw/whale_daily_stats.parquet does not exist"):
         run_stage("features")
@@ -102,14 +106,14 @@ def test_split_refuses_without_passing_validation(workspace):
     run_stage("features")
     with pytest.raises(SystemExit, match="metrics/symbols/BTCUSDT/validation.json missing or not 'ok'"):
         run_stage("split")
-    assert not DATASET.exists()
+    assert not WHERE.plan.exists()
 
 
-def test_split_error_leaves_no_output(workspace):
+def test_split_error_names_the_key_and_leaves_no_output(workspace):
     run_stage("features")
     run_stage("validate")
-    params = {**STAGE_PARAMS, "split": {**STAGE_PARAMS["split"], "valid_start": "2022-04-15"}}
+    params = {**PARAMS, "split": {**SPLIT, "start": "2022-06-15"}}
     (workspace / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    with pytest.raises(SystemExit, match="segments overlap or are unordered"):
+    with pytest.raises(SystemExit, match="split stage failed for BTCUSDT: split.start 2022-06-15 must be an origin"):
         run_stage("split")
-    assert not DATASET.exists() and not SPLIT_METRICS.exists()
+    assert not WHERE.plan.exists()

@@ -300,3 +300,22 @@ def test_publication_lag_of_the_spine_is_refused(raw):
         build_features(raw, {**TEST_PARAMS, "availability": {"binance_futures_metrics": 1}})
     with pytest.raises(FeatureInputError, match=r"availability.whale_daily_stats: lag must be an integer >= 0"):
         build_features(raw, {**TEST_PARAMS, "availability": {"whale_daily_stats": -1}})
+
+
+def test_a_missing_optional_column_drops_that_feature_only(raw, built, caplog):
+    """A venue without a trade count (or an on-chain source without active addresses) keeps the rest of
+    the group: returns, volume z-score and the other on-chain features are built exactly as before."""
+    full, full_spec = built
+    metrics = raw["binance_futures_metrics"].assign(trades=np.nan)
+    whale = raw["whale_daily_stats"].assign(active_addresses=np.nan)
+    with caplog.at_level("WARNING", logger="riskai.features.build"):
+        frame, spec = build_features({**raw, "binance_futures_metrics": metrics, "whale_daily_stats": whale},
+                                     TEST_PARAMS)
+    assert spec["dropped_groups"] == {} and full_spec["dropped_columns"] == {}
+    assert spec["dropped_columns"] == {
+        "trades_zscore": "binance_futures_metrics.trades has no values for BTCUSDT",
+        "active_addresses_zscore": "whale_daily_stats.active_addresses has no values for BTCUSDT"}
+    assert spec["feature_groups"]["price"] == ["ret_1d", "ret_7d", "volume_zscore"]
+    assert "active_addresses_zscore" not in frame.columns and "net_flow_delta" in spec["feature_groups"]["onchain"]
+    pd.testing.assert_frame_equal(frame, full[list(frame.columns)])  # nothing else moved, nothing filled
+    assert any("feature 'trades_zscore' dropped" in r.getMessage() for r in caplog.records)

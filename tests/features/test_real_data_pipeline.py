@@ -1,10 +1,10 @@
-"""The real BTCUSDT files through warehouse -> extract -> features -> validate -> split (skipped without them)."""
+"""The real BTCUSDT files through warehouse -> extract -> features -> validate -> split@S, the fold plan (skipped without them)."""
 import pandas as pd
 import pytest
 
 from riskai.config import REPO_ROOT, load_params
 from riskai.io import read_json, read_parquet
-from riskai.paths import DATASET, SPLIT_METRICS, for_symbol
+from riskai.paths import for_symbol
 from riskai.warehouse.extract import extract_raw
 from riskai.warehouse.load import load_warehouse
 from riskai.warehouse.schema import make_engine
@@ -31,7 +31,7 @@ def real_run(tmp_path_factory):
         for stage in ("features", "validate", "split"):
             run_stage(stage, extract["symbol"])
         yield {"features": read_parquet(where.features), "validation": read_json(where.validation_metrics),
-               "dataset": read_parquet(DATASET), "split": read_json(SPLIT_METRICS)}
+               "plan": read_json(where.plan)}
 
 
 def test_real_features_pass_validation(real_run):
@@ -43,8 +43,13 @@ def test_real_features_pass_validation(real_run):
     assert (oi_missing.loc["2025-04-29":] == 1.0).all()
 
 
-def test_real_split_segments_are_populated(real_run):
-    segments = real_run["split"]["segments"]
-    assert segments["train"]["first_date"] == "2022-01-01" and segments["test"]["last_date"] == "2025-11-29"
-    for name in ("train", "valid", "test"):
-        assert segments[name]["rows"] > 300 and 0.05 <= segments[name]["prevalence"] <= 0.5
+def test_real_plan_scores_35_months_and_drops_open_interest_after_its_source_stopped(real_run):
+    plan = real_run["plan"]
+    scored = [f for f in plan["folds"] if f["role"] == "scored"]
+    assert len(scored) == 35 and scored[0]["origin"] == "2023-01-01" and scored[-1]["score_end"] == "2025-11-29"
+    assert plan["folds"][-1] == {"origin": "2025-12-01", "fit_start": "2021-07-01", "fit_end": "2025-11-29",
+                                 "score_start": "2025-12-01", "score_end": "2025-12-01", "role": "serving"}
+    dropped = plan["variants"]["full"]["coverage_dropped"]
+    late = [origin for origin, reasons in dropped.items() if "oi_delta" in reasons]
+    assert late[0] == "2025-06-01" and "2025-05-01" not in late  # OI ends 2025-04-28: missing on > 50 % of 60 days
+    assert plan["feature_sources"] == {"dropped_groups": {}, "dropped_columns": {}}

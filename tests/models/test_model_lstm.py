@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from riskai.io import read_json
-from riskai.models.lstm import LSTMRiskClassifier, config_path, labelled_window_ends, resolve_device, train_lstm
+from riskai.models.lstm import LSTMRiskClassifier, config_path, labelled_window_ends, resolve_device
 
 SMALL = {"seq_len": 10, "hidden_size": 8, "max_epochs": 3, "patience": 2, "batch_size": 128, "seed": 3}
 
@@ -102,11 +102,3 @@ def test_scaler_uses_train_rows_only(fitted, dataset, features):
 def test_device_auto_resolves_to_what_torch_sees(fitted):
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto") == expected == fitted.device_
-
-
-def test_train_lstm_predicts_valid_and_test(dataset, features):
-    _, predictions, metrics = train_lstm(dataset, features, SMALL)
-    assert list(predictions.columns) == ["date", "segment", "p_lstm"]
-    assert set(predictions["segment"]) == {"valid", "test"}
-    assert not predictions["p_lstm"].isna().any()
-    assert metrics["epochs_run"] <= SMALL["max_epochs"] and "test" not in metrics

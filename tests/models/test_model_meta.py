@@ -10,10 +10,8 @@ from riskai.models.boosting import XGBRiskClassifier
 from riskai.models.meta import (
     MetaStacker,
     StackingLeakError,
-    add_derived_features,
     check_out_of_sample,
     out_of_fold_proba,
-    train_meta,
 )
 
 WINDOWS = {"xgb": {"train_start": "2022-01-01", "train_end": "2023-06-29"},
@@ -74,6 +72,15 @@ def test_guard_checks_each_row_against_its_own_fold(dataset):
         check_out_of_sample(dates, {"xgb": leaky})
 
 
+def test_guard_refuses_days_before_a_window_that_ends_after_them():
+    """A model fitted on later days (a sliding window that starts after the day) saw that day's future."""
+    dates = pd.Series(pd.date_range("2023-01-01", "2023-01-31", freq="D"))
+    later_fit = {"train_start": "2023-03-01", "train_end": "2023-12-31"}
+    with pytest.raises(StackingLeakError, match=r"31 meta training days \(2023-01-01..2023-01-31\) fall before the end of"):
+        check_out_of_sample(dates, {"xgb": later_fit})
+    check_out_of_sample(dates, {"xgb": {"train_start": "2022-01-01", "train_end": "2022-12-31"}})
+
+
 def test_guard_accepts_valid_and_rejects_unknown_windows(dataset):
     valid_dates = dataset.loc[dataset["segment"] == "valid", "date"]
     check_out_of_sample(valid_dates, WINDOWS)
@@ -120,19 +127,6 @@ def test_out_of_fold_blocks_are_predicted_by_fits_on_the_other_blocks(dataset, b
     assert not np.array_equal(oof, in_sample)
 
 
-def test_train_meta_outputs(dataset, base_predictions):
-    params = {"model": "logistic", "features": [*KEY_FEATURES, "not_in_dataset"], "C": 1.0, "hidden_size": 8,
-              "cv_blocks": 5, "seed": 42}
-    model, predictions, metrics = train_meta(dataset, [base_predictions], WINDOWS, params)
-    assert list(predictions.columns) == ["date", "segment", "p_meta"]
-    assert set(predictions["segment"]) == {"valid", "test"}
-    assert metrics["features"] == ["p_xgb", "p_lstm", *KEY_FEATURES]
-    assert set(metrics["coefficients"]) == set(metrics["features"])
-    assert metrics["valid_oof"]["roc_auc"] > 0.6
-    with pytest.raises(StackingLeakError):
-        train_meta(dataset, [base_predictions], {**WINDOWS, "lstm": {"train_start": "2022-01-01", "train_end": "2024-12-31"}}, params)
-
-
 def test_guard_refuses_base_probabilities_without_a_window(dataset, base_predictions):
     """A p_<model> input whose base model has no recorded fit window cannot be proven out-of-sample."""
     X, y, dates = stacking_inputs(dataset, base_predictions, "valid")
@@ -162,41 +156,3 @@ def test_models_saved_before_logit_inputs_still_load(dataset, base_predictions, 
     old = MetaStacker.load(tmp_path / "old.json")
     assert old.logit_inputs is False
     np.testing.assert_array_equal(old.predict_proba(X), model.predict_proba(X))
-
-
-def test_train_meta_with_lgbm_logit_and_rv(dataset, base_predictions, tmp_path):
-    params = {"model": "logistic", "base_models": ["xgb", "lgbm", "lstm"], "logit_inputs": True,
-              "features": [*KEY_FEATURES, "rv_7d"], "C": 1.0, "hidden_size": 8, "cv_blocks": 5, "seed": 42}
-    model, predictions, metrics = train_meta(dataset, [base_predictions], WINDOWS_ALL, params)
-    assert metrics["features"] == ["p_xgb", "p_lgbm", "p_lstm", *KEY_FEATURES, "rv_7d"]
-    assert metrics["base_models"] == ["xgb", "lgbm", "lstm"] and metrics["logit_inputs"] is True
-    assert 0.5 < metrics["valid_oof_block_mean_roc_auc"] <= 1.0
-    assert model.base_windows_ == WINDOWS_ALL and model.logit_inputs is True
-    assert not predictions["p_meta"].isna().any()
-    model.save(tmp_path / "meta.json")
-    test_rows = dataset.merge(base_predictions, on=["date", "segment"]).query("segment == 'test'")
-    np.testing.assert_array_equal(MetaStacker.load(tmp_path / "meta.json").predict_proba(test_rows)[:, 1],
-                                  predictions.loc[predictions["segment"] == "test", "p_meta"].to_numpy())
-    with pytest.raises(StackingLeakError, match="lgbm"):  # every stacked base model needs its fit window
-        train_meta(dataset, [base_predictions], WINDOWS, params)
-    with pytest.raises(StackingLeakError):
-        train_meta(dataset, [base_predictions], {**WINDOWS_ALL, "lgbm": {"train_start": "2022-01-01", "train_end": "2024-12-31"}}, params)
-    with pytest.raises(ValueError, match="base_models"):
-        train_meta(dataset, [base_predictions], WINDOWS_ALL, {**params, "base_models": ["xgb", "catboost"]})
-
-
-def test_derived_feature_is_computed_when_fitting_and_predicting(dataset, base_predictions, tmp_path):
-    """log_vol_over_threshold comes from vol and vol_threshold, so a plain feature frame can be scored."""
-    params = {"model": "logistic", "features": [*KEY_FEATURES, "log_vol_over_threshold"], "C": 1.0, "hidden_size": 8,
-              "cv_blocks": 5, "seed": 42, "logit_inputs": True}
-    model, predictions, metrics = train_meta(dataset, [base_predictions], WINDOWS, params)
-    assert metrics["features"][-1] == "log_vol_over_threshold"
-    rows = dataset.merge(base_predictions, on=["date", "segment"]).query("segment == 'test'")
-    assert "log_vol_over_threshold" not in rows.columns
-    expected = np.log(rows["vol"] / rows["vol_threshold"])
-    np.testing.assert_allclose(add_derived_features(rows, ["log_vol_over_threshold"])["log_vol_over_threshold"], expected)
-    model.save(tmp_path / "meta.json")
-    np.testing.assert_array_equal(MetaStacker.load(tmp_path / "meta.json").predict_proba(rows)[:, 1],
-                                  predictions.loc[predictions["segment"] == "test", "p_meta"].to_numpy())
-    no_threshold = rows.assign(vol_threshold=0.0)  # undefined ratio -> NaN -> imputed, never inf
-    assert np.isfinite(model.predict_proba(no_threshold)).all()

@@ -14,10 +14,10 @@ def test_set_params_changes_only_the_named_lines(tmp_path):
     original = (REPO_ROOT / "params.yaml").read_text()
     params.write_text(original)
     set_params(params, dict(parse_assignment(a) for a in [
-        "features.groups=[price, volatility, calendar]", "split.test_end=2025-06-30", "lstm.max_epochs=3"]))
+        "features.groups=[price, volatility, calendar]", "split.start=2023-06-01", "lstm.max_epochs=3"]))
     loaded = yaml.safe_load(params.read_text())
     assert loaded["features"]["groups"] == ["price", "volatility", "calendar"]
-    assert loaded["split"]["test_end"] == "2025-06-30"
+    assert loaded["split"]["start"] == "2023-06-01"
     assert loaded["lstm"]["max_epochs"] == 3
     changed = [(a, b) for a, b in zip(original.splitlines(), params.read_text().splitlines()) if a != b]
     assert len(changed) == 3
@@ -65,7 +65,7 @@ def test_block_style_as_dvc_exp_run_writes_it_nested_keys_and_atomic_write(tmp_p
     ("xgb.subsample=1.5", "xgb.subsample: 1.5 is not a share within [0, 1] [rule: range]"),
     ("xgb.learning_rate=-0.1", "xgb.learning_rate: -0.1 is not above 0 [rule: range]"),
     ("extract.end=2099-13-45", "params.yaml extract.end: '2099-13-45' is not a calendar date YYYY-MM-DD [rule: date]"),
-    ("split.test_end=2025-02-30", "split.test_end: '2025-02-30' is not a calendar date"),
+    ("split.start=2025-02-30", "split.start: '2025-02-30' is not a calendar date"),
     ("extract.start=2026-01-01", "params.yaml extract.start: 2026-01-01 is after extract.end 2025-11-30 [rule: span]"),
     ("extract.end=null", "params.yaml extract.end: null is not allowed, it needs text [rule: not_null]"),
     ("features.groups=[price, 3]", "features.groups[1]: 3 is not text [rule: type]"),
@@ -84,11 +84,13 @@ def test_values_within_their_schema_are_written(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text((REPO_ROOT / "params.yaml").read_text())
     set_params(params, dict(parse_assignment(a) for a in [
-        "universe.symbols=[BTCUSDT, 1000PEPEUSDT]", "split.test_end=2025-06-30", "xgb.n_estimators=10", "meta.C=2",
-        "operations.retrain_min_pr_auc_gain=0", 'backtest.periods.confirmation=["2025-01-01", null]']))
+        "universe.symbols=[BTCUSDT, 1000PEPEUSDT]", "split.start=2023-02-01", "xgb.n_estimators=10", "meta.C=2",
+        "operations.retrain_min_pr_auc_gain=0", 'evaluate.periods.confirmation=["2025-01-01", null]',
+        "compute.scheduler=tcp://127.0.0.1:8786"]))
     loaded = yaml.safe_load(params.read_text())
     assert loaded["universe"]["symbols"] == ["BTCUSDT", "1000PEPEUSDT"] and loaded["meta"]["C"] == 2
-    assert loaded["backtest"]["periods"]["confirmation"] == ["2025-01-01", None]
+    assert loaded["evaluate"]["periods"]["confirmation"] == ["2025-01-01", None]
+    assert loaded["split"]["start"] == "2023-02-01" and loaded["compute"]["scheduler"] == "tcp://127.0.0.1:8786"
 
 
 def test_cli_params_set_refuses_a_path_as_symbol_with_exit_2(tmp_path, monkeypatch, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from tests.operations.conftest import riskai, run
+from tests.operations.tiny_repo import XGB_MODEL
 
 def test_release_refuses_a_dirty_tree(tiny_repo):
     (tiny_repo / "notes.txt").write_text("uncommitted")
@@ -18,7 +19,7 @@ def test_release_refuses_a_stale_lock(tiny_repo):
     proc = riskai(tiny_repo, "release", "v1", "--json", check=False)
     assert proc.returncode == 2 and "stale" in proc.stderr
     assert json.loads(proc.stdout)["status"] == "refused"
-    (tiny_repo / "data/models/risk_ai_xgb.json").write_text("tampered")  # output no longer matches the lock
+    (tiny_repo / XGB_MODEL.format(symbol="BTCUSDT")).write_text("tampered")  # xgb@S no longer matches the lock
     run(["git", "checkout", "-q", "HEAD~1", "--", "params.yaml"], tiny_repo)
     run(["git", "commit", "-qam", "params back"], tiny_repo)
     proc = riskai(tiny_repo, "release", "v1", check=False)

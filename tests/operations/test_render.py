@@ -41,20 +41,21 @@ def test_dict_of_records_is_one_table():
 
 def test_compare_prints_the_headline_before_the_details():
     summary = {
-        "old": "v1", "new": "v2", "metrics": {"metrics/evaluate.json": {"test.meta.roc_auc": {"old": 0.785, "new": 0.774,
-                                                                                           "diff": -0.011}}},
-        "params": {}, "buckets": {"risk_score.test": {b: {"old": 0.1, "new": 0.2} for b in
-                                                      ("0-20", "100", "20-40", "40-60", "60-80", "80-100")}},
+        "old": "v1", "new": "v2", "symbol": "BTCUSDT",
+        "metrics": {"metrics/symbols/BTCUSDT/walkforward.json": {"meta.roc": {"old": 0.785, "new": 0.774,
+                                                                                "diff": -0.011}}},
+        "params": {}, "buckets": {"risk_score.overall": {b: {"old": 0.1, "new": 0.2} for b in
+                                                         ("0-20", "100", "20-40", "40-60", "60-80", "80-100")}},
         "headline": {"meta.roc_auc": {"old": 0.785, "new": 0.774, "change": -0.011},
                      "har_logit.brier": {"old": 0.12, "new": 0.121, "change": 0.001}},
     }
     text = render_human("compare", summary)
     head, details = text.split("Details", 1)
-    assert head.splitlines()[0] == "Headline: v1 -> v2 (test segment)"
+    assert head.splitlines()[0] == "Headline: v1 -> v2 (walk-forward BTCUSDT, every scored day out-of-sample)"
     assert ["meta", "ROC-AUC", "0.7850", "0.7740", "-0.0110"] == head.splitlines()[3].split()
     buckets = [line.split()[2] for line in head.splitlines() if line.startswith("risk score")]
     assert buckets == ["0-20", "20-40", "40-60", "60-80", "80-100", "100"]  # numeric order
-    assert "metrics/evaluate.json:test.meta.roc_auc" in details
+    assert "metrics/symbols/BTCUSDT/walkforward.json:meta.roc" in details
     assert compare_headline(summary) in text
 
 
@@ -80,29 +81,40 @@ def test_formatting_helpers():
 
 
 def test_riskai_compare_prints_headline_from_both_tags(tmp_path, monkeypatch):
-    """`riskai compare` in a real git + DVC repository holding two releases of the committed metrics."""
+    """`riskai compare` in a real git + DVC repository: v1 released before the fold plan (its whole
+    walk-forward report in metrics/symbols/S/walkforward.json), v2 with the committed report in
+    reports/symbols/S/walkforward.json and only the headline in metrics/."""
     from tests.repo_copies import REPO_ROOT, init_git, run
 
-    evaluation = json.loads((REPO_ROOT / "metrics" / "evaluate.json").read_text())
-    (tmp_path / "metrics").mkdir()
-    (tmp_path / "dvc.yaml").write_text("metrics:\n  - metrics/evaluate.json\n")
-    (tmp_path / "params.yaml").write_text("evaluate:\n  seed: 42\n")
-    before = json.loads(json.dumps(evaluation))
-    before["test"]["meta"]["roc_auc"] = 0.785
-    (tmp_path / "metrics" / "evaluate.json").write_text(json.dumps(before))
+    report_path, metrics_path = "reports/symbols/BTCUSDT/walkforward.json", "metrics/symbols/BTCUSDT/walkforward.json"
+    report = json.loads((REPO_ROOT / report_path).read_text())
+    headline = json.loads((REPO_ROOT / metrics_path).read_text())
+    for folder in ("metrics/symbols/BTCUSDT", "reports/symbols/BTCUSDT"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "dvc.yaml").write_text(f"metrics:\n  - {metrics_path}\n")
+    (tmp_path / "params.yaml").write_text("extract:\n  symbol: BTCUSDT\nevaluate:\n  seed: 42\n")
+    before = json.loads(json.dumps(report))
+    before["overall"]["meta"]["roc_auc"] = 0.785
+    before["buckets"]["overall"]["0-20"] = 0.5
+    (tmp_path / metrics_path).write_text(json.dumps(before))  # the old layout: the full report is the metric
     init_git(tmp_path)
     run(["git", "tag", "v1"], tmp_path)
-    (tmp_path / "metrics" / "evaluate.json").write_text(json.dumps(evaluation))
-    run(["git", "commit", "-qam", "after"], tmp_path)
+    (tmp_path / metrics_path).write_text(json.dumps(headline))
+    (tmp_path / report_path).write_text(json.dumps(report))
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", "commit", "-qm", "after"], tmp_path)
     run(["git", "tag", "v2"], tmp_path)
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
     with redirect_stdout(out):
         assert cli.main(["compare", "v1", "v2"]) == 0
     lines = out.getvalue().splitlines()
-    assert lines[0] == "Headline: v1 -> v2 (test segment)"
-    new = evaluation["test"]["meta"]["roc_auc"]
+    assert lines[0] == "Headline: v1 -> v2 (walk-forward BTCUSDT, every scored day out-of-sample)"
+    new = report["overall"]["meta"]["roc_auc"]
     assert lines[3].split() == ["meta", "ROC-AUC", "0.7850", f"{new:.4f}", f"{new - 0.785:+.4f}"]
-    har = evaluation["test"]["har_logit"]["brier"]
+    har = report["overall"]["har_logit"]["brier"]
     assert ["HAR-logit", "Brier", f"{har:.4f}", f"{har:.4f}", "+0.0000"] in [line.split() for line in lines[:12]]
-    assert out.getvalue().index("Headline") < out.getvalue().index("metrics/evaluate.json:test.meta.roc_auc")
+    share = report["buckets"]["overall"]["0-20"]
+    assert ["risk", "score", "0-20", "(share", "of", "scored", "days)", "50.0", "%", f"{100 * share:.1f}", "%",
+            f"{100 * (share - 0.5):+.1f}", "pp"] in [line.split() for line in lines[:12]]
+    assert out.getvalue().index("Headline") < out.getvalue().index("Details")

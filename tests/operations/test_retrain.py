@@ -10,6 +10,8 @@ from tests.operations.conftest import POST_TAG, riskai, run
 
 pytestmark = pytest.mark.slow
 
+SERVED_META = "data/symbols/BTCUSDT/models/served/full/meta.json"  # serve@BTCUSDT's copy of meta@BTCUSDT's refit
+
 
 @pytest.fixture
 def repo(scenario_repo):
@@ -52,18 +54,17 @@ def test_a_winning_challenger_is_released_and_served(repo):
     assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
 
 
-def test_roll_to_moves_the_data_window_and_every_split_date_forward():
+def test_roll_to_moves_the_data_window_and_leaves_the_calendar_fold_schedule():
+    """The fold plan's schedule (split.fit_start, stack_start, start, step_months) is calendar-based: a later
+    extract.end alone adds the new months' folds and moves the serving refit."""
     from riskai.config import REPO_ROOT, load_params
     from riskai.operations.retrain import rolled_window
 
     params = load_params(path=REPO_ROOT / "params.yaml")
     end = dt.date.fromisoformat(params["extract"]["end"])
     edits = dict(edit.split("=", 1) for edit in rolled_window(params, end + dt.timedelta(days=31)))
-    assert edits["extract.end"] == (end + dt.timedelta(days=31)).isoformat()
-    for key in ("train_start", "train_end", "valid_start", "valid_end", "test_start"):
-        moved = dt.date.fromisoformat(params["split"][key]) + dt.timedelta(days=31)
-        assert edits[f"split.{key}"] == moved.isoformat()
-    assert "split.test_end" not in edits  # null: still the last labelled day
+    assert edits == {"extract.end": (end + dt.timedelta(days=31)).isoformat()}
+    assert not any(key.startswith("split.") for key in edits)
 
 
 def test_roll_to_refuses_a_day_that_is_not_later():
@@ -81,14 +82,14 @@ def test_a_failed_repro_restores_branch_params_and_outputs(repo):
     head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
     branch = run(["git", "rev-parse", "--abbrev-ref", "HEAD"], repo).stdout.strip()
     params = (repo / "params.yaml").read_text()
-    model = (repo / "data/models/risk_ai_meta.json").read_bytes()
+    model = (repo / SERVED_META).read_bytes()
     proc = riskai(repo, "retrain", "--json", "--tag", "v-broken", "--set", "features.vol_estimator=nosuch",
                   check=False)
     assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "failed"
     assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == head
     assert run(["git", "rev-parse", "--abbrev-ref", "HEAD"], repo).stdout.strip() == branch
     assert (repo / "params.yaml").read_text() == params
-    assert (repo / "data/models/risk_ai_meta.json").read_bytes() == model
+    assert (repo / SERVED_META).read_bytes() == model
     assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
     assert run(["dvc", "status", "--json"], repo).stdout.strip() in ('{"extract@BTCUSDT": ["always changed"]}', "{}")
     assert "v-broken" not in run(["git", "tag"], repo).stdout.split()
@@ -134,7 +135,7 @@ def test_every_symbol_gets_its_own_verdict_from_its_own_walk_forward(tmp_path):
     days = {"ALPHAUSDT": pd.date_range("2025-01-01", periods=40), "BETAUSDT": pd.date_range("2025-01-11", periods=40)}
     for offset, (symbol, dates) in enumerate(days.items()):
         labels = [i % 3 == 0 for i in range(len(dates))]
-        write_parquet(tmp_path / for_symbol(symbol).backtest_predictions,
+        write_parquet(tmp_path / for_symbol(symbol).walkforward_predictions,
                       pd.DataFrame({"date": dates, "target_high_vol": [float(y) for y in labels],
                                     "p_meta": [0.8 if (y != bool(offset)) else 0.2 for y in labels]}))
     verdicts, promoted, reason, tag = _challenge_all(tmp_path, {"ALPHAUSDT": None, "BETAUSDT": None}, {}, None)
@@ -142,3 +143,25 @@ def test_every_symbol_gets_its_own_verdict_from_its_own_walk_forward(tmp_path):
     assert verdicts["ALPHAUSDT"]["challenger"]["pr_auc"] == pytest.approx(1.0)  # ALPHAUSDT's own perfect ranking
     assert verdicts["BETAUSDT"]["challenger"]["pr_auc"] < 0.5  # BETAUSDT's inverted one
     assert reason.startswith("ALPHAUSDT: no served champion for ALPHAUSDT") and "BETAUSDT: no served champion" in reason
+
+
+def test_a_release_from_before_the_fold_plan_is_read_from_its_backtest_output(tmp_path):
+    """A champion released before the fold plan has data/symbols/S/backtest/predictions.parquet (backtest@S),
+    no data/symbols/S/walkforward/: retrain still compares against it."""
+    import pandas as pd
+
+    from riskai.io import write_parquet
+    from riskai.operations.retrain import walkforward_predictions
+    from tests.repo_copies import init_git
+
+    old = tmp_path / "data/symbols/BTCUSDT/backtest/predictions.parquet"
+    frame = pd.DataFrame({"date": pd.date_range("2025-01-01", periods=5), "target_high_vol": [0.0, 1.0, 0.0, 1.0, 0.0],
+                          "p_meta": [0.1, 0.9, 0.2, 0.8, 0.3], "p_xgb": 0.5})
+    init_git(tmp_path)
+    write_parquet(old, frame)
+    run(["dvc", "add", "-q", str(old.relative_to(tmp_path))], tmp_path)
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", "commit", "-qm", "old release"], tmp_path)
+    run(["git", "tag", "v-old"], tmp_path)
+    read = walkforward_predictions(tmp_path, "BTCUSDT", "v-old")
+    pd.testing.assert_frame_equal(read, frame[["date", "target_high_vol", "p_meta"]], check_freq=False)

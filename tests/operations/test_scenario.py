@@ -1,7 +1,6 @@
 """The backfill before/after scenario end to end, and rollback of the full pipeline's models."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -15,7 +14,7 @@ from tests.operations.conftest import POST_TAG, PRE_TAG, copy_repository, riskai
 
 pytestmark = pytest.mark.slow
 
-BUCKETS = ["0-20%", "20-40%", "40-60%", "60-80%", "80-100%", "100%"]
+BUCKETS = ["0-20", "20-40", "40-60", "60-80", "80-100", "100"]
 
 
 def _params_at(repo, tag):
@@ -40,17 +39,22 @@ def test_scenario_releases_both_states(scenario_repo):
 
 def test_compare_shows_moved_metrics_and_bucket_shares(scenario_repo):
     result = json.loads((scenario_repo.parent / "comparison.json").read_text())
-    assert result["old"] == PRE_TAG and result["new"] == POST_TAG
-    moved = result["metrics"]["metrics/evaluate.json"]
+    assert result["old"] == PRE_TAG and result["new"] == POST_TAG and result["symbol"] == "BTCUSDT"
+    # the walk-forward headline of both releases (reports/symbols/BTCUSDT/walkforward.json), out-of-sample
+    for key in ("meta.roc_auc", "meta.pr_auc", "meta.brier", "har_logit.pr_auc"):
+        assert result["headline"][key]["old"] is not None and result["headline"][key]["new"] is not None, key
+    moved = result["metrics"]["metrics/symbols/BTCUSDT/walkforward.json"]
     assert moved and all(v["old"] != v["new"] for v in moved.values())
     assert "features.groups" in result["params"]["params.yaml"]
-    for kind in ["risk_score.test", "risk_score.valid", "liquidation.10x_long", "liquidation.50x_short"]:
+    # the copies score Sep..Oct 2025: all scored days and the confirmation period (2025-)
+    for kind in ["risk_score.overall", "risk_score.confirmation"]:
         shares = result["buckets"][kind]
-        assert [b.rstrip("%") for b in shares] == [b.rstrip("%") for b in BUCKETS]
+        assert list(shares) == BUCKETS
         for side in ("old", "new"):
             assert sum(v[side] for v in shares.values()) == pytest.approx(1.0)
     table = (scenario_repo.parent / "scenario.stdout").read_text()
-    assert "bucket share" in table and "risk_score.test:0-20" in table
+    assert "Headline: v1.0-pre-backfill -> v2.0-backfilled-oi (walk-forward BTCUSDT" in table
+    assert "bucket share" in table and "risk_score.overall:0-20" in table
 
 
 def test_rollback_restores_the_pre_backfill_models_byte_for_byte(scenario_repo):

@@ -19,7 +19,7 @@ def test_rollback_restores_the_old_bytes_from_the_remote(two_releases):
     from riskai.operations.serving import dvc_md5
 
     v1_lock = yaml.safe_load(run(["git", "show", "v1:dvc.lock"], tiny_repo).stdout)
-    v1_served_md5 = next(o["md5"] for o in v1_lock["stages"]["train@BTCUSDT"]["outs"] if o["path"] == BTC_SERVED)
+    v1_served_md5 = next(o["md5"] for o in v1_lock["stages"]["serve@BTCUSDT"]["outs"] if o["path"] == BTC_SERVED)
     head = run(["git", "rev-parse", "HEAD"], tiny_repo).stdout
 
     shutil.rmtree(tiny_repo / ".dvc" / "cache")  # only the remote still has v1's objects
@@ -36,7 +36,7 @@ def test_rollback_restores_the_old_bytes_from_the_remote(two_releases):
     # The branch and workspace are untouched: still at v2, clean, releasable.
     assert run(["git", "rev-parse", "HEAD"], tiny_repo).stdout == head
     assert not run(["git", "status", "--porcelain"], tiny_repo).stdout.strip()
-    assert json.loads((tiny_repo / "data/models/risk_ai_xgb.json").read_text()) == {"depth": 7}
+    assert json.loads((tiny_repo / BTC_MODEL).read_text()) == {"depth": 7, "symbol": "BTCUSDT"}
 
 
 def test_rollback_refuses_an_unknown_tag(two_releases):
@@ -78,7 +78,7 @@ def _pointers(repo):
 
 
 def _release_for(repo, symbols, tag, depth):
-    """Commit the tiny pipeline rerun on `symbols` (universe.symbols, the first the research symbol) and
+    """Commit the tiny pipeline rerun on `symbols` (universe.symbols, the first the default symbol) and
     `depth`, then release it."""
     riskai(repo, "params", "set", f"universe.symbols=[{', '.join(symbols)}]", f"extract.symbol={symbols[0]}",
            f"xgb.depth={depth}")

@@ -10,42 +10,65 @@ import yaml
 
 from tests.operations.conftest import REPO_ROOT, init_git, riskai, run
 
-# A stand-in for the real stages: per symbol of universe.symbols (train@S) a served "model", features
-# and a raw manifest under data/symbols/S/; the research stage's model and bucket shares depend on params.
-TRAIN = textwrap.dedent("""\
-    import json, pathlib, sys, yaml
+# Stand-ins for the real per-symbol stages (dvc.yaml: foreach over universe.symbols), with the real
+# stages' names and output paths: extract@S (raw manifest: the data source), features@S, xgb@S (a model
+# stage: predictions and its served refit under models/xgb), evaluate@S (the walk-forward headline in
+# metrics/, the full report with its risk bucket shares in reports/) and serve@S (the served copy).
+# The model, the headline and the bucket shares depend on params xgb.depth.
+STAGE = textwrap.dedent("""\
+    import json, pathlib, shutil, sys, yaml
     params = yaml.safe_load(open("params.yaml"))
-    p, symbol = params["xgb"], sys.argv[1]
-    root = pathlib.Path("data/symbols") / symbol
-    for d in ("models/served/full", "features", "raw"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    json.dump({"source": {"kind": params.get("source", "real")}}, open(root / "raw/manifest.json", "w"))
-    (root / "features/features.parquet").write_text(f"features {symbol} {p['depth']}")
-    (root / "models/served/full/xgb.json").write_text(json.dumps({**p, "symbol": symbol}))
+    stage, symbol = sys.argv[1], sys.argv[2]
+    root, metrics, reports = (pathlib.Path(d) / "symbols" / symbol for d in ("data", "metrics", "reports"))
+
+    def write(path, text):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    if stage == "extract":
+        write(root / "raw/manifest.json", json.dumps({"source": {"kind": params.get("source", "real")}}))
+    elif stage == "features":
+        write(root / "features/features.parquet", f"features {symbol} {(root / 'raw/manifest.json').read_text()}")
+    elif stage == "xgb":
+        p = params["xgb"]
+        write(root / "models/xgb/served/full/xgb.json", json.dumps({**p, "symbol": symbol}))
+        write(root / "models/xgb/predictions/full.parquet", f"predictions {symbol} {p['depth']}")
+    elif stage == "evaluate":
+        share = json.loads((root / "models/xgb/served/full/xgb.json").read_text())["depth"] / 10
+        write(root / "walkforward/predictions.parquet", f"walk-forward {symbol} {share}")
+        write(metrics / "walkforward.json", json.dumps({"meta": {"pr": share}, "har_logit": {"pr": 0.25}}))
+        write(reports / "walkforward.json", json.dumps({
+            "overall": {"meta": {"roc_auc": 0.5 + share / 2, "pr_auc": share, "brier": 0.2 - share / 10},
+                        "har_logit": {"roc_auc": 0.6, "pr_auc": 0.25, "brier": 0.15}},
+            "buckets": {"overall": {"0-20": share, "20-40": 1 - share},
+                        "development": {"0-20": 1 - share, "20-40": share}}}))
+    elif stage == "serve":
+        shutil.rmtree(root / "models/served", ignore_errors=True)
+        shutil.copytree(root / "models/xgb/served", root / "models/served")
+        write(reports / "serve.json", json.dumps({"full": {"fit_start": "2021-07-01"}}))
     """)
-RESEARCH = textwrap.dedent("""\
-    import json, pathlib, yaml
-    p = yaml.safe_load(open("params.yaml"))["xgb"]
-    for d in ("data/models", "data/split", "metrics"):
-        pathlib.Path(d).mkdir(parents=True, exist_ok=True)
-    pathlib.Path("data/split/dataset.parquet").write_text("split")
-    pathlib.Path("data/models/risk_ai_xgb.json").write_text(json.dumps(p))
-    share = p["depth"] / 10
-    json.dump({"test": {"meta": {"pr_auc": share}},
-               "risk_buckets": {"test": {"n_days": 10, "shares": {"0-20%": share, "20-40%": 1 - share}}},
-               "liquidation": {"positions": {"10x_long": {"buckets": {"0-20%": 1 - share, "20-40%": share}}}}},
-              open("metrics/evaluate.json", "w"))
-    """)
+
+
+def _stage(name: str, deps: list[str], outs: list, params: list[str] | None = None, **extra) -> dict:
+    return {"foreach": "${universe.symbols}", "do": {
+        "cmd": f"python stage.py {name} ${{item}}", "deps": ["stage.py", *deps], **({"params": params} if params else {}),
+        "outs": outs, **extra}}
+
+
+S = "data/symbols/${item}"
 DVC_YAML = {"stages": {
-    "train": {"foreach": "${universe.symbols}", "do": {
-        "cmd": "python train.py ${item}", "deps": ["train.py"], "params": ["xgb", "source"],
-        "outs": ["data/symbols/${item}/models/served", "data/symbols/${item}/features",
-                 "data/symbols/${item}/raw/manifest.json"]}},
-    "research": {
-        "cmd": "python research.py", "deps": ["research.py"], "params": ["xgb"],
-        "outs": ["data/models/risk_ai_xgb.json", "data/split"],
-        "metrics": [{"metrics/evaluate.json": {"cache": False}}]}}}
-SERVED_MODEL = "data/symbols/{symbol}/models/served/full/xgb.json"  # inside data/serving/<tag>/<symbol>/
+    "extract": _stage("extract", [], [f"{S}/raw"], ["source"]),
+    "features": _stage("features", [f"{S}/raw"], [f"{S}/features"]),
+    "xgb": _stage("xgb", [f"{S}/features"], [f"{S}/models/xgb"], ["xgb"]),
+    "evaluate": _stage("evaluate", [f"{S}/models/xgb"],
+                       [f"{S}/walkforward", {"reports/symbols/${item}/walkforward.json": {"cache": False}}],
+                       metrics=[{"metrics/symbols/${item}/walkforward.json": {"cache": False}}]),
+    "serve": _stage("serve", [f"{S}/models/xgb"],
+                    [f"{S}/models/served", {"reports/symbols/${item}/serve.json": {"cache": False}}]),
+}}
+SERVED_MODEL = "data/symbols/{symbol}/models/served/full/xgb.json"  # inside data/serving/<tag>/<symbol>/ too
+XGB_MODEL = "data/symbols/{symbol}/models/xgb/served/full/xgb.json"  # xgb@S's own refit (not served)
+STAGES = ("extract", "features", "xgb", "evaluate", "serve")
 
 
 def md5(path) -> str:
@@ -54,9 +77,8 @@ def md5(path) -> str:
 
 def make_tiny_repo(repo):
     repo.mkdir()
-    (repo / "train.py").write_text(TRAIN)
-    (repo / "research.py").write_text(RESEARCH)
-    (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
+    (repo / "stage.py").write_text(STAGE)
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
     (repo / "params.yaml").write_text("xgb:\n  depth: 3  # tree depth\nsource: real\nuniverse:\n  symbols: [BTCUSDT]\n"
                                       "extract:\n  symbol: BTCUSDT\noperations:\n  remote: .dvc-remote\n")
     (repo / ".gitignore").write_text((REPO_ROOT / ".gitignore").read_text())

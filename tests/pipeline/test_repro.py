@@ -1,5 +1,5 @@
-"""End to end: `dvc repro` of every stage on the real data (BTCUSDT's live path extract@BTCUSDT ..
-serve@BTCUSDT, the research stages and the universe summary), its caching and reproducibility."""
+"""End to end: `dvc repro` of every stage on the real data (BTCUSDT's pipeline extract@BTCUSDT ..
+serve@BTCUSDT and the universe summary), its caching and reproducibility."""
 from __future__ import annotations
 
 import json
@@ -12,10 +12,13 @@ from tests.pipeline.conftest import cold_repository, run
 
 pytestmark = pytest.mark.slow
 
-LIVE = ["extract", "features", "validate", "backtest", "serve"]  # one of each per symbol: extract@BTCUSDT ...
-STAGES = [*(f"{stage}@BTCUSDT" for stage in LIVE), "split", "xgb", "lstm", "meta", "evaluate", "universe"]
+# one of each per symbol: extract@BTCUSDT ... serve@BTCUSDT
+PER_SYMBOL = ["extract", "features", "validate", "split", "xgb", "lgbm", "lstm", "har", "meta", "evaluate", "serve"]
+MODEL_STAGES = ["xgb", "lgbm", "lstm", "har"]
+STAGES = [*(f"{stage}@BTCUSDT" for stage in PER_SYMBOL), "universe"]
 BTC = "data/symbols/BTCUSDT"
 BTC_METRICS = "metrics/symbols/BTCUSDT"
+BTC_REPORTS = "reports/symbols/BTCUSDT"
 
 
 def _ran_stages(output: str) -> set[str]:
@@ -35,20 +38,26 @@ def _lock_outputs(repo) -> dict[str, str]:
 def test_all_stages_produce_their_outputs(reproduced_repo):
     lock = yaml.safe_load((reproduced_repo / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(STAGES)
-    for name in ["split", "xgb", "lstm", "meta", "evaluate", "universe", "symbols/BTCUSDT/validation",
-                 "symbols/BTCUSDT/walkforward", "symbols/BTCUSDT/serve"]:
+    for name in ["universe", "symbols/BTCUSDT/validation", "symbols/BTCUSDT/walkforward"]:
         payload = json.loads((reproduced_repo / "metrics" / f"{name}.json").read_text())
         assert payload, f"metrics/{name}.json is empty"
-    evaluate = json.loads((reproduced_repo / "metrics" / "evaluate.json").read_text())
-    assert "meta" in json.dumps(evaluate) and "har_logit" in json.dumps(evaluate)
-    walkforward = json.loads((reproduced_repo / BTC_METRICS / "walkforward.json").read_text())
+    headline = json.loads((reproduced_repo / BTC_METRICS / "walkforward.json").read_text())
+    assert "meta" in headline and "har_logit" in headline
+    walkforward = json.loads((reproduced_repo / BTC_REPORTS / "walkforward.json").read_text())
     assert walkforward["scored"]["start"] == "2025-09-01" and set(walkforward["overall"]) >= {"meta", "har_logit"}
-    assert (reproduced_repo / BTC / "backtest" / "predictions.parquet").stat().st_size > 0
-    for model_file in ["risk_ai_xgb.json", "risk_ai_lgbm.txt", "risk_ai_lstm.pt", "risk_ai_meta.json",
-                       "risk_ai_har_logit.json"]:
-        assert (reproduced_repo / "data" / "models" / model_file).stat().st_size > 0
-    served = json.loads((reproduced_repo / BTC_METRICS / "serve.json").read_text())
+    assert json.loads((reproduced_repo / BTC_REPORTS / "walkforward_folds.json").read_text())
+    assert (reproduced_repo / BTC / "walkforward" / "predictions.parquet").stat().st_size > 0
+    plan = json.loads((reproduced_repo / BTC / "split" / "plan.json").read_text())
+    assert plan
+    served = json.loads((reproduced_repo / BTC_REPORTS / "serve.json").read_text())
     assert set(served) == {"full", "no_open_interest", "no_onchain"}
+    for stage in [*MODEL_STAGES, "meta"]:  # each model stage: every variant's fold records and its served refit
+        model_dir = reproduced_repo / BTC / "models" / stage
+        for variant in served:
+            assert (model_dir / "folds" / f"{variant}.json").stat().st_size > 0, (stage, variant)
+            assert any((model_dir / "served" / variant).iterdir()), (stage, variant)
+            if stage != "meta":
+                assert (model_dir / "predictions" / f"{variant}.parquet").stat().st_size > 0, (stage, variant)
     last_labelled = walkforward["scored"]["end"]
     for name, summary in served.items():  # every variant fitted on every labelled day
         assert summary["data_end"] == last_labelled, (name, summary)
@@ -69,13 +78,16 @@ def test_second_repro_reruns_nothing_after_extract(reproduced_repo):
 
 
 def test_changing_a_split_date_reruns_split_and_what_follows(reproduced_repo):
+    """split.start (first scored day) moves: the fold plan and every stage after it rerun (the model stages'
+    per-fit caches answer the folds they already fitted), features and validation stay cached."""
     params_file = reproduced_repo / "params.yaml"
     original = params_file.read_text()
     try:
-        params_file.write_text(original.replace('train_end: "2023-12-31"', 'train_end: "2023-11-30"'))
+        params_file.write_text(original.replace('  start: "2025-09-01"', '  start: "2025-10-01"'))
         assert params_file.read_text() != original
         out = run(["dvc", "repro"], reproduced_repo).stdout
-        assert _ran_stages(out) == {"extract@BTCUSDT", "split", "xgb", "lstm", "meta", "evaluate"}, out
+        assert _ran_stages(out) == {*(f"{stage}@BTCUSDT" for stage in PER_SYMBOL if stage not in ("features", "validate")),
+                                    "universe"}, out
     finally:
         params_file.write_text(original)
         run(["dvc", "repro"], reproduced_repo)
@@ -85,7 +97,7 @@ def test_two_cold_runs_are_byte_identical(reproduced_repo, tmp_path):
     other = cold_repository(tmp_path / "second")
     run(["dvc", "repro"], other)
     assert _lock_outputs(other) == _lock_outputs(reproduced_repo)
-    for metrics_file in sorted((reproduced_repo / "metrics").rglob("*.json")):
+    for metrics_file in sorted([*(reproduced_repo / "metrics").rglob("*.json"), *(reproduced_repo / "reports").rglob("*.json")]):
         relative = metrics_file.relative_to(reproduced_repo)
         assert (other / relative).read_bytes() == metrics_file.read_bytes(), relative
 
@@ -96,12 +108,12 @@ def test_experiment_with_a_param_change_reruns_xgb_and_what_follows(reproduced_r
     run(["git", "commit", "-qm", "baseline run"], reproduced_repo)
     try:
         out = run(["dvc", "exp", "run", "-n", "depth4", "-S", "xgb.max_depth=4"], reproduced_repo).stdout
-        assert _ran_stages(out) == {"extract@BTCUSDT", "xgb", "meta", "backtest@BTCUSDT", "serve@BTCUSDT", "evaluate",
-                                    "universe"}, out
+        assert _ran_stages(out) == {"extract@BTCUSDT", "xgb@BTCUSDT", "meta@BTCUSDT", "evaluate@BTCUSDT",
+                                    "serve@BTCUSDT", "universe"}, out
         shown = run(["dvc", "exp", "show", "--json"], reproduced_repo).stdout
         assert "depth4" in shown
         diff = json.loads(run(["dvc", "metrics", "diff", "--json"], reproduced_repo).stdout)
-        assert "metrics/xgb.json" in diff, diff
+        assert f"{BTC_METRICS}/walkforward.json" in diff, diff
         params_diff = json.loads(run(["dvc", "params", "diff", "--json"], reproduced_repo).stdout)
         assert params_diff["params.yaml"]["xgb.max_depth"]["new"] == 4
     finally:

@@ -23,7 +23,9 @@ from tests.repo_copies import copy_repository, run
 pytestmark = pytest.mark.slow
 
 SEEDS = {"ALPHAUSDT": 11, "BETAUSDT": 12, "GAMMAUSDT": 13}
-LIVE = ("extract", "features", "validate", "backtest", "serve")
+LIVE = ("extract", "features", "validate", "split", "xgb", "lgbm", "lstm", "har", "meta", "evaluate", "serve")
+AFTER_VALIDATE = LIVE[LIVE.index("split"):]  # what a symbol whose validation fails never reaches
+MODEL_DIRS = ("xgb", "lgbm", "lstm", "har", "meta")  # the stages with a per-fit cache
 
 
 def riskai(repo, *args, env=None):
@@ -62,13 +64,14 @@ def test_each_symbol_has_its_own_outputs_metrics_and_a_row_of_the_summary(univer
     repo = universe_repo
     summary = read_json(repo / "metrics/universe.json")
     assert summary["n_symbols"] == 2 and list(summary["symbols"]) == ["ALPHAUSDT", "BETAUSDT"]
-    walks = {s: read_json(repo / f"metrics/symbols/{s}/walkforward.json") for s in ("ALPHAUSDT", "BETAUSDT")}
+    walks = {s: read_json(repo / f"reports/symbols/{s}/walkforward.json") for s in ("ALPHAUSDT", "BETAUSDT")}
     assert walks["ALPHAUSDT"]["overall"] != walks["BETAUSDT"]["overall"]  # different seeds, different data
     for symbol, walk in walks.items():
         row = summary["symbols"][symbol]
         assert row["meta"]["pr_auc"] == walk["overall"]["meta"]["pr_auc"] and row["scored"] == walk["scored"]
         assert row["validation"] == "ok" and row["data_source"] == "synthetic"
         assert (repo / f"data/symbols/{symbol}/models/served/full/variant.json").is_file()
+        assert read_json(repo / f"metrics/symbols/{symbol}/walkforward.json")["meta"]  # the headline metric
         assert read_json(repo / f"data/symbols/{symbol}/raw/manifest.json")["symbol"] == symbol
     table = (repo / "reports/universe.md").read_text()
     assert "| ALPHAUSDT |" in table and "| BETAUSDT |" in table and "Median over 2 symbols" in table
@@ -89,14 +92,15 @@ def test_adding_a_symbol_runs_only_its_stages_and_bad_data_fails_only_its_own(un
     ran = ran_stages(output)
     assert {f"{stage}@GAMMAUSDT" for stage in LIVE} <= ran, output
     assert not {stage for stage in ran if stage.endswith("@ALPHAUSDT")} - {"extract@ALPHAUSDT"}, output
-    assert "backtest@BETAUSDT" not in ran and "universe" not in ran, output  # stopped at the bad symbol's check
-    assert read_json(repo / "metrics/symbols/GAMMAUSDT/serve.json")["full"]["data_end"]
+    assert not {f"{stage}@BETAUSDT" for stage in AFTER_VALIDATE} & ran and "universe" not in ran, output  # stopped at the bad symbol's check
+    assert read_json(repo / "reports/symbols/GAMMAUSDT/serve.json")["full"]["data_end"]
 
     with sqlite3.connect(warehouse) as conn:  # the source is corrected
         conn.execute("UPDATE binance_futures_metrics SET close = ? WHERE symbol = 'BETAUSDT' AND date = '2025-06-02'",
                      (saved,))
     out = run(["dvc", "repro"], repo).stdout
-    assert "universe" in ran_stages(out) and not {s for s in ran_stages(out) if s.startswith(("backtest@", "serve@"))}
+    assert "universe" in ran_stages(out) and not {s for s in ran_stages(out)
+                                                  if s.startswith(tuple(f"{stage}@" for stage in MODEL_DIRS + ("serve",)))}
     assert {s: lock_outputs(repo, s) for s in before} == before  # the first two symbols' outputs never moved
     assert read_json(repo / "metrics/universe.json")["n_symbols"] == 3
 
@@ -106,16 +110,18 @@ def test_the_walk_forward_on_a_dask_cluster_gives_identical_outputs(universe_rep
     repo = universe_repo
     run(["dvc", "repro"], repo)
     local = lock_outputs(repo)
-    metrics = {path: path.read_bytes() for path in sorted((repo / "metrics/symbols").rglob("*.json"))}
-    for symbol in SEEDS:  # the per-fold cache would answer otherwise: every fold is refitted on the cluster
-        shutil.rmtree(repo / f"data/symbols/{symbol}/backtest")
-    # backend is not a dependency of any stage (results never depend on it): switching reruns nothing by itself
-    riskai(repo, "params", "set", "backtest.backend=dask")
+    metrics = {path: path.read_bytes() for folder in ("metrics/symbols", "reports/symbols")
+               for path in sorted((repo / folder).rglob("*.json"))}
+    for symbol in SEEDS:  # the per-fit caches would answer otherwise: every fold is refitted on the cluster
+        for stage in MODEL_DIRS:
+            shutil.rmtree(repo / f"data/symbols/{symbol}/models/{stage}")
+    # compute is not a dependency of any stage (results never depend on it): switching reruns nothing by itself
+    riskai(repo, "params", "set", "compute.backend=dask")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         out = run(["dvc", "repro"], repo, env={"RISKAI_DASK_SCHEDULER": cluster.scheduler_address}).stdout
         tasks = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
-    assert {f"backtest@{s}" for s in SEEDS} <= ran_stages(out), out
+    assert {f"{stage}@{s}" for stage in MODEL_DIRS for s in SEEDS} <= ran_stages(out), out
     assert tasks > 0  # the folds ran on the cluster's workers
     assert lock_outputs(repo) == local
     assert {path: path.read_bytes() for path in metrics} == metrics

@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 from riskai.io import read_json, read_parquet, write_parquet
-from riskai.paths import DATASET
 from tests.features.stage_workspace import WHERE, run_stage, write_workspace
 from tests.features.synthetic_raw_tables import make_raw
 
@@ -47,7 +46,7 @@ def test_broken_rule_fails_the_stage_but_writes_the_report(features_built, rule)
     assert "oi_delta" in read_json(VALIDATION_REPORT)["features"]
     with pytest.raises(SystemExit):
         run_stage("split")
-    assert not DATASET.exists()
+    assert not WHERE.plan.exists()
 
 
 def test_passing_frame_reports_ok(features_built):
