@@ -79,9 +79,12 @@ def cmd_rollback(args) -> dict[str, Any]:
 def cmd_compare(args) -> dict[str, Any]:
     from riskai.operations.render import release_headline
     from riskai.operations.compare import compare
+    from riskai.operations.repo_state import require_tag
 
     from riskai.config import load_params
 
+    for tag in (args.old, args.new):  # the tags first: outside a repository, say so rather than "no params.yaml"
+        require_tag(Path.cwd(), tag)
     symbol = args.symbol or load_params("extract")["symbol"]
     summary = compare(Path.cwd(), args.old, args.new, symbol)
     return {**summary, "symbol": symbol, "headline": release_headline(Path.cwd(), args.old, args.new, symbol)}

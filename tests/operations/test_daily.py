@@ -56,7 +56,7 @@ def test_daily_writes_sqlite_and_a_rerun_changes_nothing(repo, day):
     _, summary = _daily(repo, day)
     assert summary["status"] == "ok" and summary["model_version"] == POST_TAG
     assert summary["risk_score"] == pytest.approx(100 * summary["p_meta"])
-    leverages = load_params("evaluate", repo / "params.yaml")["leverages"]
+    leverages = load_params("operations", repo / "params.yaml")["leverages"]
     assert set(summary["liquidation_risk"]) == {f"{lev:g}x_{side}" for lev in leverages for side in ("long", "short")}
     engine = create_engine(f"sqlite:///{repo / 'data/warehouse.sqlite'}")
     first = read_predictions(engine)

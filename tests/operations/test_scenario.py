@@ -59,9 +59,10 @@ def test_compare_shows_moved_metrics_and_bucket_shares(scenario_repo):
 
 def test_rollback_restores_the_pre_backfill_models_byte_for_byte(scenario_repo):
     lock = yaml.safe_load(run(["git", "show", f"{PRE_TAG}:dvc.lock"], scenario_repo).stdout)
+    served_paths = {"data/symbols/BTCUSDT/models/served", "data/symbols/BTCUSDT/features"}  # what a release serves
     expected = {o["path"]: o["md5"] for s in lock["stages"].values() for o in s.get("outs", [])
-                if o["path"].startswith(("data/symbols/BTCUSDT/models/", "data/symbols/BTCUSDT/features"))}
-    assert set(expected) == {"data/symbols/BTCUSDT/models/served", "data/symbols/BTCUSDT/features"}
+                if o["path"] in served_paths}
+    assert set(expected) == served_paths
     cache, parked = scenario_repo / ".dvc/cache", scenario_repo.parent / "parked-cache"
     shutil.rmtree(scenario_repo / f"data/serving/{PRE_TAG}")
     cache.rename(parked)  # the remote is the only source left
