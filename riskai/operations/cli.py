@@ -25,6 +25,10 @@ log = logging.getLogger("riskai")
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
+# Commands that change the repository, its served release or the predictions: one at a time, under
+# the repository's operations lock (riskai.operations.lock); a second is refused naming the holder.
+LOCKED_COMMANDS = ("release", "rollback", "retrain", "daily", "commit", "repro")
+
 
 class PartlyRefused(RefusedError):
     """Some items of a run were refused and the others done: exit 2 with the whole summary, whose
@@ -332,7 +336,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         os.chdir(args.repo)
-        summary = args.handler(args)
+        if args.command in LOCKED_COMMANDS:
+            from riskai.operations.lock import operations_lock
+
+            with operations_lock(Path.cwd()):
+                summary = args.handler(args)
+        else:
+            summary = args.handler(args)
     except PartlyRefused as err:
         log.error("refused: %s", err)
         status = "partial" if err.summary.get("scored") else "refused"
