@@ -20,7 +20,8 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from riskai.operations.shell import RefusedError
 
@@ -81,7 +82,7 @@ def operations_lock(root: Path, command: str | None = None) -> Iterator[dict[str
         yield holder(path) or {}
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+", encoding="utf-8")
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole block
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -99,7 +100,7 @@ def operations_lock(root: Path, command: str | None = None) -> Iterator[dict[str
         if left:  # a record with the lock free: its holder died without releasing it
             log.warning("recovered %s from a dead holder: %s", LOCK_FILE, describe(left))
         record = {"pid": os.getpid(), "host": socket.gethostname(), "command": command or current_command(),
-                  "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                  "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps(record, sort_keys=True) + "\n")

@@ -12,34 +12,15 @@ import urllib.request
 import psutil
 import pytest
 
+from tests.dashboard.server import free_port, wait_healthy
 from tests.repo_copies import tool_env
 
 START_TIMEOUT_S = 90
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        assert proc.poll() is None, f"riskai dashboard exited with {proc.returncode}: {proc.stdout.read()}"
-        time.sleep(0.5)
-    raise AssertionError(f"the dashboard did not answer within {START_TIMEOUT_S} s (waiting for a prompt?)")
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_to_riskai_dashboard_stops_streamlit_and_nothing_prompts(tmp_path, signum):
-    port = _free_port()
+    port = free_port()
     home = tmp_path / "home"  # no ~/.streamlit/credentials.toml: a non-headless Streamlit would ask for an e-mail
     home.mkdir()
     # Without --headless, as an operator types it; BROWSER=true: the browser "opened" is the `true` command.
@@ -49,7 +30,7 @@ def test_a_signal_to_riskai_dashboard_stops_streamlit_and_nothing_prompts(tmp_pa
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     children: list[psutil.Process] = []
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, START_TIMEOUT_S, lambda: "" if proc.poll() is None else proc.stdout.read())
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("streamlit" in " ".join(child.cmdline()) for child in children)
         proc.send_signal(signum)  # to riskai alone, as `systemctl stop` or `kill` does
