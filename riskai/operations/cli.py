@@ -25,6 +25,10 @@ log = logging.getLogger("riskai")
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
+# Commands that change the repository, its served release or the predictions: one at a time, under
+# the repository's operations lock (riskai.operations.lock); a second is refused naming the holder.
+LOCKED_COMMANDS = ("release", "rollback", "retrain", "daily", "commit", "repro")
+
 
 class PartlyRefused(RefusedError):
     """Some items of a run were refused and the others done: exit 2 with the whole summary, whose
@@ -153,7 +157,7 @@ def cmd_commit(args) -> dict[str, Any]:
 
 
 def cmd_dashboard(args) -> None:
-    """Run the Streamlit dashboard in the foreground (Ctrl-C stops it)."""
+    """Run the Streamlit dashboard in the foreground (Ctrl-C, SIGTERM stop it and Streamlit with it)."""
     from riskai.dashboard.launch import launch
 
     code = launch(Path.cwd(), args.port, args.address, args.database_url, args.headless)
@@ -295,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="localhost", help="address to listen on (0.0.0.0 for every interface)")
     p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
-    p.add_argument("--headless", action="store_true", help="do not open a browser window")
+    p.add_argument("--headless", action="store_true", help="do not open a browser window (Streamlit itself always "
+                   "runs headless: it never prompts; SIGTERM or SIGINT stops it)")
 
     p = command("collect", cmd_collect, "fetch a source (or all) from the exchanges' APIs into the warehouse")
     p.add_argument("source", metavar="SOURCE", help="all, or one of: binance-klines, binance-hourly, binance-mark, "
@@ -332,7 +337,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         os.chdir(args.repo)
-        summary = args.handler(args)
+        if args.command in LOCKED_COMMANDS:
+            from riskai.operations.lock import operations_lock
+
+            with operations_lock(Path.cwd()):
+                summary = args.handler(args)
+        else:
+            summary = args.handler(args)
     except PartlyRefused as err:
         log.error("refused: %s", err)
         status = "partial" if err.summary.get("scored") else "refused"

@@ -6,13 +6,14 @@ then `build_features` with the served release's `features` params), so a served 
 the pipeline's features.parquet row for that date. The release serves several variants (stage
 `serve`): the full one and fallbacks trained without a source; the day is scored by the first whose
 sources are all fresh (`riskai.serving.freshness`), and the row records which variant scored and
-which sources were stale. Runs are serialised by a file lock and write one row per (date, symbol,
+which sources were stale. Runs hold the operations lock (riskai.operations.lock) and write one row per (date, symbol,
 model_version) with an upsert, so a rerun leaves the table unchanged.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from filelock import FileLock, Timeout
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -34,6 +34,7 @@ from riskai.features.build import build_features
 from riskai.features.coverage import is_indicator
 from riskai.io import read_json, read_parquet
 from riskai.models.common import DATE, TARGET
+from riskai.operations.lock import operations_lock
 from riskai.operations.predictions_table import upsert_prediction
 from riskai.operations.repo_state import require_tag
 from riskai.operations.serving import CURRENT_POINTER, served_pointers, verify_served, version_dir
@@ -45,7 +46,6 @@ from riskai.warehouse.schema import WarehouseError, binance_futures_metrics, dat
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = Path("data/daily.lock")  # matched by /data/*.lock in .gitignore
 OUT_OF_RANGE_MODES = ("refuse", "flag")
 
 
@@ -222,7 +222,7 @@ def run_daily(
     """Score `day` with the release served for `symbol` (None: the only served one) and upsert its row;
     refuses stale models, missing days, days inside the models' fit or selection window (unless
     `allow_in_sample`: the row is then marked in_sample) and (in refuse mode) out-of-range features.
-    Holds data/daily.lock for the whole run; a database that hangs fails within params
+    Holds the operations lock for the whole run; a database that hangs fails within params
     warehouse.connect_timeout_s / statement_timeout_s."""
     with _DailyRun(root, day, database, predictions_database, out_of_range) as run:
         return run.score(symbol, allow_in_sample)
@@ -261,7 +261,7 @@ def run_daily_symbols(
 
 
 class _DailyRun:
-    """One `riskai daily` run: holds data/daily.lock, the warehouse and predictions engines, and
+    """One `riskai daily` run: holds the operations lock, the warehouse and predictions engines, and
     turns database errors into one-line WarehouseErrors."""
 
     def __init__(self, root: Path, day: dt.date, database: str | None, predictions_database: str | None,
@@ -276,20 +276,16 @@ class _DailyRun:
         self.urls = (_absolute_sqlite(database_url(database), self.root),
                      _absolute_sqlite(database_url(predictions_database or database), self.root))
         self._engines: dict[str, Engine] = {}
-        self.lock = FileLock(str(self.root / LOCK_FILE))
+        self.lock = contextlib.ExitStack()
 
     def __enter__(self) -> "_DailyRun":
-        (self.root / LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.lock.acquire(timeout=0)
-        except Timeout:
-            raise RefusedError(f"another `riskai daily` run holds {LOCK_FILE}; not scoring {self.day} twice") from None
+        self.lock.enter_context(operations_lock(self.root))  # refused, naming the holder, while another run holds it
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
         for engine in self._engines.values():
             engine.dispose()
-        self.lock.release()
+        self.lock.close()
         if isinstance(error, SQLAlchemyError):  # unreachable, hung or broken database: one line, lock released
             reason = timeout_hint(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
             raise WarehouseError(f"`riskai daily` for {self.day}: database error: {reason}") from None

@@ -76,6 +76,10 @@ def configuration_changed(challenger: dict[str, Any], champion: dict[str, Any]) 
         if section == "operations":
             continue
         ours, theirs = challenger.get(section) or {}, champion.get(section) or {}
+        if not isinstance(ours, dict) or not isinstance(theirs, dict):  # a top-level value, not a section
+            if ours != theirs:
+                changed.append(section)
+            continue
         for key in sorted(set(ours) | set(theirs)):
             window = section == "extract" and key == "end"
             if not window and ours.get(key) != theirs.get(key):
@@ -194,6 +198,21 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
         known = {symbol: day for symbol, day in collected.items() if day is not None}
         earliest = min(known, key=lambda symbol: (known[symbol], symbol)) if known else None
         assignments = [*rolled_window(params, roll_to, known.get(earliest), earliest), *assignments]
+    # All or nothing: a failed params edit, repro, commit, push, tag or serve puts branch, params and outputs
+    # back and drops the tag this run made; CURRENT.json moves only once everything else succeeded.
+    attempt: dict[str, str] = {}
+    try:
+        summary = _retrain(root, base, assignments, tag, dry_run, allow_synthetic, attempt)
+    except BaseException:
+        _restore(root, base, attempt.get("tag"))
+        raise
+    summary["branch"] = branch
+    return summary
+
+
+def _retrain(root: Path, base: str, assignments: list[str], tag: str | None, dry_run: bool, allow_synthetic: bool,
+             attempt: dict[str, str]) -> dict[str, Any]:
+    """The retrain after its checks; `attempt` gets the tag once it is known not to exist (so it is ours)."""
     if assignments:
         set_params(root / "params.yaml", dict(parse_assignment(a) for a in assignments))
     operations = load_params("operations", root / "params.yaml")
@@ -201,17 +220,14 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     champions = {symbol: current_version(root, symbol)
                  for symbol in universe_symbols(load_params(path=root / "params.yaml"))}
     log.info("retraining %s: dvc repro from %s", ", ".join(champions), base[:12])
-    try:
-        dvc(root, "repro", stream=True)
-        verdicts, promoted, reason, tag = _challenge_all(root, champions, operations, tag)
-        promote = bool(promoted)
-        source = data_source(root)
-        if promote and not dry_run and source["kind"] not in OBSERVED_SOURCES and not allow_synthetic:
-            raise RefusedError(f"the challenger was trained on '{source['kind']}' data, not the real files: "
-                               "pass --allow-synthetic to release it anyway")
-    except BaseException:
-        _restore(root, base)  # a failed run leaves the branch and outputs as they were
-        raise
+    dvc(root, "repro", stream=True)
+    verdicts, promoted, reason, tag = _challenge_all(root, champions, operations, tag)
+    attempt["tag"] = tag
+    promote = bool(promoted)
+    source = data_source(root)
+    if promote and not dry_run and source["kind"] not in OBSERVED_SOURCES and not allow_synthetic:
+        raise RefusedError(f"the challenger was trained on '{source['kind']}' data, not the real files: "
+                           "pass --allow-synthetic to release it anyway")
     summary: dict[str, Any] = {"symbols": verdicts, "promoted": promoted, "base_commit": base}
     if len(verdicts) == 1:  # one symbol: its verdict at the top, as before the universe
         summary.update(next(iter(verdicts.values())))
@@ -230,11 +246,14 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
         git(root, "branch", "-f", rejected, commit)
         _restore(root, base)
         summary["rejected_branch"] = rejected
-    summary["branch"] = branch
     return summary
 
 
-def _restore(root: Path, base: str) -> None:
-    """Put branch, params, dvc.lock and the DVC outputs back to `base` (outputs come from the cache)."""
+def _restore(root: Path, base: str, tag: str | None = None) -> None:
+    """Put branch, params, dvc.lock and the DVC outputs back to `base` (outputs come from the cache) and
+    delete `tag` (made by this run) if it exists."""
+    if tag and tag_exists(root, tag):
+        git(root, "tag", "-d", tag)
+        log.warning("retrain failed after tagging: deleted tag %s", tag)
     git(root, "reset", "-q", "--hard", base)
     dvc(root, "checkout", "--force")

@@ -24,6 +24,7 @@ import yaml
 from riskai.config import universe_symbols
 from riskai.io import read_json, write_json
 from riskai.paths import for_symbol
+from riskai.operations.lock import operations_lock
 from riskai.operations.repo_state import lock_at, lock_outputs, require_tag
 from riskai.operations.shell import RefusedError, git
 
@@ -99,8 +100,14 @@ def version_dir(tag: str, symbol: str) -> Path:
 def serve_version(root: Path, tag: str, symbols: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """For each symbol (default: every symbol the tag serves), materialise its models and features from
     the DVC cache/remote into data/serving/<tag>/<symbol>, verify them byte for byte against the tag's
-    dvc.lock, then switch that symbol's entry of CURRENT.json to them. Returns symbol -> pointer."""
+    dvc.lock, then switch that symbol's entry of CURRENT.json to them. Returns symbol -> pointer.
+    Runs under the operations lock: CURRENT.json is read, modified and written by one run at a time."""
     root = Path(root)
+    with operations_lock(root):
+        return _serve_version(root, tag, symbols)
+
+
+def _serve_version(root: Path, tag: str, symbols: list[str] | None) -> dict[str, dict[str, Any]]:
     commit = require_tag(root, tag)
     released = release_symbols(root, tag)
     symbols = released if symbols is None else list(symbols)
@@ -117,12 +124,17 @@ def serve_version(root: Path, tag: str, symbols: list[str] | None = None) -> dic
         if not target.exists() or not _verifies(root, tag, target, symbol):
             staging = target.parent / f".staging-{symbol}"
             shutil.rmtree(staging, ignore_errors=True)
-            _materialise(root, tag, outputs, staging)
-            verify_outputs(staging, outputs)
-            for name in SERVED_GIT_FILES:
-                (staging / name).write_text(git(root, "show", f"{tag}:{name}"), encoding="utf-8")
-            shutil.rmtree(target, ignore_errors=True)
-            staging.rename(target)
+            try:
+                _materialise(root, tag, outputs, staging, symbol)
+                verify_outputs(staging, outputs)
+                for name in SERVED_GIT_FILES:
+                    (staging / name).write_text(git(root, "show", f"{tag}:{name}"), encoding="utf-8")
+                shutil.rmtree(target, ignore_errors=True)
+                staging.rename(target)
+            finally:  # a failed copy leaves nothing behind (nor an empty data/serving/<tag>/)
+                shutil.rmtree(staging, ignore_errors=True)
+                if target.parent.is_dir() and not any(target.parent.iterdir()):
+                    target.parent.rmdir()
         fresh[symbol] = {"tag": tag, "commit": commit, "dir": version_dir(tag, symbol).as_posix(), "outputs": outputs}
     pointers = served_pointers(root)
     pointers.update(fresh)
@@ -139,15 +151,22 @@ def _verifies(root: Path, tag: str, target: Path, symbol: str) -> bool:
     return True
 
 
-def _materialise(root: Path, tag: str, outputs: dict[str, str], dest: Path) -> None:
-    """Copy outputs as recorded at `tag` (fetched from the remote when the cache lacks them)."""
+def _materialise(root: Path, tag: str, outputs: dict[str, str], dest: Path, symbol: str) -> None:
+    """Copy outputs as recorded at `tag` (fetched from the remote when the cache lacks them); an output
+    that neither has (a tag that was never released, a cache and remote cleaned since) is refused in one line."""
     from dvc.api import DVCFileSystem
 
     fs = DVCFileSystem(repo=str(root), rev=tag)
     for path in outputs:
         out = dest / path
         out.parent.mkdir(parents=True, exist_ok=True)
-        fs.get(path, str(out), recursive=fs.isdir(path))
+        try:
+            fs.get(path, str(out), recursive=fs.isdir(path))
+        except Exception as error:  # DVC raises FileNotFoundError, DvcException, remote errors, ...
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise RefusedError(f"{tag}: cannot serve {symbol}: {path} (md5 {outputs[path]} in its dvc.lock) is in "
+                               f"neither the DVC cache nor the remote ({reason}); was {tag} released with "
+                               "`riskai release`, and is its remote reachable?") from None
 
 
 def rollback(root: Path, tag: str, symbols: list[str] | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.dashboard.conftest import POST_TAG, PREDICTIONS
+from tests.dashboard.server import free_port, wait_healthy
 from tests.repo_copies import REPO_ROOT
 
 CHROMIUM = os.environ.get("RISKAI_CHROMIUM", "/usr/bin/chromium")
@@ -44,17 +45,11 @@ def _require_browser() -> None:
         pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served_app(warehouse_url, release_repo):
     """`riskai dashboard` on a free port, stopped (its own process group) afterwards."""
     _require_browser()
-    port = _free_port()
+    port = free_port()
     log = open(release_repo.parent / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "riskai.operations", "-C", str(release_repo), "dashboard", "--headless",
@@ -62,18 +57,7 @@ def served_app(warehouse_url, release_repo):
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + RENDER_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise AssertionError(f"dashboard did not start: {(release_repo.parent / 'streamlit.log').read_text()}")
-            time.sleep(0.5)
+        wait_healthy(url, proc, RENDER_TIMEOUT_S, lambda: (log.flush(), (release_repo.parent / "streamlit.log").read_text())[1])
         yield url
     finally:
         os.killpg(proc.pid, 15)

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from filelock import FileLock
 from sqlalchemy import create_engine, delete, update
 
 from riskai.config import load_params
 from riskai.io import read_json, read_parquet
-from riskai.operations.daily import LOCK_FILE, day_features, feature_hash, load_served, model_data_end
+from riskai.operations.daily import day_features, feature_hash, load_served, model_data_end
+from riskai.operations.lock import operations_lock
 from riskai.operations.predictions_table import create_predictions_table, read_predictions, risk_predictions
 from riskai.warehouse.extract import open_warehouse
 from riskai.warehouse.schema import binance_futures_metrics, whale_daily_stats
@@ -94,10 +95,10 @@ def test_served_features_equal_the_pipeline_features(repo, fit_end, day):
 
 
 def test_a_second_concurrent_run_is_refused(repo, day):
-    with FileLock(str(repo / LOCK_FILE)).acquire(timeout=0):
+    with operations_lock(repo):
         proc, summary = _daily(repo, day, check=False)
     assert proc.returncode == 2 and summary["status"] == "refused"
-    assert "holds" in summary["error"]
+    assert f"operations.lock is held by pid {os.getpid()}" in summary["error"]
 
 
 def test_a_stale_model_is_refused(repo, fit_end):
@@ -194,8 +195,8 @@ def test_a_database_that_never_answers_fails_within_the_limit_and_releases_the_l
     assert "database error" in summary["error"] and "warehouse.connect_timeout_s" in summary["error"]
     assert "Traceback" not in proc.stderr
     assert elapsed < limit + 60  # the limit, plus loading and verifying the served release
-    with FileLock(str(repo / LOCK_FILE)).acquire(timeout=0):  # released: the next day is not refused
-        pass
+    with operations_lock(repo) as record:  # released: the next day is not refused
+        assert record["pid"] == os.getpid()
 
 
 def test_an_unreachable_database_is_one_line(repo, day):

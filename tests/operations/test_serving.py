@@ -151,3 +151,40 @@ def test_an_old_single_pointer_file_reads_as_its_symbol_and_is_upgraded(two_rele
     assert rolled["symbols"]["BTCUSDT"]["from"] == "v2" and set(_pointers(repo)) == {"BTCUSDT"}
     assert _pointers(repo)["BTCUSDT"]["tag"] == "v1"
     riskai(repo, "rollback", "v2")
+
+
+def _no_staging_left(repo) -> bool:
+    return not [p for p in (repo / "data/serving").rglob("*") if p.name.startswith(".staging-")]
+
+
+def test_rollback_to_a_release_whose_cache_and_remote_are_gone_is_one_line_and_leaves_nothing(tiny_repo):
+    riskai(tiny_repo, "release", "v1")
+    current = (tiny_repo / "data/serving/CURRENT.json").read_text()
+    for gone in (".dvc/cache", ".dvc-remote", "data/serving/v1"):
+        shutil.rmtree(tiny_repo / gone)
+    proc = riskai(tiny_repo, "rollback", "v1", "--json", check=False)
+    assert proc.returncode == 2 and json.loads(proc.stdout)["status"] == "refused"
+    assert "v1: cannot serve BTCUSDT: data/symbols/BTCUSDT/" in json.loads(proc.stdout)["error"]
+    assert "neither the DVC cache nor the remote" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert _no_staging_left(tiny_repo) and not (tiny_repo / "data/serving/v1").exists()
+    assert (tiny_repo / "data/serving/CURRENT.json").read_text() == current
+
+
+def test_rollback_to_a_tag_that_was_never_released_is_one_line_and_leaves_nothing(tiny_repo):
+    """A tag on a run that was never pushed, whose cache was cleaned since (`dvc gc -w`)."""
+    riskai(tiny_repo, "release", "v1")
+    current = (tiny_repo / "data/serving/CURRENT.json").read_text()
+    riskai(tiny_repo, "params", "set", "xgb.depth=9")
+    run(["dvc", "repro", "-q"], tiny_repo)
+    riskai(tiny_repo, "commit", "-m", "a run nobody released")
+    run(["git", "tag", "not-a-release"], tiny_repo)
+    run(["git", "reset", "-q", "--hard", "v1"], tiny_repo)
+    run(["dvc", "checkout", "--force"], tiny_repo)
+    run(["dvc", "gc", "-w", "-f"], tiny_repo)
+    proc = riskai(tiny_repo, "rollback", "not-a-release", check=False)
+    assert proc.returncode == 2
+    assert "not-a-release: cannot serve BTCUSDT" in proc.stderr and "riskai release" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert _no_staging_left(tiny_repo) and not (tiny_repo / "data/serving/not-a-release").exists()
+    assert (tiny_repo / "data/serving/CURRENT.json").read_text() == current

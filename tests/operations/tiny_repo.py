@@ -12,8 +12,8 @@ from tests.operations.conftest import REPO_ROOT, init_git, riskai, run
 
 # Stand-ins for the real per-symbol stages (dvc.yaml: foreach over universe.symbols), with the real
 # stages' names and output paths: extract@S (raw manifest: the data source), features@S, xgb@S (a model
-# stage: predictions and its served refit under models/xgb), evaluate@S (the walk-forward headline in
-# metrics/, the full report with its risk bucket shares in reports/) and serve@S (the served copy).
+# stage: predictions and its served refit under models/xgb), evaluate@S (the walk-forward's predictions, its
+# headline in metrics/, the full report with its risk bucket shares in reports/) and serve@S (the served copy).
 # The model, the headline and the bucket shares depend on params xgb.depth.
 STAGE = textwrap.dedent("""\
     import json, pathlib, shutil, sys, yaml
@@ -35,7 +35,11 @@ STAGE = textwrap.dedent("""\
         write(root / "models/xgb/predictions/full.parquet", f"predictions {symbol} {p['depth']}")
     elif stage == "evaluate":
         share = json.loads((root / "models/xgb/served/full/xgb.json").read_text())["depth"] / 10
-        write(root / "walkforward/predictions.parquet", f"walk-forward {symbol} {share}")
+        import pandas as pd  # the walk-forward's real columns: `riskai retrain` judges challengers on them
+        (root / "walkforward").mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"date": pd.date_range("2025-10-01", periods=10), "target_high_vol": [0.0, 1.0] * 5,
+                      "p_meta": [0.5 - share / 2, 0.5 + share / 2] * 5}).to_parquet(
+            root / "walkforward/predictions.parquet", index=False)
         write(metrics / "walkforward.json", json.dumps({"meta": {"pr": share}, "har_logit": {"pr": 0.25}}))
         write(reports / "walkforward.json", json.dumps({
             "overall": {"meta": {"roc_auc": 0.5 + share / 2, "pr_auc": share, "brier": 0.2 - share / 10},
