@@ -12,6 +12,7 @@ from riskai.models.boosting import LGBMRiskClassifier, XGBRiskClassifier
 from riskai.models.har import HarLogitClassifier
 from riskai.models.lstm import LSTMRiskClassifier
 from riskai.models.meta import MetaStacker
+from riskai.operations.daily import predict_day
 from riskai.serving.drivers import (
     BIAS,
     LSTM_NOTE,
@@ -131,6 +132,7 @@ def test_the_days_drivers_explain_its_score(variant, frame, tmp_path):
     drivers = explain_day(variant, window, reference)
     _check_blocks(drivers)
     p = variant.score(window.iloc[-variant.history_days:].reset_index(drop=True)).iloc[-1]
+    assert p["p_meta"] == predict_day(variant, window)["p_meta"]  # the very score `riskai daily` writes
     for name in ("meta", "lgbm", "har_logit", "lstm"):
         assert drivers[name]["log_odds"] == pytest.approx(float(logit(p[f"p_{name}"])), abs=1e-6), name
     assert drivers["xgb"]["log_odds"] == pytest.approx(float(logit(p["p_xgb"])), abs=1e-5)
