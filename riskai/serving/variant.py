@@ -105,8 +105,8 @@ class ServedVariant:
     def meta_inputs(self, frame: pd.DataFrame, scored: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """The meta model's input columns for each row (base probabilities beside the frame's key features)
         and whether every base probability is defined there: what `score` stacks and `drivers` explains."""
-        meta_inputs = list(self.meta.features_)
+        columns = list(self.meta.features_)
         stacked = add_derived_features(pd.concat([frame.reset_index(drop=True), scored.drop(columns=DATE)], axis=1),
-                                       meta_inputs)
-        ready = stacked[[c for c in meta_inputs if c.startswith("p_")]].notna().all(axis=1).to_numpy()
-        return stacked[meta_inputs], ready
+                                       columns)
+        ready = stacked[[c for c in columns if c.startswith("p_")]].notna().all(axis=1).to_numpy()
+        return stacked[columns], ready
