@@ -86,6 +86,10 @@ def today_page(url: str, root: str) -> None:
             left, right = st.columns([1, 2])
             left.dataframe(wide, hide_index=True, column_config={"long": PROB, "short": PROB})
             right.altair_chart(charts.liquidation(liquidation, f"{row['symbol']}: liquidation risk by leverage"))
+        drivers = data.drivers_table(row.get("drivers"))
+        if not drivers.empty:
+            st.markdown(f"**Top drivers** (log-odds of the meta model): {data.drivers_line(row['drivers'])}")
+            st.altair_chart(charts.drivers(drivers, f"{row['symbol']}: what drives today's score"))
     st.subheader("Source freshness")
     fresh = freshness(url, today)
     st.dataframe(fresh, hide_index=True, column_config={"rows": st.column_config.NumberColumn(format="localized"),
@@ -131,6 +135,9 @@ def history_page(url: str, root: str) -> None:
     st.subheader("Spearman correlation of |indicator| with realized volatility, per year")
     table = pd.DataFrame(yearly).T.reset_index(names="indicator") if yearly else pd.DataFrame()
     st.dataframe(table, hide_index=True)
+    st.subheader("Scored days and their drivers")
+    st.dataframe(data.scored_days(predictions(url), symbol), hide_index=True,
+                 column_config={"risk_score": st.column_config.NumberColumn(format="%.1f")})
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:

@@ -33,6 +33,18 @@ def liquidation(table: pd.DataFrame, title: str) -> alt.Chart:
     )
 
 
+def drivers(table: pd.DataFrame, title: str) -> alt.Chart:
+    """The day's top drivers, strongest on top: bars of their log-odds, red raising the risk, green lowering it."""
+    shown = table.assign(direction=table["log_odds"].map(lambda v: "raises risk" if v > 0 else "lowers risk"))
+    return alt.Chart(shown, title=title).mark_bar().encode(
+        y=alt.Y("driver:N", sort=list(shown["driver"]), title=None),
+        x=alt.X("log_odds:Q", title="contribution to the meta log-odds"),
+        color=alt.Color("direction:N", scale=alt.Scale(domain=["raises risk", "lowers risk"],
+                                                       range=["#d73027", "#1a9850"]), title=None),
+        tooltip=["driver", alt.Tooltip("log_odds:Q", format="+.3f")],
+    )
+
+
 def risk_vs_vol(frame: pd.DataFrame, vol: str, title: str) -> alt.LayerChart:
     """Realized volatility (left axis), high-volatility days shaded, risk score (right axis)."""
     base = alt.Chart(frame).encode(x=alt.X("date:T", title=None))

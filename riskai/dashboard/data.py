@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, selec
 from riskai import paths
 from riskai.config import load_params, universe_symbols
 from riskai.features.build import build_features
+from riskai.serving.drivers import drivers_text
 from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL
 from riskai.warehouse.extract import _stable_dtypes as stable_dtypes
 from riskai.warehouse.extract import open_warehouse, read_source_tables
@@ -188,6 +189,27 @@ def json_object(value: str | float | None) -> dict[str, Any]:
     """A sorted-JSON column of risk_predictions (out_of_range_features, stale_sources); {} where the
     row has none (NULL, or NaN in a frame: older rows predate the column)."""
     return json.loads(value) if isinstance(value, str) and value else {}
+
+
+def drivers_table(value: str | float | None) -> pd.DataFrame:
+    """The top drivers of a scored day (its ``drivers`` column) as rows (driver, log_odds), strongest
+    first; empty for rows scored before drivers were recorded."""
+    terms = (json_object(value).get("top") or {}).get("terms") or []
+    return pd.DataFrame(terms, columns=["driver", "log_odds"])
+
+
+def drivers_line(value: str | float | None) -> str:
+    """"rv_1d_rel +0.9, funding_zscore +0.3, ...": the short text of a row's ``drivers`` ("" without)."""
+    return drivers_text(json_object(value))
+
+
+def scored_days(scored: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    """A symbol's scored days, newest first (a day's later-named release first): score, release and the
+    short text of its drivers (empty where the row predates them)."""
+    mine = scored.loc[scored["symbol"] == symbol].sort_values(["date", "model_version"], ascending=False)
+    texts = mine["drivers"].map(drivers_line) if "drivers" in mine else ""
+    return pd.DataFrame({"date": mine["date"].dt.date, "risk_score": mine["risk_score"],
+                         "model_version": mine["model_version"], "drivers": texts}).reset_index(drop=True)
 
 
 def freshness(url: str, today: dt.date) -> pd.DataFrame:

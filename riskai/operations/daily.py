@@ -39,6 +39,7 @@ from riskai.operations.predictions_table import upsert_prediction
 from riskai.operations.repo_state import require_tag
 from riskai.operations.serving import CURRENT_POINTER, served_pointers, verify_served, version_dir
 from riskai.operations.shell import RefusedError
+from riskai.serving.drivers import drivers_text, explain_day
 from riskai.serving.freshness import NoFreshVariantError, fresh_variant
 from riskai.serving.variant import PROBABILITIES, VARIANT_FILE, ServedVariant
 from riskai.warehouse.extract import open_warehouse, read_source_tables
@@ -342,6 +343,7 @@ def _score(run: _DailyRun, served: ServedRelease, allow_in_sample: bool) -> dict
         raise RefusedError(f"features of {day} outside the training range (|robust z| > {limit:g}, or missing "
                            f"where training had them): {json.dumps(outside, sort_keys=True)}")
     probabilities = predict_day(variant, frame)
+    drivers = explain_day(variant, frame, reference)
     risks = liquidation_risk(served, probabilities["p_meta"], float(today["rv_7d"]), reference)
     row = {
         "date": day,
@@ -358,6 +360,7 @@ def _score(run: _DailyRun, served: ServedRelease, allow_in_sample: bool) -> dict
         "in_sample": in_sample,
         "variant": variant.name,
         "stale_sources": json.dumps(stale, sort_keys=True),
+        "drivers": json.dumps(drivers, sort_keys=True),
     }
     upsert_prediction(run.predictions(), row)
     log.info("%s %s: risk score %.1f with %s/%s (age %d days)%s%s", day, symbol, row["risk_score"], served.tag,
@@ -365,7 +368,7 @@ def _score(run: _DailyRun, served: ServedRelease, allow_in_sample: bool) -> dict
              " OUT OF RANGE: " + ", ".join(outside) if outside else "")
     return {**row, "date": day.isoformat(), "liquidation_risk": risks, "out_of_range_features": outside,
             "stale_sources": stale, "source_ages": ages, "model_age_days": age, "model_data_end": data_end.isoformat(),
-            "out_of_range_mode": mode}
+            "out_of_range_mode": mode, "drivers": drivers, "drivers_text": drivers_text(drivers)}
 
 
 def _absolute_sqlite(url: str, root: Path) -> str:

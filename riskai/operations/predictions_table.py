@@ -40,11 +40,14 @@ risk_predictions = Table(
     # stale sources that made it a fallback: sorted JSON {group: {"last", "age_days", "limit_days"}}.
     Column("variant", String(64)),
     Column("stale_sources", Text),
+    # Why the day scored what it did (riskai.serving.drivers): each model's log-odds in additive parts
+    # and the top drivers of the meta log-odds, sorted JSON.
+    Column("drivers", Text),
 )
 
 # Columns added after the table's first version: (name, DDL type) added in place to an older table.
 ADDED_COLUMNS = (("in_sample", "BOOLEAN NOT NULL DEFAULT FALSE"), ("p_har_logit", "DOUBLE PRECISION"),
-                 ("variant", "VARCHAR(64)"), ("stale_sources", "TEXT"))
+                 ("variant", "VARCHAR(64)"), ("stale_sources", "TEXT"), ("drivers", "TEXT"))
 
 
 def create_predictions_table(engine: Engine) -> None:

@@ -95,12 +95,18 @@ class ServedVariant:
             "p_lstm": self.lstm.predict_frame(frame[[DATE, *inputs]]),
             "p_har_logit": self.har_logit.predict_positive(frame),
         })
-        meta_inputs = list(self.meta.features_)
-        stacked = add_derived_features(pd.concat([frame.reset_index(drop=True), scored.drop(columns=DATE)], axis=1),
-                                       meta_inputs)
-        ready = stacked[[c for c in meta_inputs if c.startswith("p_")]].notna().all(axis=1).to_numpy()
+        stacked, ready = self.meta_inputs(frame, scored)
         p_meta = np.full(len(frame), np.nan)
         if ready.any():
-            p_meta[ready] = self.meta.predict_proba(stacked.loc[ready, meta_inputs])[:, 1]
+            p_meta[ready] = self.meta.predict_proba(stacked.loc[ready])[:, 1]
         scored["p_meta"] = p_meta
         return scored
+
+    def meta_inputs(self, frame: pd.DataFrame, scored: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The meta model's input columns for each row (base probabilities beside the frame's key features)
+        and whether every base probability is defined there: what `score` stacks and `drivers` explains."""
+        columns = list(self.meta.features_)
+        stacked = add_derived_features(pd.concat([frame.reset_index(drop=True), scored.drop(columns=DATE)], axis=1),
+                                       columns)
+        ready = stacked[[c for c in columns if c.startswith("p_")]].notna().all(axis=1).to_numpy()
+        return stacked[columns], ready

@@ -54,11 +54,22 @@ def prediction(day: str, symbol: str, version: str, p_meta: float, outside: dict
     }
 
 
+# The drivers `riskai daily` stores with a score (riskai.serving.drivers): the meta log-odds split into
+# its base models' parts and, pushed down to features, its top drivers (log_odds = bias + terms + other).
+TOP_DRIVERS = [["rv_1d_rel", 0.912], ["funding_zscore", 0.304], ["weekday_next", -0.18], ["lstm", 0.041],
+               ["oi_delta", -0.02], ["taker_ratio_delta", 0.004]]
+DRIVERS = json.dumps({
+    "meta": {"log_odds": -0.3053, "bias": -1.2, "other": 0.0, "kind": "logistic",
+             "terms": {"har_logit": 0.4, "lgbm": 0.1547, "lstm": 0.041, "xgb": 0.299}},
+    "lstm": {"log_odds": -0.3, "note": "no per-feature attribution: only its part of the meta model"},
+    "top": {"log_odds": -0.3053, "bias": -1.3663, "other": 0.0, "terms": TOP_DRIVERS},
+}, sort_keys=True)
+
 # Two BTCUSDT days (two releases scored the last one) and one day of a second symbol.
 PREDICTIONS = [
     prediction("2025-11-27", "BTCUSDT", POST_TAG, 0.2113),
     prediction("2025-11-28", "BTCUSDT", PRE_TAG, 0.3050),
-    prediction("2025-11-28", "BTCUSDT", POST_TAG, 0.4287, {"oi_delta": "missing"}),
+    {**prediction("2025-11-28", "BTCUSDT", POST_TAG, 0.4287, {"oi_delta": "missing"}), "drivers": DRIVERS},
     {**prediction("2025-11-20", "ETHUSDT", POST_TAG, 0.0731), "variant": "no_onchain",
      "stale_sources": json.dumps({"onchain": {"age_days": 9, "last": "2025-11-11", "limit_days": 2}})},
 ]

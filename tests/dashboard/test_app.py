@@ -25,6 +25,7 @@ from tests.dashboard.conftest import (
     POST_TAG,
     PRE_DAYS,
     PRE_TAG,
+    TOP_DRIVERS,
     WHERE,
     chart_data,
     report_at,
@@ -69,6 +70,18 @@ def test_today_shows_latest_score_per_symbol_liquidation_and_freshness(app_env):
         lev = row["leverage"].rstrip("×")
         assert row["long"] == pytest.approx(risks[f"{lev}x_long"]) and row["short"] == pytest.approx(risks[f"{lev}x_short"])
 
+    # The day's top drivers: the text and a bar per driver, strongest first (ETHUSDT's row has none).
+    assert [m.value for m in at.markdown if "Top drivers" in m.value] == [
+        "**Top drivers** (log-odds of the meta model): rv_1d_rel +0.9, funding_zscore +0.3, weekday_next \u22120.2, "
+        "lstm +0.04, oi_delta \u22120.02"]
+    drivers_spec, drivers_frames = chart_data(at)[1]
+    assert drivers_spec["title"] == "BTCUSDT: what drives today's score" and len(chart_data(at)) == 3
+    shown = drivers_frames[0]
+    assert [list(pair) for pair in zip(shown["driver"], shown["log_odds"])] == TOP_DRIVERS
+    assert drivers_spec["encoding"]["y"]["sort"] == [name for name, _ in TOP_DRIVERS]
+    assert list(shown["direction"]) == ["raises risk", "raises risk", "lowers risk", "raises risk", "lowers risk",
+                                        "raises risk"]
+
     fresh = at.dataframe[2].value
     spine = fresh[(fresh["table"] == "binance_futures_metrics") & (fresh["symbol"] == "BTCUSDT")].iloc[0]
     first, last, rows = _sql(app_env["url"], "SELECT min(date), max(date), count(*) FROM binance_futures_metrics "
@@ -103,6 +116,12 @@ def test_history_shows_the_pipelines_features_and_scores(app_env, tmp_path):
     yearly = pd.DataFrame(indicator_vol_consistency(frame, spec_dynamic)).T
     table = at.dataframe[0].value.set_index("indicator")
     pd.testing.assert_frame_equal(table, yearly, check_names=False, check_dtype=False)
+
+    # Every scored day with the short text of its drivers (the rows scored before drivers have none).
+    days = at.dataframe[1].value
+    assert list(zip(days["date"].astype(str), days["model_version"], days["drivers"])) == [
+        ("2025-11-28", POST_TAG, "rv_1d_rel +0.9, funding_zscore +0.3, weekday_next \u22120.2, lstm +0.04, oi_delta \u22120.02"),
+        ("2025-11-28", PRE_TAG, ""), ("2025-11-27", POST_TAG, "")]
 
     at.date_input[0].set_value((dt.date(2024, 1, 1), dt.date(2024, 12, 31))).run()
     assert not at.exception

@@ -16,6 +16,7 @@ from riskai.io import read_json, read_parquet
 from riskai.operations.daily import day_features, feature_hash, load_served, model_data_end
 from riskai.operations.lock import operations_lock
 from riskai.operations.predictions_table import create_predictions_table, read_predictions, risk_predictions
+from riskai.serving.drivers import drivers_text
 from riskai.warehouse.extract import open_warehouse
 from riskai.warehouse.schema import binance_futures_metrics, whale_daily_stats
 from tests.operations.conftest import POST_TAG, riskai
@@ -62,6 +63,11 @@ def test_daily_writes_sqlite_and_a_rerun_changes_nothing(repo, day):
     engine = create_engine(f"sqlite:///{repo / 'data/warehouse.sqlite'}")
     first = read_predictions(engine)
     assert len(first) == 1 and first["date"].iloc[0] == day
+    # The reasons travel with the score: the stored JSON, and in the summary its parts and short text.
+    drivers = summary["drivers"]
+    assert json.loads(first["drivers"].iloc[0]) == drivers
+    assert drivers["meta"]["log_odds"] == pytest.approx(np.log(summary["p_meta"] / (1 - summary["p_meta"])), abs=1e-6)
+    assert summary["drivers_text"] == drivers_text(drivers) and summary["drivers_text"]
     _daily(repo, day)
     assert read_predictions(engine).equals(first)
 

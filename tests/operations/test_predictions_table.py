@@ -47,7 +47,7 @@ def test_postgres_upsert_is_idempotent(postgres_url):
 
 
 def _upgrade_keeps_old_rows(engine):
-    """A table of the first version (no in_sample, p_har_logit, variant, stale_sources) gains the
+    """A table of the first version (no in_sample, p_har_logit, variant, stale_sources, drivers) gains the
     columns in place; its rows stay, with NULL (or the default) in what they never recorded."""
     from sqlalchemy import MetaData, Table, text
 
@@ -56,10 +56,12 @@ def _upgrade_keeps_old_rows(engine):
     old.create(engine)
     with engine.begin() as conn:
         conn.execute(old.insert().values(**ROW))
+    drivers = '{"top": {"terms": [["rv_1d", 0.9]]}}'
     upsert_prediction(engine, {**ROW, "date": dt.date(2025, 1, 21), "variant": "no_onchain",
-                               "stale_sources": '{"onchain": {}}', "p_har_logit": 0.2})
+                               "stale_sources": '{"onchain": {}}', "p_har_logit": 0.2, "drivers": drivers})
     stored = read_predictions(engine).set_index("date")
     assert stored.loc[dt.date(2025, 1, 20), "p_meta"] == 0.25 and pd.isna(stored.loc[dt.date(2025, 1, 20), "variant"])
+    assert pd.isna(stored.loc[dt.date(2025, 1, 20), "drivers"]) and stored.loc[dt.date(2025, 1, 21), "drivers"] == drivers
     assert not stored.loc[dt.date(2025, 1, 20), "in_sample"]
     assert stored.loc[dt.date(2025, 1, 21), "variant"] == "no_onchain"
     with engine.connect() as conn:
