@@ -58,3 +58,24 @@ def test_seed_everything_seeds_python_numpy_and_torch():
     first = (random.random(), np.random.rand(), torch.rand(1).item())
     seed_everything(3)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+def test_every_feature_group_and_source_is_declared_wherever_groups_and_sources_are_listed():
+    """A group (implied_vol, onchain, ...) has a freshness limit; every table with a publication lag is
+    a raw table; fallbacks name known groups; every collector is a known source with a base URL."""
+    from riskai.collectors.core import URL_KEYS
+    from riskai.collectors.sources import SOURCES
+    from riskai.features.build import GROUPS, RAW_TABLES
+
+    params = load_params(path=REPO_ROOT / "params.yaml")
+    groups = params["features"]["groups"]
+    assert set(groups) <= set(GROUPS) and "implied_vol" in groups
+    assert set(params["operations"]["max_source_age_days"]) == set(GROUPS)
+    assert set(params["features"]["availability"]) <= set(RAW_TABLES)
+    assert params["features"]["availability"]["implied_volatility"] == 0  # the close at the end of day t
+    variants = params["split"]["variants"]
+    assert variants["no_implied_vol"] == ["implied_vol"]
+    assert all(set(dropped) <= set(groups) for dropped in variants.values())
+    assert set(params["collect"]["sources"]) <= set(SOURCES) and "deribit-dvol" in params["collect"]["sources"]
+    assert set(params["collect"]["base_urls"]) == set(URL_KEYS)
+    assert params["validate"]["ranges"]["implied_volatility"] == {"dvol_close": [5, 500]}

@@ -30,9 +30,9 @@ from riskai.warehouse.upsert import upsert_frame, utc_now_naive
 
 LOG = logging.getLogger(__name__)
 DAY = dt.timedelta(days=1)
-URL_KEYS = ("binance_fapi", "binance_archive", "bybit", "coinmetrics")
+URL_KEYS = ("binance_fapi", "binance_archive", "bybit", "coinmetrics", "deribit")
 URL_ENV = {"binance_fapi": "RISKAI_BINANCE_FAPI_URL", "binance_archive": "RISKAI_BINANCE_ARCHIVE_URL",
-           "bybit": "RISKAI_BYBIT_URL", "coinmetrics": "RISKAI_COINMETRICS_URL"}
+           "bybit": "RISKAI_BYBIT_URL", "coinmetrics": "RISKAI_COINMETRICS_URL", "deribit": "RISKAI_DERIBIT_URL"}
 ALL_URLS_ENV = "RISKAI_COLLECT_BASE_URL"
 
 
@@ -277,7 +277,8 @@ def source_url(ctx: Context, source: Source) -> str:
     """The base URL a source fetched from (the archive for archive sources, else its API's)."""
     if source.window == "archive" or source.name.startswith("binance-archive"):
         return ctx.urls["binance_archive"]
-    for prefix, key in (("binance-", "binance_fapi"), ("bybit-", "bybit"), ("coinmetrics", "coinmetrics")):
+    for prefix, key in (("binance-", "binance_fapi"), ("bybit-", "bybit"), ("coinmetrics", "coinmetrics"),
+                        ("deribit-", "deribit")):
         if source.name.startswith(prefix):
             return ctx.urls[key]
     raise ValueError(f"collector {source.name}: no base URL known")

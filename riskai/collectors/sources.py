@@ -10,12 +10,12 @@ from sqlalchemy import Engine
 from riskai.clock import utc_now
 from riskai.symbols import SymbolError, check_symbol
 
-from riskai.collectors import binance, bybit_coinmetrics as other
+from riskai.collectors import binance, bybit_coinmetrics as other, deribit
 from riskai.collectors.core import (Context, CollectUsageError, Source, base_urls, make_client, run_source,
                                    validate_params)
 from riskai.warehouse.schema import binance_futures_metrics as futures
 from riskai.warehouse.schema import futures_extended_metrics as extended
-from riskai.warehouse.schema import hourly_klines, whale_daily_stats
+from riskai.warehouse.schema import hourly_klines, implied_volatility, whale_daily_stats
 
 SOURCES: dict[str, Source] = {source.name: source for source in (
     Source("binance-klines", "Binance daily klines (REST /fapi/v1/klines 1d): prices, volumes, trades, taker ratio",
@@ -40,6 +40,8 @@ SOURCES: dict[str, Source] = {source.name: source for source in (
            other.fetch_bybit_open_interest, extended, ("bybit_open_interest_value",)),
     Source("coinmetrics", "Coin Metrics community v4 asset metrics (exchange flows, supply, addresses, tx)",
            other.fetch_coinmetrics, whale_daily_stats, ("exchange_inflow_usd", "active_addresses", "tx_count")),
+    Source("deribit-dvol", "Deribit v2 public/get_volatility_index_data (DVOL, 1D): the day's close -> implied_volatility",
+           deribit.fetch_dvol, implied_volatility, ("dvol_close",)),
 )}
 
 

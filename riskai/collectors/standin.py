@@ -6,7 +6,9 @@
 It answers in each API's documented format (see riskai/collectors/binance.py and bybit_coinmetrics.py)
 on one port: Binance fapi and futures/data paths, the archive's ``/data/futures/um/daily/...`` zips
 and ``/data/futures/um/monthly/klines/...`` zips (a month whose last day the files hold) with their
-``.CHECKSUM``, Bybit ``/v5/market/...`` and Coin Metrics ``/v4/timeseries/asset-metrics``.
+``.CHECKSUM``, Bybit ``/v5/market/...``, Coin Metrics ``/v4/timeseries/asset-metrics`` and Deribit
+``/api/v2/public/get_volatility_index_data`` (DVOL, 1D, from ``deribit_dvol_1d.csv`` where the folder
+has it: the file's close, open/high/low null; paged newest first by ``continuation``).
 Every value is the files' own text. What the files do not have is served as absent, never made up:
 ``sumOpenInterest`` (no contract series) and the hourly file's missing kline fields are empty
 strings, Bybit open interest and klines are empty lists; a day with no open interest nor ratios has
@@ -92,6 +94,9 @@ class SymbolData:
         self.ratios_ms = _ms(self.ratios["date"])
         self.onchain = _read(data_dir / "onchain_coinmetrics_1d.csv")
         self.onchain_ms = _ms(self.onchain["date"])
+        dvol = data_dir / "deribit_dvol_1d.csv"  # BTC only: another symbol's folder has no index
+        self.dvol = _read(dvol) if dvol.is_file() else pd.DataFrame({"date": [], "dvol_close": []}, dtype=str)
+        self.dvol_ms = _ms(self.dvol["date"])
         volume, buy = self.daily["volume_btc"].astype(float), self.daily["taker_buy_volume_btc"].astype(float)
         sell = volume - buy
         self.taker_sell = [repr(float(value)) for value in sell]
@@ -119,11 +124,14 @@ def _zip(name: str, text: str) -> bytes:
 class StandIn:
     """The server; ``start()`` runs it in a thread and returns its base URL."""
 
+    deribit_page_size = 1000  # candles per Deribit answer; older ones follow by continuation
+
     def __init__(self, symbols: dict[str, str | Path], assets: dict[str, str] | None = None,
                  latency_s: float = 0.0):
         self.data = {symbol: SymbolData(path) for symbol, path in symbols.items()}
         self.latency_s = latency_s  # added to every answer: a network's round trip (benchmarks)
         self.assets = assets or {_asset(symbol): symbol for symbol in symbols}
+        self.currencies = {_asset(symbol).upper(): symbol for symbol in symbols}  # Deribit: BTC -> BTCUSDT
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
@@ -212,6 +220,7 @@ class StandIn:
             "/futures/data/takerlongshortRatio": self.taker_ratio, "/v5/market/funding/history": self.bybit_funding,
             "/v5/market/open-interest": self.bybit_empty, "/v5/market/kline": self.bybit_empty,
             "/v4/timeseries/asset-metrics": lambda q: self.coinmetrics(q, host, path),
+            "/api/v2/public/get_volatility_index_data": self.deribit_dvol,
         }
         for name in RATIO_FILE_COLUMNS:
             handlers[f"/futures/data/{name}"] = lambda q, name=name: self.long_short(q, name)
@@ -442,6 +451,31 @@ class StandIn:
             payload["next_page_url"] = (f"http://{host}{path}?"
                                         + urllib.parse.urlencode({**rest, "next_page_token": token}))
         return payload
+
+
+    # ---------------------------------------------------------------- Deribit
+    def deribit_dvol(self, query):
+        def invalid(param: str):
+            return 400, {"jsonrpc": "2.0", "error": {"message": "Invalid params", "code": -32602,
+                                                     "data": {"reason": "wrong format", "param": param}},
+                         "usIn": 0, "usOut": 0, "usDiff": 0, "testnet": False}
+
+        data = self.data.get(self.currencies.get(query.get("currency", ""), ""))
+        if data is None or not len(data.dvol_ms):
+            return invalid("currency")
+        if query.get("resolution") != "1D":
+            return invalid("resolution")  # the stand-in serves daily candles only
+        try:
+            start, end = int(query["start_timestamp"]), int(query["end_timestamp"])
+        except (KeyError, ValueError):
+            return invalid("start_timestamp" if "start_timestamp" not in query else "end_timestamp")
+        lo, hi = _window(data.dvol_ms, start, end)
+        first = max(lo, hi - self.deribit_page_size)  # the newest candles up to end_timestamp, oldest first
+        rows = [[int(data.dvol_ms[i]), None, None, None, float(data.dvol["dvol_close"][i])] for i in range(first, hi)]
+        now = int(time.time() * 1_000_000)
+        return {"jsonrpc": "2.0", "result": {"data": rows,
+                                             "continuation": int(data.dvol_ms[first]) - 1 if first > lo else None},
+                "usIn": now, "usOut": now, "usDiff": 0, "testnet": False}
 
 
 def _asset(symbol: str) -> str:

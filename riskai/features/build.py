@@ -34,8 +34,9 @@ from riskai.io import read_parquet
 LOG = logging.getLogger(__name__)
 SPINE_TABLE = "binance_futures_metrics"
 # Raw tables the features stage reads (data/symbols/<S>/raw/<table>.parquet); the extract writes them all.
-RAW_TABLES = ("binance_futures_metrics", "futures_extended_metrics", "whale_daily_stats", "hourly_klines")
-GROUPS = ("price", "volatility", "funding", "taker", "open_interest", "onchain", "calendar")
+RAW_TABLES = ("binance_futures_metrics", "futures_extended_metrics", "whale_daily_stats", "implied_volatility",
+              "hourly_klines")
+GROUPS = ("price", "volatility", "funding", "taker", "open_interest", "onchain", "implied_vol", "calendar")
 # (table, column) each group cannot do without; a requested group whose source has no values for the
 # symbol (a symbol without on-chain data, a stopped open-interest series) is dropped with a notice,
 # recorded in feature_spec.json "dropped_groups": never a crash, never a fill.
@@ -48,6 +49,7 @@ GROUP_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "taker": (("binance_futures_metrics", "volume_base"), ("binance_futures_metrics", "taker_buy_volume_base")),
     "open_interest": (("binance_futures_metrics", "sum_open_interest_value"),),
     "onchain": (("whale_daily_stats", "net_flow_usd"),),
+    "implied_vol": (("implied_volatility", "dvol_close"),),
     "calendar": (),
 }
 # (table, column) a single feature needs beyond its group's sources: where it has no values for the
@@ -68,6 +70,9 @@ PARAM_KEYS = ("groups", "ffill_limit", "zscore_window", "vol_estimator", "target
               "target_min_periods")
 STATIC_FEATURES = ("weekday_next", "is_weekend_next")
 OI_FEATURES = ("oi_delta", "oi_accel", "oi_delta_7d")
+# Horizon of DVOL (a 30-day implied volatility): the realized variance it is compared with spans as many days.
+IV_HORIZON_DAYS = 30
+DAYS_PER_YEAR = 365  # DVOL is annualised over calendar days (crypto trades every day)
 # Share of a trailing window that must hold values (a few missing days must not erase a month).
 MIN_WINDOW_COVERAGE = 0.8
 # Deliberately not model features; written to feature_spec.json so the choice is visible.
@@ -326,6 +331,28 @@ def _onchain_features(whale: pd.DataFrame, observed: pd.DataFrame, window: int) 
     }
 
 
+def _implied_vol_features(iv: pd.DataFrame, observed: pd.DataFrame, returns: pd.Series) -> dict[str, pd.Series]:
+    """Deribit's DVOL (annualised %, the close at the end of day t) against the realized variance of the
+    last IV_HORIZON_DAYS daily log returns up to t: the variance risk premium over a matching horizon.
+
+    Levels use the carried value (at most ffill_limit days); changes use observed closes only.
+    """
+    dvol = iv["dvol_close"] / 100.0
+    horizon = IV_HORIZON_DAYS
+    realized_daily_var = (returns ** 2).rolling(horizon, min_periods=_min_periods(horizon)).mean()
+    implied_daily_var = dvol ** 2 / DAYS_PER_YEAR
+    return {
+        "iv_log": np.log(dvol),
+        # Implied minus realized variance over the horizon (both as variance of a 30-day return).
+        "iv_vrp_30d": (implied_daily_var - realized_daily_var) * horizon,
+        # log(implied / realized daily volatility): scale-free, the same premium as a ratio.
+        "iv_rv_log_ratio": 0.5 * np.log(implied_daily_var / realized_daily_var.where(realized_daily_var > 0)),
+        "iv_change_1d": _log_change(observed["dvol_close"]),
+        "iv_change_5d": _log_change(observed["dvol_close"], 5),
+        "implied_vol_missing": observed["dvol_close"].isna().astype("float64"),
+    }
+
+
 def _calendar_features(spine: pd.DatetimeIndex) -> dict[str, pd.Series]:
     weekday_next = pd.Series((spine + pd.Timedelta(days=1)).day_of_week, index=spine, dtype="float64")
     return {"weekday_next": weekday_next, "is_weekend_next": (weekday_next >= 5).astype("float64")}
@@ -392,6 +419,9 @@ def build_features(raw: dict[str, pd.DataFrame], params: dict) -> tuple[pd.DataF
                                            [c for t, c in FEATURE_SOURCES.values() if t == "whale_daily_stats"]))
         whale, whale_observed = _align(_known_table(raw, "whale_daily_stats", whale_columns, params), spine, ffill_limit)
         by_group["onchain"] = _onchain_features(whale, whale_observed, window)
+    if "implied_vol" in groups:
+        iv, iv_observed = _align(_known_table(raw, "implied_volatility", ["dvol_close"], params), spine, ffill_limit)
+        by_group["implied_vol"] = _implied_vol_features(iv, iv_observed, _log_change(daily_observed["close"]))
     if "calendar" in groups:
         by_group["calendar"] = _calendar_features(spine)
     dropped_columns = _missing_columns(raw, [name for group in by_group.values() for name in group])

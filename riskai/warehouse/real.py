@@ -4,7 +4,8 @@ A table has a row for every day any of its sources has, and only those; a column
 stays NULL rather than being derived from another scope: ``sum_open_interest`` (no contract-count
 series, only Coinalyze's USD value), ``bybit_open_interest_value`` (CoinGlass covers all BTC contracts,
 kept in the ``*_all_base_contracts_usd`` columns), ``large_tx_count`` (not in Coin Metrics' community
-tier); ``bitinfocharts_whale`` stays empty. Funding is the UTC-day mean and count of the 8-hourly
+tier); ``bitinfocharts_whale`` stays empty. ``implied_volatility`` holds Deribit's DVOL close where
+the folder has ``deribit_dvol_1d.csv`` (BTC only; its missing days stay missing). Funding is the UTC-day mean and count of the 8-hourly
 settlements. The one derived value, ``taker_buy_sell_ratio``, comes from the daily klines:
 taker buy volume / (volume - taker buy volume).
 """
@@ -25,6 +26,7 @@ from riskai.warehouse.schema import (
     binance_futures_metrics,
     futures_extended_metrics,
     hourly_klines,
+    implied_volatility,
     whale_daily_stats,
 )
 from riskai.warehouse.upsert import table_frame
@@ -39,6 +41,9 @@ LONG_SHORT = "binance_long_short_ratios_1d.csv"
 BYBIT_FUNDING = "bybit_funding_8h.csv"
 ONCHAIN = "onchain_coinmetrics_1d.csv"
 LIQUIDATIONS = "liquidations_1d.csv"
+# Deribit's DVOL (BTC only): optional, a folder without it (another symbol's) leaves implied_volatility empty.
+DVOL = "deribit_dvol_1d.csv"
+OPTIONAL_FILES = (DVOL,)
 
 
 # Cell texts that mean "no value": stored as NULL, which never overwrites a stored value (upsert).
@@ -187,6 +192,7 @@ def real_file_hashes(data_dir: str | Path) -> dict[str, str]:
     data_dir = Path(data_dir)
     names = (KLINES_1D, KLINES_1H, MARK_KLINES_1D, BINANCE_FUNDING, BINANCE_OI, COINGLASS_OI, LONG_SHORT,
              BYBIT_FUNDING, ONCHAIN, LIQUIDATIONS)
+    names += tuple(name for name in OPTIONAL_FILES if (data_dir / name).is_file())
     return {name: hashlib.sha256((data_dir / name).read_bytes()).hexdigest() for name in names}
 
 
@@ -237,6 +243,14 @@ def read_real_frames(data_dir: str | Path, symbol: str = "BTCUSDT") -> dict[str,
     }))
     whale = _assemble(whale_daily_stats, [onchain], symbol)
 
+    # DVOL's date is the day its daily candle opens; the close is the value at that day's end (24:00 UTC).
+    # Missing days stay missing: no row, no fill.
+    if (data_dir / DVOL).is_file():
+        dvol = _assemble(implied_volatility, [_daily(_read(data_dir, DVOL, {"dvol_close": "dvol_close"}))], symbol)
+    else:
+        dvol = table_frame(implied_volatility, pd.DataFrame(columns=["dvol_close"],
+                                                            index=pd.DatetimeIndex([], name="date")), symbol)
+
     hourly = _read(data_dir, KLINES_1H, {
         "open": "open", "high": "high", "low": "low", "close": "close", "volume_btc": "volume_base",
     }, "open_time_utc").rename(columns={"time": "open_time"})
@@ -246,5 +260,6 @@ def read_real_frames(data_dir: str | Path, symbol: str = "BTCUSDT") -> dict[str,
         binance_futures_metrics.name: futures,
         futures_extended_metrics.name: extended,
         whale_daily_stats.name: whale,
+        implied_volatility.name: dvol,
         hourly_klines.name: hourly[[column.name for column in hourly_klines.c]],
     }

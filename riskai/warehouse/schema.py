@@ -142,6 +142,16 @@ bitinfocharts_whale = Table(
     Column("top100_share_pct", Double),
 )
 
+# Implied volatility of the symbol's base currency: Deribit's DVOL, the 30-day implied volatility index
+# (annualised, percent). A day's value is the daily candle's close, at 24:00 UTC: known when the day
+# ends. Only currencies with an index have rows (BTC); other symbols' features drop the group.
+implied_volatility = Table(
+    "implied_volatility",
+    metadata,
+    *_key(),
+    Column("dvol_close", Double),
+)
+
 hourly_klines = Table(
     "hourly_klines",
     metadata,
@@ -210,6 +220,7 @@ SOURCE_TABLES: tuple[Table, ...] = (
     whale_daily_stats,
     whale_weekly_stats,
     bitinfocharts_whale,
+    implied_volatility,
     hourly_klines,
 )
 

@@ -27,7 +27,7 @@ def file_loaded(url: str, data_dir, start=START, end=END) -> dict[str, pd.DataFr
 
 
 TABLES = ("binance_futures_metrics", "futures_extended_metrics", "whale_daily_stats", "whale_weekly_stats",
-          "hourly_klines")
+          "implied_volatility", "hourly_klines")
 
 
 def assert_equal_tables(collected: dict[str, pd.DataFrame], loaded: dict[str, pd.DataFrame]) -> None:

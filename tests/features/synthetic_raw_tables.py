@@ -39,8 +39,14 @@ def conform(table_name: str, data: dict) -> pd.DataFrame:
 
 
 def make_raw(days: int = 200, start: str = "2022-01-01", seed: int = 0, oi_stop: str | None = None,
-             onchain_stop: str | None = None, bybit_start: str | None = None) -> dict[str, pd.DataFrame]:
-    """Random but coherent raw tables: daily klines aggregate the hourly bars; volatility has regimes."""
+             onchain_stop: str | None = None, bybit_start: str | None = None, dvol: bool = True,
+             dvol_gap_every: int = 37) -> dict[str, pd.DataFrame]:
+    """Random but coherent raw tables: daily klines aggregate the hourly bars; volatility has regimes.
+
+    ``implied_volatility`` (a DVOL-like index: the regime's volatility, annualised %, with noise) lacks
+    every ``dvol_gap_every``-th day, as the real index lacks a few; ``dvol=False`` leaves it empty (a
+    symbol without an index). Its draws come from their own generator: the other tables stay as they were.
+    """
     rng = np.random.default_rng(seed)
     dates = pd.date_range(start, periods=days, freq="D")
     log_sigma = np.empty(days)
@@ -93,5 +99,9 @@ def make_raw(days: int = 200, start: str = "2022-01-01", seed: int = 0, oi_stop:
         whale = whale[whale["date"] <= pd.Timestamp(onchain_stop)].reset_index(drop=True)
     empty = {name: conform(name, {c.name: [] for c in TABLES[name].columns})
              for name in ("whale_weekly_stats", "bitinfocharts_whale")}
+    index = 100 * np.exp(log_sigma) * np.sqrt(365) * np.exp(np.random.default_rng(seed + 10_000).normal(0, 0.05, days))
+    kept = (np.arange(days) % dvol_gap_every != dvol_gap_every - 1) if dvol else np.zeros(days, dtype=bool)
+    implied = conform("implied_volatility", {"symbol": np.array(symbol)[kept], "date": dates[kept],
+                                             "dvol_close": index[kept]})
     return {"binance_futures_metrics": metrics, "futures_extended_metrics": extended, "whale_daily_stats": whale,
-            "hourly_klines": hourly, **empty}
+            "implied_volatility": implied, "hourly_klines": hourly, **empty}

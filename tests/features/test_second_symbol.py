@@ -19,8 +19,11 @@ from tests.warehouse.conftest import engine_for
 
 SEED = 7
 SPAN = {"start": "2024-01-01", "end": "2024-06-30"}
-# The pipeline's own params, with a threshold window a half-year span can label.
-FEATURE_PARAMS = {**load_params("features", REPO_ROOT / "params.yaml"), "target_window": 60, "target_min_periods": 30}
+# The pipeline's own params, with a threshold window a half-year span can label; without implied_vol,
+# which the synthetic sample has no index for (tests/features/test_implied_vol.py covers that group).
+_PARAMS = load_params("features", REPO_ROOT / "params.yaml")
+FEATURE_PARAMS = {**_PARAMS, "groups": [g for g in _PARAMS["groups"] if g != "implied_vol"], "target_window": 60,
+                  "target_min_periods": 30}
 REQUIRED = load_params("extract", REPO_ROOT / "params.yaml")["required_tables"]
 NO_ONCHAIN = ["binance_futures_metrics", "futures_extended_metrics", "hourly_klines"]
 

@@ -85,3 +85,26 @@ def test_the_first_variant_without_a_stale_source_scores():
 def test_a_group_without_a_limit_is_a_parameter_error():
     with pytest.raises(ValueError, match="operations.max_source_age_days: no limit for source group 'funding'"):
         stale_groups({"funding": {"last": "2025-03-10", "age_days": 0}}, {"price": 0})
+
+
+@pytest.mark.parametrize("last, stale", [(DAY, False), (DAY - dt.timedelta(days=1), False),
+                                          (DAY - dt.timedelta(days=2), True)])
+def test_implied_vol_is_stale_past_its_limit_and_its_fallback_scores(tmp_path, last, stale):
+    """DVOL of day t is known at the end of t (lag 0): with params.yaml's limit of 1 day, a missing
+    scored day is tolerated, two are not, and then no_implied_vol scores."""
+    from riskai.config import REPO_ROOT, load_params
+
+    limits = load_params("operations", REPO_ROOT / "params.yaml")["max_source_age_days"]
+    availability = load_params("features", REPO_ROOT / "params.yaml")["availability"]
+    engine = create_engine(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    create_schema(engine)
+    days = pd.date_range("2025-03-01", last)
+    upsert_frame(engine, "implied_volatility", pd.DataFrame({"symbol": "BTCUSDT", "date": days.date,
+                                                             "dvol_close": 50.0}))
+    ages = source_ages(engine, "BTCUSDT", DAY, ["implied_vol"], availability)
+    engine.dispose()
+    assert ages["implied_vol"] == {"last": last.isoformat(), "age_days": (DAY - last).days}
+    found = stale_groups(ages, limits)
+    assert ("implied_vol" in found) is stale
+    needs = {"full": ["implied_vol", "price"], "no_implied_vol": ["price"]}
+    assert choose_variant(needs, found) == ("no_implied_vol" if stale else "full")

@@ -27,7 +27,7 @@ OLD_NAMES = {
     "hourly_klines": {"volume_base": "volume"},
 }
 SPAN = ("2024-01-01", "2024-02-29")
-NEWER_TABLES = {"quarantine", "revisions"}  # revision 0003
+NEWER_TABLES = {"quarantine", "revisions", "implied_volatility"}  # revisions 0003, 0004
 
 
 def _old_metadata() -> MetaData:
@@ -95,7 +95,7 @@ def test_old_warehouse_upgrades_in_place_with_every_value_under_its_new_name(any
     with engine_for(any_url) as engine:
         assert current_revision(engine) is None
         assert create_schema(engine) == {"from": "unversioned (stamped 0001)", "to": head_revision()}
-        assert current_revision(engine) == head_revision() == "0003"
+        assert current_revision(engine) == head_revision() == "0004"
         columns = {name: [c["name"] for c in inspect(engine).get_columns(name)] for name in metadata.tables}
         assert columns == {name: [c.name for c in table.c] for name, table in metadata.tables.items()}
         _assert_values_kept(snapshot(engine), rows)
@@ -110,13 +110,13 @@ def test_load_and_the_cli_migrate_an_old_warehouse_before_writing(any_url, capsy
         _assert_values_kept({name: frame[frame["symbol"] != "SOLUSDT"] for name, frame in stored.items()}, rows)
         assert (stored["binance_futures_metrics"]["symbol"] == "SOLUSDT").sum() == 31
     assert warehouse_main(["migrate", "--url", any_url]) == 0  # at head: nothing to do
-    assert "schema revision: 0003 -> 0003" in capsys.readouterr().out
+    assert "schema revision: 0004 -> 0004" in capsys.readouterr().out
 
 
 def test_riskai_warehouse_migrate_upgrades_an_old_warehouse(sqlite_url, capsys):
     rows = _old_warehouse(sqlite_url)
     assert riskai_main(["warehouse", "migrate", "--url", sqlite_url]) == 0
-    assert "schema revision: unversioned (stamped 0001) -> 0003" in capsys.readouterr().out
+    assert "schema revision: unversioned (stamped 0001) -> 0004" in capsys.readouterr().out
     with engine_for(sqlite_url) as engine:
         _assert_values_kept(snapshot(engine), rows)
 
@@ -131,8 +131,8 @@ def test_extract_of_an_old_warehouse_names_the_missing_column_and_the_migrate_co
 
 def test_fresh_warehouse_is_created_at_head_and_stamped(any_url):
     with engine_for(any_url) as engine:
-        assert migrate(engine) == {"from": "empty", "to": "0003"}
-        assert current_revision(engine) == "0003"
+        assert migrate(engine) == {"from": "empty", "to": "0004"}
+        assert current_revision(engine) == "0004"
         assert set(metadata.tables) <= set(inspect(engine).get_table_names())
 
 
@@ -142,7 +142,7 @@ def test_a_warehouse_at_head_is_left_alone(sqlite_url):
         with engine.connect() as conn:
             ddl = conn.execute(text("SELECT name, sql FROM sqlite_master ORDER BY name")).all()
         before = snapshot(engine)
-        assert migrate(engine) == {"from": "0003", "to": "0003"}
+        assert migrate(engine) == {"from": "0004", "to": "0004"}
         with engine.connect() as conn:
             assert conn.execute(text("SELECT name, sql FROM sqlite_master ORDER BY name")).all() == ddl
         for name, frame in snapshot(engine).items():

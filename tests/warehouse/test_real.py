@@ -18,8 +18,9 @@ REAL_COUNTS = {
     "whale_daily_stats": 2161,
     "whale_weekly_stats": 309,
     "bitinfocharts_whale": 0,
+    "implied_volatility": 1672,        # Deribit DVOL 2021-03-24 .. 2025-11-30, 41 days missing (no row)
     "hourly_klines": 54607,
-    "data_provenance": 10,              # one sha256 per real file
+    "data_provenance": 11,              # one sha256 per real file
     "quarantine": 0,                    # only collectors refuse values
     "revisions": 0,                     # a first load replaces nothing
 }
@@ -58,6 +59,31 @@ def test_daily_funding_is_the_mean_of_the_settlements(real):
     assert day["close"] == 69001.8 and day["trades"] == 3375720
     extended = _day(real["rows"]["futures_extended_metrics"], "2024-03-10")
     assert extended["taker_buy_sell_ratio"] == pytest.approx(116161.406 / (233596.523 - 116161.406))
+
+
+def test_dvol_is_the_days_close_and_its_missing_days_stay_missing(real):
+    dvol = real["rows"]["implied_volatility"]
+    assert (dvol["symbol"] == "BTCUSDT").all() and dvol["dvol_close"].notna().all()
+    assert (dvol["date"].min(), dvol["date"].max()) == (dt.date(2021, 3, 24), dt.date(2025, 11, 30))
+    assert _day(dvol, "2021-03-24")["dvol_close"] == 95.04 and _day(dvol, "2025-11-30")["dvol_close"] == 48.78
+    days = set(dvol["date"])
+    assert dt.date(2025, 11, 29) not in days and dt.date(2022, 3, 16) not in days  # missing in the file: no row
+    span = (dvol["date"].max() - dvol["date"].min()).days + 1
+    assert span - len(dvol) == 41
+
+
+def test_a_folder_without_the_dvol_file_leaves_implied_volatility_empty(real_data_dir, tmp_path):
+    from riskai.warehouse.real import DVOL, read_real_frames, real_file_hashes
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for path in real_data_dir.iterdir():
+        if path.is_file() and path.name != DVOL:
+            (folder / path.name).symlink_to(path)
+    frames = read_real_frames(folder, "ETHUSDT")
+    assert frames["implied_volatility"].empty
+    assert list(frames["implied_volatility"].columns) == ["symbol", "date", "dvol_close"]
+    assert DVOL not in real_file_hashes(folder)
 
 
 def test_open_interest_only_where_the_source_has_it(real):
