@@ -178,6 +178,8 @@ def format_value(value: Any) -> str:
     """YAML flow text for a value: bare words where YAML reads them back unchanged, else quoted."""
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # a flow mapping, e.g. split.variants={} or {no_onchain: [onchain]}
+        return "{" + ", ".join(f"{format_value(str(k))}: {format_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str):
         bare = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-/]*", value)
         return value if bare and yaml.safe_load(value) == value else json.dumps(value)

@@ -24,6 +24,20 @@ def test_set_params_changes_only_the_named_lines(tmp_path):
     assert all("#" in b for a, b in changed if "#" in a)  # trailing comments survive
 
 
+@pytest.mark.parametrize("value", ["{}", "{no_onchain: [onchain]}"])
+def test_a_mapping_replaces_a_block_mapping(tmp_path, value):
+    """`split.variants={}` (no fallback variants) rewrites the block's lines as one flow mapping."""
+    params = tmp_path / "params.yaml"
+    original = (REPO_ROOT / "params.yaml").read_text()
+    params.write_text(original)
+    key, parsed = parse_assignment(f"split.variants={value}")
+    set_params(params, {key: parsed})
+    loaded = yaml.safe_load(params.read_text())
+    assert loaded["split"]["variants"] == parsed
+    assert {k: v for k, v in loaded.items() if k != "split"} == {
+        k: v for k, v in yaml.safe_load(original).items() if k != "split"}
+
+
 @pytest.mark.parametrize("assignment", ["nosection.key=1", "features.nokey=1", "features=1"])
 def test_unknown_keys_are_refused(tmp_path, assignment):
     params = tmp_path / "params.yaml"

@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from tests.repo_copies import copy_repository, run
+from tests.repo_copies import copy_repository, run, without_variants
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +35,7 @@ def experiment_repo(tmp_path_factory):
     repo = copy_repository(tmp_path_factory.mktemp("experiments") / "repo")
     run([sys.executable, "-m", "riskai.warehouse", "load", "--source", "synthetic", "--symbol", S], repo)
     params = repo / "params.yaml"
-    variants = "  variants:\n    no_open_interest: [open_interest]\n    no_onchain: [onchain]\n"
-    assert variants in params.read_text()
-    params.write_text(params.read_text().replace(variants, "  variants: {}\n"))
+    without_variants(params)
     run([sys.executable, "-m", "riskai.operations", "params", "set", "universe.symbols=[BTCUSDT]",
          "lstm.max_epochs=3"], repo)
     run(["dvc", "repro"], repo)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from riskai.io import read_json
-from tests.repo_copies import copy_repository, run
+from tests.repo_copies import copy_repository, run, without_variants
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +52,7 @@ def universe_repo(tmp_path_factory):
     # No fallback variants: the plumbing is the point here, and each variant is one more walk-forward.
     riskai(repo, "params", "set", "universe.symbols=[ALPHAUSDT, BETAUSDT]", "extract.symbol=ALPHAUSDT")
     params = repo / "params.yaml"
-    variants = "  variants:\n    no_open_interest: [open_interest]\n    no_onchain: [onchain]\n"
-    assert variants in params.read_text()
-    params.write_text(params.read_text().replace(variants, "  variants: {}\n"))
+    without_variants(params)
     out = run(["dvc", "repro"], repo).stdout
     assert {f"{stage}@{s}" for stage in LIVE for s in ("ALPHAUSDT", "BETAUSDT")} <= ran_stages(out), out
     return repo
