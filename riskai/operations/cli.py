@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("commit", cmd_commit, "commit dvc.lock, params.yaml and metrics/ after `dvc repro`")
     p.add_argument("-m", "--message", required=True)
 
-    p = command("dashboard", cmd_dashboard, "open the Streamlit risk dashboard (Today, History, Models, Data)")
+    p = command("dashboard", cmd_dashboard, "open the Streamlit risk dashboard (Today, History, Models, Live, Data)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="localhost", help="address to listen on (0.0.0.0 for every interface)")
     p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")

@@ -21,16 +21,13 @@ from riskai.clock import last_closed_day
 from riskai.columns import DATE
 from riskai.config import load_params
 from riskai.features.build import build_features
-from riskai.features.coverage import is_indicator
-from riskai.io import read_json, read_parquet
 from riskai.operations.alerts import alert_payload, post_alerts
-from riskai.operations.daily import ServedRelease, _absolute_sqlite, in_sample_window, load_served
+from riskai.operations.daily import ServedRelease, _absolute_sqlite, load_served
 from riskai.operations.predictions_table import read_predictions, risk_predictions
 from riskai.operations.serving import served_pointers
 from riskai.operations.shell import RefusedError
 from riskai.serving import monitor as live
 from riskai.serving.freshness import source_ages, stale_groups
-from riskai.serving.variant import VARIANT_FILE
 from riskai.warehouse.extract import open_warehouse, read_source_tables
 from riskai.warehouse.schema import database_url, make_engine
 
@@ -99,14 +96,9 @@ def _served(root: Path, symbol: str, pointers: dict) -> tuple[ServedRelease | No
         return None, str(error)
 
 
-def _variant_descriptions(served: ServedRelease) -> dict[str, dict[str, Any]]:
-    base = served.path(served.where.served_dir)
-    return {path.parent.name: read_json(path) for path in sorted(base.glob(f"*/{VARIANT_FILE}"))}
-
-
 def _needed_groups(served: ServedRelease) -> list[str]:
     """The groups the full variant needs (the fallbacks need fewer)."""
-    return list(_variant_descriptions(served)["full"]["needs_groups"])
+    return list(live.variant_descriptions(served.base, served.symbol)["full"]["needs_groups"])
 
 
 def _scored_days(engine: Engine, symbol: str, day: dt.date) -> pd.DataFrame:
@@ -136,36 +128,16 @@ def walkforward_predictions(root: Path, served: ServedRelease) -> pd.DataFrame:
 
 def _track_record(root: Path, served: ServedRelease, warehouse: Engine, scored: pd.DataFrame, day: dt.date,
                   operations: dict[str, Any]) -> dict[str, Any]:
-    windows = [int(w) for w in operations.get("monitor_windows") or [30, 90, 365]]
-    descriptions = _variant_descriptions(served)
-    thresholds = {name: float(d["thresholds"]["meta"]) for name, d in descriptions.items() if "thresholds" in d}
     raw = read_source_tables(warehouse, served.symbol, served.params["extract"]["start"], day)
     frame, _ = build_features(raw, served.params["features"])
-    joined = live.join_outcomes(scored, live.outcomes(frame, day), served.symbol, served.tag)
-    figures = live.live_metrics(joined, thresholds, windows)
-    evaluate = served.params["evaluate"]
     try:
-        walkforward = walkforward_predictions(root, served)
-        bands = {w: live.walkforward_band(walkforward, figures[w]["n_days"], int(evaluate["bootstrap_block"]),
-                                          int(evaluate["bootstrap_samples"]), int(evaluate["seed"])) for w in windows}
-        band_note = None
-    except Exception as error:  # noqa: BLE001 - a cache without the file: the figures still show
-        bands, band_note = {}, f"walk-forward predictions of {served.tag} not readable: " + \
-            " ".join(str(error).split())[:200]
-    first, last = in_sample_window(descriptions["full"])
-    reference = live.fit_window(read_parquet(served.path(served.where.features)), first, last)
-    mine = scored.loc[scored["model_version"] == served.tag, DATE].sort_values().tail(min(windows))
-    recent = frame.loc[frame[DATE].isin(mine)]
-    names = [n for n in descriptions["full"]["inputs"] if not is_indicator(n)]
-    drift = live.feature_drift(reference, recent, names) if len(recent) else None
-    return {
-        "live": {w: {**figures[w], "band": bands.get(w, {})} for w in windows},
-        "band_note": band_note,
-        "breaches": live.skill_breaches(figures, bands),
-        "calibration": live.calibration_table(joined).to_dict("records"),
-        "drift_days": int(len(recent)),
-        "drift_frame": drift,
-    }
+        walkforward, band_note = walkforward_predictions(root, served), None
+    except Exception as error:  # noqa: BLE001 - a cache without the file: the live figures still show
+        walkforward = None
+        band_note = f"walk-forward predictions of {served.tag} not readable: " + " ".join(str(error).split())[:200]
+    record = live.track_record(served.base, served.symbol, served.tag, frame, scored, walkforward,
+                               served.params["evaluate"], operations.get("monitor_windows") or live.WINDOWS, day)
+    return {**record, "band_note": band_note or record.get("band_note")}
 
 
 def _deliver(url: str | None, alerts: list[dict[str, Any]], symbol: str, day: dt.date) -> str:

@@ -22,12 +22,16 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from riskai import paths
 from riskai.columns import DATE, TARGET
 from riskai.evaluation.bootstrap import moving_block_indices
 from riskai.evaluation.metrics import average_precision, roc_auc
+from riskai.features.coverage import is_indicator
+from riskai.io import read_json, read_parquet
 
 RUNS_LOG = Path("data/operations/runs.jsonl")  # one JSON line per run of an operations command
 RECORDED_COMMANDS = ("daily", "collect", "retrain")  # the nights' runs whose failure opens an alert
+WINDOWS = (30, 90, 365)  # default operations.monitor_windows
 METRICS = ("roc_auc", "pr_auc", "brier", "alarm_hit_rate")
 # Higher is better for every metric but Brier; a window needs this many days with both classes to be judged.
 MIN_WINDOW_DAYS = 20
@@ -186,6 +190,45 @@ def feature_drift(reference: pd.DataFrame, live: pd.DataFrame, names: Iterable[s
             if name in reference and name in live]
     frame = pd.DataFrame(rows, columns=["feature", "psi"])
     return frame.sort_values("psi", ascending=False, na_position="last").reset_index(drop=True)
+
+
+# --- the served release's record ------------------------------------------------------------------
+
+def variant_descriptions(served_base: Path, symbol: str) -> dict[str, dict[str, Any]]:
+    """variant.json of every served variant in a served copy (data/serving/<tag>/<symbol>)."""
+    base = Path(served_base) / paths.for_symbol(symbol).served_dir
+    return {path.parent.name: read_json(path) for path in sorted(base.glob("*/variant.json"))}
+
+
+def track_record(served_base: Path, symbol: str, tag: str, frame: pd.DataFrame, scored: pd.DataFrame,
+                 walkforward: pd.DataFrame | None, evaluate: Mapping[str, Any], windows: Iterable[int],
+                 day: dt.date) -> dict[str, Any]:
+    """The live record of release ``tag`` for ``symbol`` as of ``day``: per window its metrics beside the
+    walk-forward band, the breaches, the live calibration and each feature's PSI (last scored days of the
+    smallest window against the fit window). ``frame``: the features built from the warehouse (labels
+    included); ``scored``: its risk_predictions rows; ``walkforward``: the release's out-of-sample days."""
+    windows = [int(w) for w in windows]
+    descriptions = variant_descriptions(served_base, symbol)
+    full = descriptions["full"]
+    thresholds = {name: float(d["thresholds"]["meta"]) for name, d in descriptions.items() if "thresholds" in d}
+    joined = join_outcomes(scored, outcomes(frame, day), symbol, tag)
+    figures = live_metrics(joined, thresholds, windows)
+    bands = {} if walkforward is None else {
+        w: walkforward_band(walkforward, figures[w]["n_days"], int(evaluate["bootstrap_block"]),
+                            int(evaluate["bootstrap_samples"]), int(evaluate["seed"])) for w in windows}
+    features = read_parquet(Path(served_base) / paths.for_symbol(symbol).features)
+    reference = fit_window(features, dt.date.fromisoformat(full["fit_start"]), dt.date.fromisoformat(full["data_end"]))
+    mine = scored.loc[scored["model_version"] == tag, DATE]
+    recent = frame.loc[frame[DATE].isin(pd.to_datetime(mine).sort_values().tail(min(windows)))]
+    names = [n for n in full["inputs"] if not is_indicator(n)]
+    return {
+        "live": {w: {**figures[w], "band": bands.get(w, {})} for w in windows},
+        "band_note": None if walkforward is not None else f"no walk-forward predictions of {tag}: no band",
+        "breaches": skill_breaches(figures, bands),
+        "calibration": calibration_table(joined).to_dict("records"),
+        "drift_days": int(len(recent)),
+        "drift_frame": feature_drift(reference, recent, names) if len(recent) else None,
+    }
 
 
 # --- runs -----------------------------------------------------------------------------------------
