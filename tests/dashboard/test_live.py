@@ -61,6 +61,10 @@ def live_repo(tmp_path, monkeypatch):
         upsert_prediction(engine, {"date": day.date(), "symbol": SYMBOL, "model_version": TAG, "model_commit": "0" * 40,
                                    "p_meta": float(p), "risk_score": 100 * float(p), "out_of_range": False,
                                    "features_sha256": "f" * 64, "in_sample": False, "variant": "full"})
+    # Another symbol's score on the same day must not open BTCUSDT's risk alert (nor count in its record).
+    upsert_prediction(engine, {"date": DAY, "symbol": "ETHUSDT", "model_version": "v9", "model_commit": "0" * 40,
+                               "p_meta": 0.99, "risk_score": 99.0, "out_of_range": False, "features_sha256": "f" * 64,
+                               "in_sample": False, "variant": "full"})
     engine.dispose()
     runs = root / "data" / "operations" / "runs.jsonl"
     runs.parent.mkdir(parents=True)
