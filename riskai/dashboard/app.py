@@ -1,4 +1,4 @@
-"""The Streamlit app (`riskai dashboard`): Today, History, Models and Data pages.
+"""The Streamlit app (`riskai dashboard`): Today, History, Models, Live and Data pages.
 
 Configuration comes from the environment so `streamlit run` and Streamlit's AppTest see the same:
 ``RISKAI_DATABASE_URL`` (the pipeline's warehouse URL, default data/warehouse.sqlite) and
@@ -19,7 +19,7 @@ from riskai.dashboard import charts, data, palette
 from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL, indicator_vol_consistency
 from riskai.warehouse.schema import WarehouseError, masked_url
 
-PAGES = ("Today", "History", "Models", "Data")
+PAGES = ("Today", "History", "Models", "Live", "Data")
 CACHE_SECONDS = 300
 PROB = st.column_config.NumberColumn(format="percent")
 SCORE = st.column_config.NumberColumn(format="%.3f")
@@ -267,6 +267,61 @@ def compare_releases(root: str, symbol: str) -> None:
                         width="stretch")
 
 
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Scoring the served model's live days ...")
+def live_record(url: str, root: str, symbol: str, day: dt.date) -> dict:
+    return data.live_record(url, root, symbol, day)
+
+
+def live_page(url: str, root: str) -> None:
+    """What `riskai monitor` reports: the served model's live skill against the walk-forward's promise."""
+    st.header("Live")
+    day = utc_now().date() - dt.timedelta(days=1)
+    served = data.served_tags(root)
+    choices = sorted(served) or symbols(url)
+    if not choices:
+        st.info("Nothing is served and the warehouse has no prices yet.")
+        return
+    symbol = st.selectbox("Symbol", choices) if len(choices) > 1 else choices[0]
+    record = live_record(url, root, symbol, day)
+    st.caption(f"{symbol} · served {record['tag'] or 'nothing'} · as of {day:%Y-%m-%d} (UTC) · outcome of day t known "
+               "once day t+1 has closed")
+    if record["alerts"]:
+        for alert in record["alerts"]:
+            st.error(f"{alert['kind']}: {alert['message']}")
+    else:
+        st.success("No open alert")
+    if record["tag"] is None:
+        st.info(f"No release is served for {symbol}: no live track record.")
+    else:
+        st.subheader("Live skill vs the walk-forward band")
+        if record.get("band_note"):
+            st.caption(record["band_note"])
+        st.dataframe(data.live_table(record), hide_index=True,
+                     column_config={name: SCORE for name in ("live", "band_low", "band_high")})
+        st.subheader("Calibration of the live scores")
+        calibration_rows = pd.DataFrame(record["calibration"])
+        if calibration_rows.empty:
+            st.info("No scored day with a known outcome yet.")
+        else:
+            st.dataframe(calibration_rows, hide_index=True)
+            st.altair_chart(charts.calibration(calibration_rows.assign(model="meta"), "Live calibration (dashed: "
+                                               "perfect)"), width="stretch")
+        st.subheader(f"Feature drift: PSI of the last {record['drift_days']} scored days vs the fit window")
+        drift = record.get("drift_frame")
+        if drift is None:
+            st.info("No scored day of the served release yet.")
+        else:
+            st.dataframe(drift, hide_index=True, column_config={"psi": SCORE})
+    st.subheader("Source freshness")
+    st.dataframe(record["sources"], hide_index=True)
+    st.subheader("Last nights' runs")
+    runs = pd.DataFrame(record["runs"][-20:][::-1])
+    if runs.empty:
+        st.info("No run recorded yet (data/operations/runs.jsonl).")
+    else:
+        st.dataframe(runs, hide_index=True)
+
+
 def data_page(url: str) -> None:
     st.header("Data")
     st.caption("Coverage per table, column and symbol: first and last value, missing steps (days, weeks or "
@@ -293,6 +348,8 @@ def main() -> None:
             history_page(url, root)
         elif page == "Models":
             models_page(root, rev)
+        elif page == "Live":
+            live_page(url, root)
         else:
             data_page(url)
     except (WarehouseError, data.DashboardError) as error:

@@ -704,3 +704,79 @@ def served_tags(root: str | Path) -> dict[str, str]:
 
 def describe_url(url: str) -> str:
     return masked_url(url) + (" (default)" if url.endswith(DEFAULT_DATABASE_URL.split("///")[1]) else "")
+
+
+# --- live ---------------------------------------------------------------------------------------
+
+def served_copy(root: str | Path, symbol: str) -> tuple[str, Path] | None:
+    """(tag, folder) of the copy served for ``symbol`` (data/serving/CURRENT.json), None when none is."""
+    try:
+        pointer = json.loads((Path(root) / SERVING_POINTER).read_text()).get(symbol)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(pointer, dict) or "dir" not in pointer:
+        return None
+    base = Path(root) / pointer["dir"]
+    return (pointer["tag"], base) if (base / "params.yaml").is_file() else None
+
+
+def live_record(url: str, root: str | Path, symbol: str, day: dt.date) -> dict[str, Any]:
+    """What `riskai monitor` reports of the served release (riskai.serving.monitor, same functions):
+    live metrics beside the walk-forward band, calibration, drift, source freshness, the nights' runs and
+    the open alerts. The served copy is read as it is (`riskai monitor` also verifies its hashes)."""
+    from riskai.serving import monitor
+    from riskai.serving.freshness import source_ages, stale_groups
+
+    operations = load_params("operations", Path(root) / "params.yaml")
+    runs = monitor.read_runs(Path(root) / monitor.RUNS_LOG)
+    scored = predictions(url)
+    scored = scored.loc[(scored["symbol"] == symbol) & (scored["date"] <= pd.Timestamp(day))]
+    served = served_copy(root, symbol)
+    record: dict[str, Any] = {"tag": None, "runs": runs}
+    params = load_params(path=Path(root) / "params.yaml")
+    if served is not None:
+        tag, base = served
+        params = yaml.safe_load((base / "params.yaml").read_text(encoding="utf-8"))
+        engine = engine_for(url)
+        try:
+            raw = read_source_tables(engine, symbol, params["extract"]["start"], day)
+        finally:
+            engine.dispose()
+        frame, _ = build_features(raw, params["features"])
+        walkforward, _ = predictions_at(root, tag, symbol)
+        record.update(tag=tag, **monitor.track_record(base, symbol, tag, frame, scored, walkforward, params["evaluate"],
+                                                      operations.get("monitor_windows") or monitor.WINDOWS, day))
+    groups = (list(monitor.variant_descriptions(served[1], symbol)["full"]["needs_groups"]) if served
+              else list(params["features"]["groups"]))
+    engine = engine_for(url)
+    try:
+        ages = source_ages(engine, symbol, day, groups, params["features"].get("availability") or {})
+    finally:
+        engine.dispose()
+    stale = stale_groups(ages, operations["max_source_age_days"])
+    latest = scored.sort_values(["date", "model_version"]).tail(1)
+    record["sources"] = pd.DataFrame([{"group": g, **a, "limit_days": operations["max_source_age_days"].get(g),
+                                       "stale": g in stale} for g, a in ages.items()])
+    record["alerts"] = monitor.open_alerts(
+        runs=runs, stale=stale, breaches=record.get("breaches", []), drift=record.get("drift_frame"),
+        drift_limit=float(operations.get("drift_psi_limit", math.inf)),
+        risk_score=float(latest["risk_score"].iloc[0]) if len(latest) else None,
+        risk_day=f"{latest['date'].iloc[0]:%Y-%m-%d}" if len(latest) else None,
+        risk_limit=float(operations.get("alert_risk_score", math.inf)))
+    return record
+
+
+def live_table(record: dict[str, Any]) -> pd.DataFrame:
+    """One row per window and metric: the live value, the walk-forward band and whether it lies inside."""
+    from riskai.serving.monitor import METRICS
+
+    rows = []
+    for window, figures in (record.get("live") or {}).items():
+        for metric in METRICS:
+            band = (figures.get("band") or {}).get(metric) or {}
+            value, low, high = figures.get(metric), band.get("low"), band.get("high")
+            inside = None if value is None or low is None or high is None else bool(low <= value <= high)
+            rows.append({"window": f"last {window} days", "days": figures["n_days"],
+                         "metric": METRIC_NAMES.get(metric, metric.replace("_", " ")), "live": value,
+                         "band_low": low, "band_high": high, "inside_band": inside})
+    return pd.DataFrame(rows, columns=["window", "days", "metric", "live", "band_low", "band_high", "inside_band"])

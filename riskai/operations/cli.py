@@ -28,6 +28,9 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 # Commands that change the repository, its served release or the predictions: one at a time, under
 # the repository's operations lock (riskai.operations.lock); a second is refused naming the holder.
 LOCKED_COMMANDS = ("release", "rollback", "retrain", "daily", "commit", "repro")
+# The nights' commands whose every run is appended to data/operations/runs.jsonl (riskai monitor).
+RECORDED_COMMANDS = ("daily", "collect", "retrain")
+RUN_STATUS = {EXIT_OK: "ok", EXIT_FAILED: "failed", EXIT_REFUSED: "refused"}
 
 
 class PartlyRefused(RefusedError):
@@ -127,6 +130,13 @@ def cmd_daily(args) -> dict[str, Any]:
     return result
 
 
+def cmd_monitor(args) -> dict[str, Any]:
+    """The served model's live track record and open alerts (POSTed to operations.alert_webhook_url)."""
+    from riskai.operations.monitor import run_monitor
+
+    return run_monitor(Path.cwd(), args.date, args.symbol, args.database_url, args.predictions_url)
+
+
 def cmd_retrain(args) -> dict[str, Any]:
     from riskai.operations.retrain import retrain
 
@@ -198,7 +208,9 @@ def _collect(args, source: str, symbol: str | None, start, end) -> list[dict[str
         log.error("collect failed: %s", message)
         if args.json:
             print(json.dumps({"status": "failed", "error": message}, sort_keys=True))
-        return SystemExit(EXIT_FAILED)
+        error = SystemExit(EXIT_FAILED)
+        error.reason = message  # the run record's reason (riskai monitor)
+        return error
 
     engine = make_engine(args.database_url, **engine_timeouts())
     try:
@@ -275,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first collect every source of params collect.sources up to the day (riskai collect all)")
     p.add_argument("--no-progress", action="store_true", help="with --collect: no progress bars")
 
+    p = command("monitor", cmd_monitor, "live skill vs the walk-forward band, calibration, drift, source "
+                "freshness and the nights' runs; exit 1 while an alert is open (POSTed to the webhook)")
+    p.add_argument("--date", type=_day, default=None, help="as of this day, YYYY-MM-DD (default: yesterday, UTC)")
+    p.add_argument("--symbol", type=_symbol_arg, help="default: the only served symbol, else params extract.symbol")
+    p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
+    p.add_argument("--predictions-url", help="where risk_predictions lives (default: the warehouse)")
+
     p = command("retrain", cmd_retrain, "champion/challenger: retrain, compare on the latest window, release if better")
     p.add_argument("--tag", help="release tag for a winning challenger (default: retrain-<last test day>)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
@@ -295,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("commit", cmd_commit, "commit dvc.lock, params.yaml and metrics/ after `dvc repro`")
     p.add_argument("-m", "--message", required=True)
 
-    p = command("dashboard", cmd_dashboard, "open the Streamlit risk dashboard (Today, History, Models, Data)")
+    p = command("dashboard", cmd_dashboard, "open the Streamlit risk dashboard (Today, History, Models, Live, Data)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="localhost", help="address to listen on (0.0.0.0 for every interface)")
     p.add_argument("--database-url", help="warehouse URL (default: $RISKAI_DATABASE_URL or data/warehouse.sqlite)")
@@ -337,6 +356,49 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         os.chdir(args.repo)
+    except OSError as err:
+        log.error("failed: %s", err)
+        if args.json:
+            print(json.dumps({"status": "failed", "error": str(err)}, sort_keys=True))
+        return EXIT_FAILED
+    started = dt.datetime.now(dt.timezone.utc)
+    try:
+        code, reason = _dispatch(args)
+    except SystemExit as err:  # a handler's own exit (collect's one-line failure, the dashboard's code)
+        if args.command in RECORDED_COMMANDS and err.code not in (None, 0):
+            code = err.code if isinstance(err.code, int) else EXIT_FAILED
+            record_run(Path.cwd(), args, started, code, getattr(err, "reason", None) or f"exit {err.code}")
+        raise
+    if args.command in RECORDED_COMMANDS:
+        record_run(Path.cwd(), args, started, code, reason)
+    return code
+
+
+def record_run(root: Path, args, started: dt.datetime, code: int, reason: str | None) -> None:
+    """Append the run to data/operations/runs.jsonl (what `riskai monitor` shows and alerts on); a log
+    that cannot be written is one warning, never a failed run."""
+    from riskai.serving.monitor import RUNS_LOG
+
+    record = {"command": args.command, "symbol": getattr(args, "symbol", None),
+              "started": started.isoformat(timespec="seconds"),
+              "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "status": RUN_STATUS.get(code, "failed"), "exit_code": code, "reason": reason}
+    try:
+        path = root / RUNS_LOG
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log_file:
+            log_file.write(json.dumps(record, default=str) + "\n")
+    except OSError as err:
+        log.warning("cannot record the run in %s: %s", RUNS_LOG, err)
+
+
+def _one_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _dispatch(args) -> tuple[int, str | None]:
+    """Run the command's handler: (exit code, one-line reason when it did not succeed)."""
+    try:
         if args.command in LOCKED_COMMANDS:
             from riskai.operations.lock import operations_lock
 
@@ -351,30 +413,35 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"status": status, "error": str(err), **err.summary}, default=str))
         else:
             _print_human(args.command, err.summary)
-        return EXIT_REFUSED
+        return EXIT_REFUSED, _one_line(err)
     except RefusedError as err:
         log.error("refused: %s", err)
         if args.json:
             print(json.dumps({"status": "refused", "error": str(err)}, sort_keys=True))
-        return EXIT_REFUSED
+        return EXIT_REFUSED, _one_line(err)
     except SystemExit:
         raise
     except EXPECTED_FAILURES as err:  # the message names what failed: one line, no traceback
         log.error("failed: %s", err)
         if args.json:
             print(json.dumps({"status": "failed", "error": str(err)}, sort_keys=True))
-        return EXIT_FAILED
+        return EXIT_FAILED, _one_line(err)
     except Exception as err:  # cron needs a distinct code, and the traceback goes to the log
         log.exception("failed: %s", err)
         if args.json:
             print(json.dumps({"status": "failed", "error": str(err)}, sort_keys=True))
-        return EXIT_FAILED
+        return EXIT_FAILED, _one_line(err)
+    # `riskai monitor` exits 1 while an alert is open, so cron mails it
+    alerting = args.command == "monitor" and bool(summary and summary.get("alerts"))
     if summary is not None:
         if args.json:
-            print(json.dumps({"status": "ok", **summary}, default=str))  # keep the summary order (buckets)
+            status = "alert" if alerting else "ok"
+            print(json.dumps({"status": status, **summary}, default=str))  # keep the summary order (buckets)
         else:
             _print_human(args.command, summary)
-    return EXIT_OK
+    if alerting:
+        return EXIT_FAILED, f"{len(summary['alerts'])} open alert(s)"
+    return EXIT_OK, None
 
 
 if __name__ == "__main__":

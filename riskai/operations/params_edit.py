@@ -43,17 +43,19 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 # The shipped params.yaml is the schema by example (a value keeps its key's type); these add what an
 # example cannot say. Keys are matched by their last name (n_estimators in xgb and lgbm alike).
 SYMBOL_KEYS = {"universe.symbols", "extract.symbol", "collect.symbols"}
-NULLABLE = {"compute.scheduler"}
+NULLABLE = {"compute.scheduler", "operations.alert_webhook_url"}
+URL_KEYS = {"operations.alert_webhook_url"}
 # Counts and sizes (at least 1) and strictly positive rates; shares within [0, 1].
 AT_LEAST_ONE = {"n_estimators", "max_depth", "num_leaves", "seq_len", "hidden_size", "num_layers", "batch_size",
                 "max_epochs", "patience", "early_stopping_rounds", "selection_days", "n_jobs", "num_threads",
                 "cv_blocks", "step_months", "window_days", "min_days", "bootstrap_samples", "bootstrap_block",
                 "zscore_window", "target_window", "target_min_periods", "purge_days",
                 "recent_days", "rest_window_days", "archive_concurrency", "binance_weight_per_minute",
-                "funding_settlements_per_day", "hourly_bars_per_day", "retrain_window_days", "max_model_age_days"}
+                "funding_settlements_per_day", "hourly_bars_per_day", "retrain_window_days", "max_model_age_days",
+                "monitor_windows"}
 POSITIVE = {"learning_rate", "C", "timeout_s", "request_deadline_s", "connect_timeout_s",
             "statement_timeout_s", "git_timeout_s", "dvc_timeout_s", "max_abs_value", "out_of_range_z",
-            "max_open_gap_rel"}
+            "max_open_gap_rel", "drift_psi_limit", "alert_risk_score"}
 SHARES = {"subsample", "colsample_bytree", "dropout", "target_quantile", "prevalence_min", "prevalence_max",
           "max_nan_share", "max_recent_missing_share", "out_of_range_missing_share", "log_loss_eps"}
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -82,7 +84,7 @@ def check_value(dotted: str, value: Any, current: Any) -> None:
     """Refuse ``value`` for ``dotted`` (one line naming the parameter and the rule) unless it fits the
     key's schema: the type of the shipped ``current`` value, real calendar dates where it holds a date,
     the one symbol rule for symbol keys, and the ranges above."""
-    name = dotted.rsplit(".", 1)[-1]
+    name = dotted.rsplit(".", 1)[-1].split("[")[0]  # a list item (monitor_windows[0]) follows its list's rule
 
     def refuse(rule: str, expected: str) -> None:
         raise RefusedError(f"params.yaml {dotted}: {value!r} is not {expected} [rule: {rule}]")
@@ -100,6 +102,10 @@ def check_value(dotted: str, value: Any, current: Any) -> None:
             raise RefusedError(str(error)) from None
         if len(set(items)) != len(items):
             refuse("symbols", "a list of distinct symbols")
+        return
+    if dotted in URL_KEYS and value is not None:
+        if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value):
+            refuse("url", "an http:// or https:// URL (or null)")
         return
     if value is None:
         if current is not None and dotted not in NULLABLE:

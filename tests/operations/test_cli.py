@@ -9,7 +9,7 @@ from riskai.operations.cli import build_parser
 from tests.operations.conftest import riskai
 
 SUBCOMMANDS = ["remote", "release", "rollback", "compare", "daily", "retrain", "params", "commit", "repro",
-               "dashboard", "collect"]
+               "dashboard", "collect", "monitor"]
 
 
 def test_every_subcommand_is_registered():

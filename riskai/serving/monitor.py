@@ -1,0 +1,296 @@
+"""The served model's live track record, what a risk desk checks each morning: pure functions on frames.
+
+`riskai monitor` (riskai.operations.monitor) and the dashboard's Live page both read these:
+
+- ``outcomes``: the label of each day whose outcome is known, from the very label code of training
+  (``features.build.build_features``): day t's label compares day t+1's realized volatility with the
+  threshold known at t, so it exists only once day t+1 has closed and is in the warehouse.
+- ``live_metrics``: ROC-AUC, PR-AUC, Brier and alarm hit rate of the scored days over the last N
+  scored days with a known outcome, next to ``walkforward_band``: what the walk-forward promised for a
+  window of as many days (moving-block bootstrap of its out-of-sample days).
+- ``calibration_table``, ``psi`` / ``feature_drift`` (population stability index against the fit window),
+  ``read_runs`` (the nights' runs, data/operations/runs.jsonl) and ``open_alerts``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from riskai import paths
+from riskai.columns import DATE, TARGET
+from riskai.evaluation.bootstrap import moving_block_indices
+from riskai.evaluation.metrics import average_precision, roc_auc
+from riskai.features.coverage import is_indicator
+from riskai.io import read_json, read_parquet
+
+RUNS_LOG = Path("data/operations/runs.jsonl")  # one JSON line per run of an operations command
+RECORDED_COMMANDS = ("daily", "collect", "retrain")  # the nights' runs whose failure opens an alert
+WINDOWS = (30, 90, 365)  # default operations.monitor_windows
+METRICS = ("roc_auc", "pr_auc", "brier", "alarm_hit_rate")
+# Higher is better for every metric but Brier; a window needs this many days with both classes to be judged.
+MIN_WINDOW_DAYS = 20
+PSI_BINS = 10
+PSI_EPS = 1e-4
+CALIBRATION_BINS = 10
+ALERT_KINDS = ("night_failed", "source_stale", "skill_out_of_band", "drift", "risk_score")
+
+
+# --- outcomes -------------------------------------------------------------------------------------
+
+def outcomes(features: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """DATE, vol_next, vol_threshold and TARGET of every day whose outcome is known on ``as_of``: a
+    defined label (the next day is in the frame) and the next day closed by ``as_of``."""
+    known = features[TARGET].notna() & (features[DATE] + pd.Timedelta(days=1) <= pd.Timestamp(as_of))
+    return features.loc[known, [DATE, "vol_next", "vol_threshold", TARGET]].reset_index(drop=True)
+
+
+def join_outcomes(predictions: pd.DataFrame, known: pd.DataFrame, symbol: str, model_version: str) -> pd.DataFrame:
+    """The live rows of ``model_version`` for ``symbol`` (in-sample rows left out) with their outcome,
+    oldest first; days whose outcome is not known yet are left out."""
+    if predictions.empty:
+        return pd.DataFrame(columns=[DATE, "p_meta", "risk_score", "variant", TARGET])
+    rows = predictions.loc[(predictions["symbol"] == symbol) & (predictions["model_version"] == model_version)]
+    if "in_sample" in rows:
+        rows = rows.loc[~rows["in_sample"].astype(bool)]
+    rows = rows.assign(**{DATE: pd.to_datetime(rows[DATE])})
+    return rows.merge(known, on=DATE, how="inner").sort_values(DATE).reset_index(drop=True)
+
+
+# --- skill ----------------------------------------------------------------------------------------
+
+def _scores(y: np.ndarray, p: np.ndarray, alarm: np.ndarray) -> dict[str, np.ndarray]:
+    """Every metric over the last axis (rows of resamples, or one row)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hits = (alarm * y).sum(axis=-1) / alarm.sum(axis=-1)
+    return {"roc_auc": roc_auc(y, p), "pr_auc": average_precision(y, p),
+            "brier": np.mean((p - y) ** 2, axis=-1), "alarm_hit_rate": hits}
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def window_metrics(y: Sequence[float], p: Sequence[float], alarm: Sequence[bool]) -> dict[str, Any]:
+    """n_days, prevalence, alarms and every metric of one set of days (None where undefined)."""
+    y, p, alarm = (np.asarray(v, dtype=float) for v in (y, p, alarm))
+    scores = _scores(y, p, alarm) if len(y) else {}
+    return {"n_days": int(len(y)), "prevalence": _finite(y.mean()) if len(y) else None, "alarms": int(alarm.sum()),
+            **{name: _finite(scores[name]) if len(y) else None for name in METRICS}}
+
+
+def live_alarms(joined: pd.DataFrame, thresholds: Mapping[str, float]) -> np.ndarray:
+    """Each live day's alarm: p_meta at or above the meta threshold of the variant that scored it."""
+    variant = joined["variant"].fillna("full") if "variant" in joined else pd.Series("full", index=joined.index)
+    limit = variant.map(lambda name: thresholds.get(name, thresholds.get("full", math.nan))).astype(float)
+    return (joined["p_meta"].astype(float) >= limit).to_numpy()
+
+
+def live_metrics(joined: pd.DataFrame, thresholds: Mapping[str, float], windows: Iterable[int]) -> dict[int, dict]:
+    """Per window N: the metrics of the last N scored days with a known outcome (fewer when fewer exist)."""
+    alarm = live_alarms(joined, thresholds)
+    result = {}
+    for window in windows:
+        last = slice(max(0, len(joined) - int(window)), len(joined))
+        part = joined.iloc[last]
+        result[int(window)] = {
+            "start": None if part.empty else f"{part[DATE].iloc[0]:%Y-%m-%d}",
+            "end": None if part.empty else f"{part[DATE].iloc[-1]:%Y-%m-%d}",
+            **window_metrics(part[TARGET], part["p_meta"], alarm[last])}
+    return result
+
+
+def walkforward_band(walkforward: pd.DataFrame, n_days: int, block: int, samples: int, seed: int,
+                     level: float = 0.95) -> dict[str, dict[str, float | None]]:
+    """What the walk-forward promised for a window of ``n_days`` days: each metric's central ``level``
+    interval over moving-block resamples of ``n_days`` of its out-of-sample days (p_meta, threshold_meta,
+    TARGET), the blocks of evaluate.bootstrap_block days keeping volatility clusters together."""
+    rows = walkforward.dropna(subset=["p_meta", TARGET]).sort_values(DATE)
+    n = len(rows)
+    if n_days < 1 or n < n_days:
+        return {}
+    index = moving_block_indices(n, min(block, n), samples, seed)[:, :n_days]
+    y = rows[TARGET].to_numpy(dtype=float)[index]
+    p = rows["p_meta"].to_numpy(dtype=float)
+    alarm = (p >= rows["threshold_meta"].to_numpy(dtype=float)).astype(float)[index]
+    tail = 100 * (1 - level) / 2
+    band = {}
+    for name, values in _scores(y, p[index], alarm).items():
+        finite = values[np.isfinite(values)]
+        low, high = np.percentile(finite, [tail, 100 - tail]) if finite.size else (math.nan, math.nan)
+        band[name] = {"low": _finite(low), "high": _finite(high)}
+    return band
+
+
+def skill_breaches(live: Mapping[int, Mapping[str, Any]], bands: Mapping[int, Mapping[str, Mapping]]) -> list[dict]:
+    """Each (window, metric) whose live value lies outside the walk-forward band of that window; windows
+    with fewer than MIN_WINDOW_DAYS days, or without both outcomes, are not judged."""
+    breaches = []
+    for window, figures in live.items():
+        if figures["n_days"] < MIN_WINDOW_DAYS or figures["roc_auc"] is None:
+            continue
+        for metric, band in (bands.get(window) or {}).items():
+            value = figures.get(metric)
+            if value is None or band["low"] is None or band["high"] is None:
+                continue
+            if not band["low"] <= value <= band["high"]:
+                breaches.append({"window": int(window), "metric": metric, "live": value, **band})
+    return breaches
+
+
+def calibration_table(joined: pd.DataFrame, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
+    """Live reliability: per equal-width bin of p_meta, the days, mean score and observed share of high-vol days."""
+    columns = ["bin", "n_days", "mean_predicted", "fraction_positive"]
+    if joined.empty:
+        return pd.DataFrame(columns=columns)
+    p = joined["p_meta"].to_numpy(dtype=float)
+    index = np.clip((p * bins).astype(int), 0, bins - 1)
+    frame = pd.DataFrame({"bin": index, "p": p, "y": joined[TARGET].to_numpy(dtype=float)})
+    grouped = frame.groupby("bin").agg(n_days=("p", "size"), mean_predicted=("p", "mean"), fraction_positive=("y", "mean"))
+    grouped = grouped.reset_index()
+    grouped["bin"] = grouped["bin"].map(lambda i: f"{i / bins:.1f}-{(i + 1) / bins:.1f}")
+    return grouped[columns]
+
+
+# --- drift ----------------------------------------------------------------------------------------
+
+def psi(reference: Sequence[float], live: Sequence[float], bins: int = PSI_BINS) -> float | None:
+    """Population stability index of ``live`` against ``reference``: sum (l - r) * ln(l / r) over the
+    reference's quantile bins (shares floored at PSI_EPS); None when either side has no value."""
+    reference = np.asarray(reference, dtype=float)
+    live = np.asarray(live, dtype=float)
+    reference, live = reference[np.isfinite(reference)], live[np.isfinite(live)]
+    if reference.size == 0 or live.size == 0:
+        return None
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1))[1:-1])
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+        return np.maximum(counts / values.size, PSI_EPS)
+
+    r, lv = shares(reference), shares(live)
+    return float(np.sum((lv - r) * np.log(lv / r)))
+
+
+def fit_window(features: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
+    """The labelled feature rows of [first, last]: the days a served variant was fitted on."""
+    dates = features[DATE]
+    return features.loc[(dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last)) & features[TARGET].notna()]
+
+
+def feature_drift(reference: pd.DataFrame, live: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
+    """PSI of each feature's live values against the fit window, largest first."""
+    rows = [{"feature": name, "psi": psi(reference[name], live[name])} for name in names
+            if name in reference and name in live]
+    frame = pd.DataFrame(rows, columns=["feature", "psi"])
+    return frame.sort_values("psi", ascending=False, na_position="last").reset_index(drop=True)
+
+
+# --- the served release's record ------------------------------------------------------------------
+
+def variant_descriptions(served_base: Path, symbol: str) -> dict[str, dict[str, Any]]:
+    """variant.json of every served variant in a served copy (data/serving/<tag>/<symbol>)."""
+    base = Path(served_base) / paths.for_symbol(symbol).served_dir
+    return {path.parent.name: read_json(path) for path in sorted(base.glob("*/variant.json"))}
+
+
+def track_record(served_base: Path, symbol: str, tag: str, frame: pd.DataFrame, scored: pd.DataFrame,
+                 walkforward: pd.DataFrame | None, evaluate: Mapping[str, Any], windows: Iterable[int],
+                 day: dt.date) -> dict[str, Any]:
+    """The live record of release ``tag`` for ``symbol`` as of ``day``: per window its metrics beside the
+    walk-forward band, the breaches, the live calibration and each feature's PSI (last scored days of the
+    smallest window against the fit window). ``frame``: the features built from the warehouse (labels
+    included); ``scored``: its risk_predictions rows; ``walkforward``: the release's out-of-sample days."""
+    windows = [int(w) for w in windows]
+    descriptions = variant_descriptions(served_base, symbol)
+    full = descriptions["full"]
+    thresholds = {name: float(d["thresholds"]["meta"]) for name, d in descriptions.items() if "thresholds" in d}
+    joined = join_outcomes(scored, outcomes(frame, day), symbol, tag)
+    figures = live_metrics(joined, thresholds, windows)
+    bands = {} if walkforward is None else {
+        w: walkforward_band(walkforward, figures[w]["n_days"], int(evaluate["bootstrap_block"]),
+                            int(evaluate["bootstrap_samples"]), int(evaluate["seed"])) for w in windows}
+    features = read_parquet(Path(served_base) / paths.for_symbol(symbol).features)
+    reference = fit_window(features, dt.date.fromisoformat(full["fit_start"]), dt.date.fromisoformat(full["data_end"]))
+    mine = scored.loc[scored["model_version"] == tag, DATE]
+    recent = frame.loc[frame[DATE].isin(pd.to_datetime(mine).sort_values().tail(min(windows)))]
+    names = [n for n in full["inputs"] if not is_indicator(n)]
+    return {
+        "live": {w: {**figures[w], "band": bands.get(w, {})} for w in windows},
+        "band_note": None if walkforward is not None else f"no walk-forward predictions of {tag}: no band",
+        "breaches": skill_breaches(figures, bands),
+        "calibration": calibration_table(joined).to_dict("records"),
+        "drift_days": int(len(recent)),
+        "drift_frame": feature_drift(reference, recent, names) if len(recent) else None,
+    }
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+def read_runs(path: str | Path) -> list[dict[str, Any]]:
+    """Every recorded run, oldest first (a line that does not parse is skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    runs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            runs.append(record)
+    return runs
+
+
+def latest_runs(runs: Sequence[Mapping[str, Any]], commands: Iterable[str] = RECORDED_COMMANDS) -> dict[str, dict]:
+    """The last run of each command (per symbol where the run names one)."""
+    latest: dict[str, dict] = {}
+    for run in runs:
+        if run.get("command") in commands:
+            key = run["command"] + (f" {run['symbol']}" if run.get("symbol") else "")
+            latest[key] = dict(run)
+    return latest
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+def open_alerts(*, runs: Sequence[Mapping[str, Any]] = (), stale: Mapping[str, Mapping] | None = None,
+                breaches: Sequence[Mapping] = (), drift: pd.DataFrame | None = None, drift_limit: float = math.inf,
+                risk_score: float | None = None, risk_day: str | None = None,
+                risk_limit: float = math.inf) -> list[dict[str, Any]]:
+    """Every open alert, each {"kind", "message", ...details}: the last night of a command failed or was
+    refused, a stale source, live skill outside the walk-forward band, a feature's PSI above the limit,
+    the latest risk score at or above the limit."""
+    alerts = []
+    for key, run in latest_runs(runs).items():
+        if run.get("status") != "ok":
+            alerts.append({"kind": "night_failed", "command": key, "status": run.get("status"),
+                           "exit_code": run.get("exit_code"), "started": run.get("started"),
+                           "message": f"`riskai {key}` {run.get('status')} (exit {run.get('exit_code')}) at "
+                                      f"{run.get('started')}: {run.get('reason') or 'no reason recorded'}"})
+    for group, age in sorted((stale or {}).items()):
+        alerts.append({"kind": "source_stale", "group": group, **age,
+                       "message": f"source {group} is stale: last {age.get('last') or 'never'}, "
+                                  f"{age.get('age_days')} days old, limit {age.get('limit_days')} days"})
+    for breach in breaches:
+        alerts.append({"kind": "skill_out_of_band", **breach,
+                       "message": f"live {breach['metric']} over the last {breach['window']} days is "
+                                  f"{breach['live']:.3f}, outside the walk-forward band "
+                                  f"[{breach['low']:.3f}, {breach['high']:.3f}]"})
+    if drift is not None:
+        for row in drift.to_dict("records"):
+            if row["psi"] is not None and not pd.isna(row["psi"]) and row["psi"] > drift_limit:
+                alerts.append({"kind": "drift", "feature": row["feature"], "psi": float(row["psi"]),
+                               "limit": drift_limit, "message": f"feature {row['feature']} drifted from the fit "
+                               f"window: PSI {row['psi']:.2f} above the limit {drift_limit:g}"})
+    if risk_score is not None and risk_score >= risk_limit:
+        alerts.append({"kind": "risk_score", "risk_score": float(risk_score), "date": risk_day, "limit": risk_limit,
+                       "message": f"risk score {risk_score:.1f} on {risk_day} is at or above {risk_limit:g}"})
+    return alerts
