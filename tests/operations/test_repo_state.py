@@ -1,18 +1,18 @@
 """dvc.lock keeps no entry of a stage the pipeline no longer has (riskai repro / riskai commit prune it)."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
 
 from riskai.operations.repo_state import prune_lock
+from tests.repo_copies import run as run_in
 
 TWO_STAGES = "stages:\n  one:\n    cmd: echo one > one.txt\n    outs: [one.txt]\n  two:\n    cmd: echo two > two.txt\n    outs: [two.txt]\n"
 
 
 def run(repo: Path, *args: str) -> str:
-    return subprocess.run(args, cwd=repo, check=True, capture_output=True, text=True).stdout
+    return run_in(list(args), repo).stdout  # this interpreter's dvc, whatever PATH the suite runs under
 
 
 def test_a_removed_stage_leaves_the_lock_and_the_rest_stays_as_dvc_wrote_it(tmp_path):
