@@ -20,7 +20,7 @@ from riskai.serving import monitor
 from riskai.warehouse.schema import create_schema
 from riskai.warehouse.synthetic import synthetic_frames
 from riskai.warehouse.upsert import upsert_frame
-from tests.repo_copies import REPO_ROOT
+from tests.repo_copies import REPO_ROOT, init_git, run
 
 DAY = dt.date(2024, 3, 1)
 
@@ -154,3 +154,15 @@ def test_monitor_exits_1_while_the_last_night_was_refused_and_0_once_a_night_suc
     assert summary["status"] == "ok" and summary["alerts"] == [] and summary["webhook"] == "nothing to send"
     assert len(webhook.bodies) == 1
     assert [run["status"] for run in summary["runs"]] == ["refused", "ok"]
+
+
+def test_the_run_log_leaves_the_git_tree_clean(tmp_path):
+    """retrain and release refuse a dirty tree: the run log every command appends must be git-ignored."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(REPO_ROOT / ".gitignore", repo / ".gitignore")
+    init_git(repo)
+    cli.record_run(repo, argparse.Namespace(command="daily", symbol=None), dt.datetime(2024, 3, 3, tzinfo=dt.timezone.utc),
+                   cli.EXIT_OK, None)
+    assert monitor.read_runs(f"{repo}/{monitor.RUNS_LOG}")
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""

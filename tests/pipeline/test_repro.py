@@ -50,7 +50,8 @@ def test_all_stages_produce_their_outputs(reproduced_repo):
     plan = json.loads((reproduced_repo / BTC / "split" / "plan.json").read_text())
     assert plan
     served = json.loads((reproduced_repo / BTC_REPORTS / "serve.json").read_text())
-    assert set(served) == {"full", "no_open_interest", "no_onchain"}
+    variants = yaml.safe_load((reproduced_repo / "params.yaml").read_text())["split"]["variants"]
+    assert set(served) == {"full", *variants} and {"no_open_interest", "no_onchain", "no_implied_vol"} <= set(served)
     for stage in [*MODEL_STAGES, "meta"]:  # each model stage: every variant's fold records and its served refit
         model_dir = reproduced_repo / BTC / "models" / stage
         for variant in served:
