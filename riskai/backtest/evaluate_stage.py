@@ -24,6 +24,7 @@ from riskai.io import read_json, read_parquet
 from riskai.models.common import DATE, TARGET
 
 PREDICTION_COLUMNS = (DATE, "origin", TARGET, *[f"p_{m}" for m in MODELS], *[f"threshold_{m}" for m in MODELS])
+RAW_PREDICTION_COLUMNS = ("p_meta_raw",)  # the uncalibrated stack, where the scored days keep it
 
 
 def evaluate_walkforward(plan: Mapping[str, Any], meta_dir: Path, stage_dirs: Mapping[str, Path],
@@ -35,6 +36,7 @@ def evaluate_walkforward(plan: Mapping[str, Any], meta_dir: Path, stage_dirs: Ma
     report = walkforward_report(scored, periods, evaluate["regimes"], evaluate)
     folds = _fold_reports(plan, meta_dir, stage_dirs, scored)
     report["dropped_features"] = _dropped_summary(folds)
+    report["calibration"] = _calibration_summary(folds)
     report["feature_sources"] = plan.get("feature_sources", {})
     report["settings"] = {"start": plan["start"], "purge_days": plan["purge_days"],
                           "folds": len(plan_folds(plan, (SCORED,))),
@@ -52,12 +54,13 @@ def evaluate_walkforward(plan: Mapping[str, Any], meta_dir: Path, stage_dirs: Ma
     plots = {name: [{"origin": entry["origin"], **entry["scores"][name]} for entry in folds if "scores" in entry]
              for name in MODELS}
     return {"headline": headline(report), "report": report, "folds": folds, "plots": plots,
-            "predictions": scored[list(PREDICTION_COLUMNS)]}
+            "predictions": scored[[*PREDICTION_COLUMNS, *[c for c in RAW_PREDICTION_COLUMNS if c in scored]]]}
 
 
 def headline(report: Mapping[str, Any]) -> dict[str, Any]:
     """Eleven figures, short keys so `dvc metrics show` fits a 200-column terminal: days scored; the
-    stack's ROC-AUC, PR-AUC and Brier skill over every scored day; HAR-logit's PR-AUC; meta − HAR-logit
+    stack's ROC-AUC, PR-AUC and Brier skill over every scored day (of the calibrated p_meta, the served
+    probability: with meta.calibration none the raw one); HAR-logit's PR-AUC; meta − HAR-logit
     ROC-AUC and PR-AUC with their bootstrap 2.5 % bounds; the stack's PR-AUC per period."""
     overall = report["overall"]
     gain = report["bootstrap"]["overall"].get("meta_minus_har_logit", {})
@@ -95,6 +98,7 @@ def _fold_reports(plan: Mapping[str, Any], meta_dir: Path, stage_dirs: Mapping[s
         else:
             rows = scored.loc[scored["origin"] == fold.name]
             entry.update(role="scored", meta=metas[fold.name]["used"], thresholds=metas[fold.name]["thresholds"],
+                         calibration=metas[fold.name].get("calibration", {}),
                          scores=fold_scores(rows), n_events=int(rows[TARGET].sum()))
         entries.append(entry)
     return entries
@@ -115,6 +119,17 @@ def _variant_summary(scored: pd.DataFrame, dropped: list[str], periods: Mapping[
         if len(period):
             summary["periods"][name] = compact(period)
     return summary
+
+
+def _calibration_summary(fold_reports: list[dict]) -> dict[str, Any]:
+    """The method, and per model how many scored folds were calibrated (the rest: identity, too few days)."""
+    records = [entry["calibration"] for entry in fold_reports if entry.get("calibration")]
+    methods = sorted({r["method"] for record in records for r in record.values()})
+    models = sorted({model for record in records for model in record})
+    return {"method": methods[0] if len(methods) == 1 else methods,
+            "folds_calibrated": {m: sum(record[m]["kind"] != "identity" for record in records if m in record)
+                                 for m in models},
+            "folds": len(records)}
 
 
 def _dropped_summary(fold_reports: list[dict]) -> dict[str, dict[str, Any]]:

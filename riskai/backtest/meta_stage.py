@@ -6,6 +6,13 @@ the served meta model is the same procedure at the serving refit's origin, learn
 Alarm thresholds are chosen on the same rows. Reference forecasts (persistence, climatology of each
 fold's fit window) are added here so every model is scored on the same days.
 
+Calibration (``meta.calibration``: none | platt | isotonic): fold k's calibrator of each model (meta and
+base models) is fitted on the raw out-of-sample predictions of earlier folds dated before its origin
+minus the purge (``calibration.calibrate_at``), the served one on every walk-forward prediction known at
+the serving refit (``served/<variant>/calibration.json``). Scored days keep p_<model> calibrated (what is
+served) and p_<model>_raw; thresholds are mapped onto the calibrated scale. Calibrators are refitted on
+every run (cheap), outside the fold cache.
+
 Cached per fold by a key over its out-of-sample rows, the key features' rows, the params and the code:
 ``-S meta.C=…`` refits every fold's meta model (cheap) and nothing upstream.
 """
@@ -28,9 +35,17 @@ from riskai.backtest.stacking import fit_fold_meta, stack_folds
 from riskai.evaluation.baselines import climatology, persistence
 from riskai.io import read_json, read_parquet, write_json, write_parquet
 from riskai.models.common import DATE, TARGET
+from riskai.models.calibration import (
+    CALIBRATED_MODELS,
+    ProbabilityCalibrator,
+    apply_calibration,
+    calibrate_at,
+    save_calibrators,
+)
 from riskai.parallel import fan_out
 
-META_FILE, META_FIT_FILE = "meta.json", "meta_fit.json"
+META_FILE, META_FIT_FILE, CALIBRATION_FILE = "meta.json", "meta_fit.json", "calibration.json"
+CALIBRATION_KEYS = ("calibration", "calibration_min_days")  # applied after the cached fits: not in their key
 
 
 def stacking_settings(plan: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,6 +53,33 @@ def stacking_settings(plan: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[
     return {"purge_days": int(plan["purge_days"]), "min_days": int(meta["min_days"]),
             "recent_days": int(plan["coverage"]["recent_days"]),
             "max_recent_missing_share": plan["coverage"]["max_recent_missing_share"]}
+
+
+def calibration_settings(plan: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword settings of ``calibrate_at``: the purge of the plan, the method and min_days of the meta params."""
+    return {"purge_days": int(plan["purge_days"]), "method": str(meta.get("calibration", "none")),
+            "min_days": int(meta.get("calibration_min_days", meta["min_days"]))}
+
+
+def calibration_history(oos: pd.DataFrame, scored: pd.DataFrame, windows: Mapping[str, Mapping[str, Any]],
+                        meta_windows: Mapping[str, Mapping[str, Any]]) -> tuple[pd.DataFrame, dict[str, list]]:
+    """Every out-of-sample prediction the calibrators may learn from: each fold's base probabilities and each
+    scored fold's raw p_meta (date, origin, TARGET, p_<model>), with the fit window of the model that made
+    each (base models: their fold's windows; meta: its fold's meta training days)."""
+    history = oos[[DATE, "origin", TARGET, *[f"p_{m}" for m in CALIBRATED_MODELS if m != "meta"]]].merge(
+        scored[[DATE, "p_meta"]], on=DATE, how="left", validate="one_to_one")
+    per_row = {model: [windows[o]["windows"][model] for o in history["origin"]]
+               for model in CALIBRATED_MODELS if model != "meta"}
+    per_row["meta"] = [meta_windows.get(o) for o in history["origin"]]
+    return history, per_row
+
+
+def calibrated_thresholds(thresholds: Mapping[str, float], calibrators: Mapping[str, ProbabilityCalibrator]
+                          ) -> dict[str, float]:
+    """Alarm thresholds (chosen on raw probabilities) mapped onto the calibrated scale; the maps are
+    monotone, so Platt keeps every alarm and isotonic's flat steps may only add days tied with the cut."""
+    return {name: float(calibrators[name].apply([value])[0]) if name in calibrators else value
+            for name, value in thresholds.items()}
 
 
 def base_rows(frame: pd.DataFrame, plan: Mapping[str, Any], variant: str, stage_dirs: Mapping[str, Path]
@@ -101,8 +143,9 @@ def run_meta_stage(frame: pd.DataFrame, plan: Mapping[str, Any], meta: Mapping[s
         folds = plan_folds(plan, (SCORED,))
         rows_of = {fold.name: oos.loc[oos["origin"] == fold.name].sort_values(DATE).reset_index(drop=True)
                    for fold, _ in folds}
+        fit_params = {k: v for k, v in meta.items() if k not in CALIBRATION_KEYS}
         keys = {fold.name: meta_key(oos, frame, fold.score_end, fold.name,
-                                    {"meta": dict(meta), "stacking": settings, "groups": groups}, code)
+                                    {"meta": fit_params, "stacking": settings, "groups": groups}, code)
                 for fold, _ in folds}
         used_keys.update(keys.values())
         todo = [fold for fold, _ in folds
@@ -118,15 +161,26 @@ def run_meta_stage(frame: pd.DataFrame, plan: Mapping[str, Any], meta: Mapping[s
             key = keys[fold.name]
             write_parquet(cache / f"{key}.parquet", pd.DataFrame({DATE: rows_of[fold.name][DATE], "p_meta": p_meta}))
             write_json(cache / f"{key}.json", {"cache_key": key, "thresholds": thresholds, "used": used})
-        scored_parts, fold_infos = [], {}
+        fold_infos = {}
         for fold, _ in folds:
-            key, fold_rows = keys[fold.name], rows_of[fold.name]
-            info = read_json(cache / f"{key}.json")
-            fold_rows["p_meta"] = read_parquet(cache / f"{key}.parquet")["p_meta"].to_numpy()
+            key = keys[fold.name]
+            fold_infos[fold.name] = read_json(cache / f"{key}.json")
+            rows_of[fold.name]["p_meta"] = read_parquet(cache / f"{key}.parquet")["p_meta"].to_numpy()
+        raw = pd.concat([rows_of[fold.name] for fold, _ in folds], ignore_index=True)
+        meta_windows = {name: {k: info["used"][k] for k in ("train_start", "train_end")} for name, info in fold_infos.items()}
+        history, history_windows = calibration_history(oos, raw, windows, meta_windows)
+        calibration = calibration_settings(plan, meta)
+        scored_parts = []
+        for fold, _ in folds:
+            info = fold_infos[fold.name]
+            calibrators = calibrate_at(history, history_windows, fold.origin, **calibration)
+            fold_rows = apply_calibration(rows_of[fold.name], calibrators)
+            thresholds = calibrated_thresholds(info["thresholds"], calibrators)
             for name in MODELS:
-                fold_rows[f"threshold_{name}"] = info["thresholds"][name]
-                fold_rows[f"alarm_{name}"] = fold_rows[f"p_{name}"] >= info["thresholds"][name]
-            fold_infos[fold.name] = info
+                fold_rows[f"threshold_{name}"] = thresholds[name]
+                fold_rows[f"alarm_{name}"] = fold_rows[f"p_{name}"] >= thresholds[name]
+            info.update(thresholds=thresholds, thresholds_raw=info["thresholds"],
+                        calibration={model: c.record() for model, c in calibrators.items()})
             scored_parts.append(fold_rows)
         refitted = len(todo)
         scored = pd.concat(scored_parts, ignore_index=True).sort_values(DATE).reset_index(drop=True)
@@ -134,15 +188,20 @@ def run_meta_stage(frame: pd.DataFrame, plan: Mapping[str, Any], meta: Mapping[s
         if missing:
             first = scored.loc[scored[[f"p_{m}" for m in missing]].isna().any(axis=1), DATE].min()
             raise ValueError(f"meta ({variant}): models {missing} have no prediction on some scored days ({first:%Y-%m-%d} ...)")
-        columns = [DATE, "origin", TARGET, *[f"p_{m}" for m in MODELS], *[f"threshold_{m}" for m in MODELS],
-                   *[f"alarm_{m}" for m in MODELS]]
+        columns = [DATE, "origin", TARGET, *[f"p_{m}" for m in MODELS], *[f"p_{m}_raw" for m in CALIBRATED_MODELS],
+                   *[f"threshold_{m}" for m in MODELS], *[f"alarm_{m}" for m in MODELS]]
         write_parquet(out_dir / "scored" / f"{variant}.parquet", scored[columns])
         write_json(out_dir / "folds" / f"{variant}.json", fold_infos)
 
         serving = serving_entry(plan)  # the served meta model: every fold's out-of-sample rows known then
         served = fit_fold_meta(oos, frame, windows, serving.origin, meta, feature_groups=groups, **settings)
         served.stacker.save(out_dir / "served" / variant / META_FILE)
-        write_json(out_dir / "served" / variant / META_FIT_FILE, {"used": served.used, "thresholds": served.thresholds})
+        calibrators = calibrate_at(history, history_windows, serving.origin, **calibration)
+        save_calibrators(out_dir / "served" / variant / CALIBRATION_FILE, calibrators)
+        thresholds = calibrated_thresholds(served.thresholds, calibrators)
+        write_json(out_dir / "served" / variant / META_FIT_FILE,
+                   {"used": served.used, "thresholds": thresholds, "thresholds_raw": served.thresholds,
+                    "calibration": {model: c.record() for model, c in calibrators.items()}})
         summary["variants"][variant] = {"folds": len(fold_infos), "refitted": refitted,
                                         "served_train": [served.used["train_start"], served.used["train_end"]]}
     for stale in cache.glob("*"):

@@ -1,5 +1,9 @@
 """Scores of the walk-forward's out-of-sample days: overall, per period, year and regime, bootstrap.
 
+p_<model> is the calibrated probability (what is served); where the uncalibrated one is kept
+(p_<model>_raw) its Brier score and skill are reported beside (brier_raw, brier_skill_raw), and the
+meta model's reliability table, raw and calibrated, per period (``reliability``).
+
 Every model is scored on the same days. Alarms use each fold's own threshold (chosen on predictions
 dated before its origin), so F1 and the event scores are what an operator would have seen live.
 Brier skill is against the walk-forward's own climatology (each fold's fit-window prevalence).
@@ -18,6 +22,7 @@ from riskai.evaluation.metrics import (
     brier_score,
     log_loss,
     precision_recall_at_k,
+    reliability_table,
     roc_auc,
     threshold_scores,
     top_k_count,
@@ -44,7 +49,7 @@ def score_model(rows: pd.DataFrame, name: str, log_loss_eps: float) -> dict[str,
     events = event_scores(y, alarm, rows[DATE])
     k = top_k_count(len(rows), TOP_FRACTION)
     precision_at_k, recall_at_k = precision_recall_at_k(y, p, k)
-    return {
+    scores = {
         "n_days": int(len(rows)),
         "prevalence": float(y.mean()),
         "roc_auc": _float(roc_auc(y, p)),
@@ -58,6 +63,10 @@ def score_model(rows: pd.DataFrame, name: str, log_loss_eps: float) -> dict[str,
         "events_flagged_first_day": _float(events["events_flagged_first_day"]),
         "false_alarm_runs_per_30d": _float(events["false_alarm_runs_per_30d"]),
     }
+    if f"p_{name}_raw" in rows:  # p_<name> is calibrated (meta.calibration): the uncalibrated one's Brier too
+        raw = brier_score(y, rows[f"p_{name}_raw"].to_numpy(dtype=float))
+        scores.update(brier_raw=raw, brier_skill_raw=1.0 - raw / reference if reference > 0 else None)
+    return scores
 
 
 def score_all(rows: pd.DataFrame, log_loss_eps: float) -> dict[str, dict[str, Any]]:
@@ -93,6 +102,7 @@ def walkforward_report(rows: pd.DataFrame, periods: Mapping[str, list], regimes:
                    "n_days": int(len(rows)), "n_folds": int(rows["origin"].nunique())},
         "overall": score_all(rows, eps),
         "bootstrap": {"block": block, "samples": samples, "seed": seed, "overall": bootstrap(rows, block, samples, seed)},
+        "reliability": {"overall": reliability(rows)},
         "periods": {},
         "by_year": {},
         "by_regime": {},
@@ -103,6 +113,7 @@ def walkforward_report(rows: pd.DataFrame, periods: Mapping[str, list], regimes:
             report["periods"][name] = {"start": f"{period[DATE].min():%Y-%m-%d}", "end": f"{period[DATE].max():%Y-%m-%d}",
                                        **score_all(period, eps)}
             report["bootstrap"][name] = bootstrap(period, block, samples, seed)
+            report["reliability"][name] = reliability(period)
     for year, group in rows.groupby(rows[DATE].dt.year):
         report["by_year"][str(year)] = score_all(group, eps)
     for name, (start, end) in regimes.items():
@@ -110,6 +121,13 @@ def walkforward_report(rows: pd.DataFrame, periods: Mapping[str, list], regimes:
         if len(regime):
             report["by_regime"][name] = score_all(regime, eps)
     return report
+
+
+def reliability(rows: pd.DataFrame, name: str = ENSEMBLE) -> dict[str, list[dict[str, Any]]]:
+    """The reliability table (10 equal-width bins) of ``name``'s calibrated and, when kept, raw probability."""
+    y = rows[TARGET].to_numpy(dtype=float)
+    return {column[2:]: reliability_table(y, rows[column].to_numpy(dtype=float)).to_dict("records")
+            for column in (f"p_{name}", f"p_{name}_raw") if column in rows}
 
 
 def fold_scores(rows: pd.DataFrame) -> dict[str, dict[str, float | None]]:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from riskai.evaluation.metrics import best_f1_threshold
 from riskai.features.coverage import RecentCoverageFilter
+from riskai.models.calibration import known_before
 from riskai.models.common import DATE, TARGET
 from riskai.models.meta import (
     DERIVED_FEATURES,
@@ -50,7 +51,7 @@ def fit_fold_meta(oos: pd.DataFrame, frame: pd.DataFrame, fold_info: Mapping[str
     base_models = list(meta_params.get("base_models", ()))
     probabilities = list(base_model_columns(base_models))
     fit_end = origin - pd.Timedelta(days=purge_days + 1)
-    train = oos.loc[(oos[DATE] <= fit_end) & oos[TARGET].notna()].sort_values(DATE).reset_index(drop=True)
+    train = known_before(oos, origin, purge_days)
     if len(train) < min_days:
         raise ValueError(f"fold {origin:%Y-%m-%d}: the meta model has {len(train)} out-of-sample days before its "
                          f"origin, fewer than meta.min_days={min_days}; move split.start later or "

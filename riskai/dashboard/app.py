@@ -304,8 +304,8 @@ def live_page(url: str, root: str) -> None:
             st.info("No scored day with a known outcome yet.")
         else:
             st.dataframe(calibration_rows, hide_index=True)
-            st.altair_chart(charts.calibration(calibration_rows.assign(model="meta"), "Live calibration (dashed: "
-                                               "perfect)"), width="stretch")
+            st.altair_chart(charts.calibration(data.calibration_curves(record), "Live and walk-forward calibration of "
+                                               f"{record['tag']}'s risk score (dashed: perfect)"), width="stretch")
         st.subheader(f"Feature drift: PSI of the last {record['drift_days']} scored days vs the fit window")
         drift = record.get("drift_frame")
         if drift is None:

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, selec
 
 from riskai import paths
 from riskai.config import load_params, universe_symbols
+from riskai.evaluation.metrics import reliability_table
 from riskai.features.build import build_features
 from riskai.serving.drivers import drivers_text
 from riskai.validation.rules import CONSISTENCY_INDICATORS, CONSISTENCY_VOL
@@ -746,6 +747,7 @@ def live_record(url: str, root: str | Path, symbol: str, day: dt.date) -> dict[s
         walkforward, _ = predictions_at(root, tag, symbol)
         record.update(tag=tag, **monitor.track_record(base, symbol, tag, frame, scored, walkforward, params["evaluate"],
                                                       operations.get("monitor_windows") or monitor.WINDOWS, day))
+        record["walkforward_calibration"] = walkforward_reliability(walkforward_report(root, tag, symbol)[0], walkforward)
     groups = (list(monitor.variant_descriptions(served[1], symbol)["full"]["needs_groups"]) if served
               else list(params["features"]["groups"]))
     engine = engine_for(url)
@@ -764,6 +766,26 @@ def live_record(url: str, root: str | Path, symbol: str, day: dt.date) -> dict[s
         risk_day=f"{latest['date'].iloc[0]:%Y-%m-%d}" if len(latest) else None,
         risk_limit=float(operations.get("alert_risk_score", math.inf)))
     return record
+
+
+def walkforward_reliability(report: dict[str, Any] | None, walkforward: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """The walk-forward's reliability table of the served p_meta over every scored day: the report's
+    (``reliability.overall.meta``), else (a release before it) the same table from its scored days; [] if neither."""
+    table = ((report or {}).get("reliability") or {}).get("overall", {}).get("meta")
+    if table is not None:
+        return list(table)
+    if walkforward is None or "p_meta" not in walkforward:
+        return []
+    return reliability_table(walkforward["target_high_vol"].to_numpy(dtype=float),
+                             walkforward["p_meta"].to_numpy(dtype=float)).to_dict("records")
+
+
+def calibration_curves(record: dict[str, Any]) -> pd.DataFrame:
+    """The live and the walk-forward reliability of p_meta in one frame (model: live / walk-forward) for
+    ``charts.calibration``: does the live track record keep the walk-forward's calibration?"""
+    parts = [pd.DataFrame(record.get(key) or [], columns=["bin", "n_days", "mean_predicted", "fraction_positive"])
+             .assign(model=name) for key, name in (("calibration", "live"), ("walkforward_calibration", "walk-forward"))]
+    return pd.concat(parts, ignore_index=True)[["model", "bin", "mean_predicted", "fraction_positive", "n_days"]]
 
 
 def live_table(record: dict[str, Any]) -> pd.DataFrame:

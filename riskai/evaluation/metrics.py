@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import precision_recall_curve
 
@@ -123,3 +124,23 @@ def bucket_shares(scores: np.ndarray) -> dict[str, float]:
     index = np.where(scores == 100, 5, np.floor(scores / 20).astype(int))
     counts = np.bincount(index, minlength=len(RISK_BUCKETS))
     return dict(zip(RISK_BUCKETS, (counts / scores.size).tolist()))
+
+
+RELIABILITY_BINS = 10
+RELIABILITY_COLUMNS = ("bin", "n_days", "mean_predicted", "fraction_positive")
+
+
+def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = RELIABILITY_BINS) -> pd.DataFrame:
+    """Reliability: per equal-width bin of p (the last one closed at 1; empty bins left out), the days,
+    the mean forecast and the observed share of positives. Days without a forecast are left out."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    usable = np.isfinite(p) & np.isfinite(y)
+    if not usable.any():
+        return pd.DataFrame(columns=list(RELIABILITY_COLUMNS))
+    p, y = p[usable], y[usable]
+    index = np.clip((p * bins).astype(int), 0, bins - 1)
+    frame = pd.DataFrame({"bin": index, "p": p, "y": y})
+    grouped = frame.groupby("bin").agg(n_days=("p", "size"), mean_predicted=("p", "mean"), fraction_positive=("y", "mean"))
+    grouped = grouped.reset_index()
+    grouped["bin"] = grouped["bin"].map(lambda i: f"{i / bins:.1f}-{(i + 1) / bins:.1f}")
+    return grouped[list(RELIABILITY_COLUMNS)]

@@ -328,7 +328,7 @@ def out_of_fold_proba(stacker: MetaStacker, X: pd.DataFrame, y, dates, base_wind
 
 
 # Keys of the `meta` params section that are not MetaStacker hyperparameters.
-NON_ESTIMATOR_KEYS = ("features", "cv_blocks", "base_models", "min_days")
+NON_ESTIMATOR_KEYS = ("features", "cv_blocks", "base_models", "min_days", "calibration", "calibration_min_days")
 
 
 def stacker_params(params: Mapping[str, Any]) -> dict[str, Any]:

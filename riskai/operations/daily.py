@@ -184,11 +184,17 @@ def robust_z(row: pd.Series, reference: pd.DataFrame, features: list[str]) -> pd
 # --- prediction -------------------------------------------------------------------------------
 
 def predict_day(variant: ServedVariant, frame: pd.DataFrame) -> dict[str, float]:
-    """The probabilities of the frame's last day, from its last seq_len rows."""
+    """The (calibrated) probabilities of the frame's last day, from its last seq_len rows."""
+    last = predict_last(variant, frame)
+    return {name: float(last[name]) for name in PROBABILITIES}
+
+
+def predict_last(variant: ServedVariant, frame: pd.DataFrame) -> pd.Series:
+    """Every column ``ServedVariant.score`` gives the frame's last day (raw probabilities p_*_raw too)."""
     last = variant.score(frame.iloc[-variant.history_days:].reset_index(drop=True)).iloc[-1]
     if last[list(PROBABILITIES)].isna().any():
         raise RefusedError(f"fewer than {variant.history_days} days of history before {last['date']:%Y-%m-%d}")
-    return {name: float(last[name]) for name in PROBABILITIES}
+    return last
 
 
 def liquidation_risk(served: ServedRelease, p_meta: float, rv_7d: float, train: pd.DataFrame) -> dict[str, float]:
@@ -342,7 +348,8 @@ def _score(run: _DailyRun, served: ServedRelease, allow_in_sample: bool) -> dict
     if outside and mode == "refuse":
         raise RefusedError(f"features of {day} outside the training range (|robust z| > {limit:g}, or missing "
                            f"where training had them): {json.dumps(outside, sort_keys=True)}")
-    probabilities = predict_day(variant, frame)
+    last = predict_last(variant, frame)
+    probabilities = {name: float(last[name]) for name in PROBABILITIES}
     drivers = explain_day(variant, frame, reference)
     risks = liquidation_risk(served, probabilities["p_meta"], float(today["rv_7d"]), reference)
     row = {
@@ -368,7 +375,8 @@ def _score(run: _DailyRun, served: ServedRelease, allow_in_sample: bool) -> dict
              " OUT OF RANGE: " + ", ".join(outside) if outside else "")
     return {**row, "date": day.isoformat(), "liquidation_risk": risks, "out_of_range_features": outside,
             "stale_sources": stale, "source_ages": ages, "model_age_days": age, "model_data_end": data_end.isoformat(),
-            "out_of_range_mode": mode, "drivers": drivers, "drivers_text": drivers_text(drivers)}
+            "out_of_range_mode": mode, "drivers": drivers, "drivers_text": drivers_text(drivers),
+            "p_meta_raw": float(last.get("p_meta_raw", last["p_meta"]))}  # before calibration (meta.calibration)
 
 
 def _absolute_sqlite(url: str, root: Path) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from riskai.backtest.base_models import BASE_MODELS
-from riskai.backtest.meta_stage import META_FILE, META_FIT_FILE
+from riskai.backtest.meta_stage import CALIBRATION_FILE, META_FILE, META_FIT_FILE
 from riskai.backtest.plan import serving_entry
 from riskai.io import read_json, write_json
 from riskai.serving.variant import HAR_GROUP, VARIANT_FILE, groups_needed
@@ -31,7 +31,8 @@ def assemble_variant(plan: Mapping[str, Any], variant: str, stage_dirs: Mapping[
             if path.name != FIT_FILE:
                 shutil.copyfile(path, dest / path.name)
         fits[model] = read_json(source / FIT_FILE)
-    shutil.copyfile(Path(meta_dir) / "served" / variant / META_FILE, dest / META_FILE)
+    for name in (META_FILE, CALIBRATION_FILE):
+        shutil.copyfile(Path(meta_dir) / "served" / variant / name, dest / name)
     meta_fit = read_json(Path(meta_dir) / "served" / variant / META_FIT_FILE)
     fold = serving_entry(plan)
     entry = plan["variants"][variant]
@@ -50,6 +51,8 @@ def assemble_variant(plan: Mapping[str, Any], variant: str, stage_dirs: Mapping[
         "best_epoch": fits["lstm"]["best_epoch"],
         "meta": meta_fit["used"],
         "thresholds": meta_fit["thresholds"],
+        "thresholds_raw": meta_fit["thresholds_raw"],
+        "calibration": meta_fit["calibration"],
     }
     write_json(dest / VARIANT_FILE, description)
     return description

@@ -25,7 +25,7 @@ import pandas as pd
 from riskai import paths
 from riskai.columns import DATE, TARGET
 from riskai.evaluation.bootstrap import moving_block_indices
-from riskai.evaluation.metrics import average_precision, roc_auc
+from riskai.evaluation.metrics import RELIABILITY_BINS, average_precision, reliability_table, roc_auc
 from riskai.features.coverage import is_indicator
 from riskai.io import read_json, read_parquet
 
@@ -37,7 +37,7 @@ METRICS = ("roc_auc", "pr_auc", "brier", "alarm_hit_rate")
 MIN_WINDOW_DAYS = 20
 PSI_BINS = 10
 PSI_EPS = 1e-4
-CALIBRATION_BINS = 10
+CALIBRATION_BINS = RELIABILITY_BINS
 ALERT_KINDS = ("night_failed", "source_stale", "skill_out_of_band", "drift", "risk_score")
 
 
@@ -145,17 +145,11 @@ def skill_breaches(live: Mapping[int, Mapping[str, Any]], bands: Mapping[int, Ma
 
 
 def calibration_table(joined: pd.DataFrame, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
-    """Live reliability: per equal-width bin of p_meta, the days, mean score and observed share of high-vol days."""
-    columns = ["bin", "n_days", "mean_predicted", "fraction_positive"]
+    """Live reliability: per equal-width bin of p_meta, the days, mean score and observed share of high-vol
+    days (the walk-forward report's reliability table, on the live days)."""
     if joined.empty:
-        return pd.DataFrame(columns=columns)
-    p = joined["p_meta"].to_numpy(dtype=float)
-    index = np.clip((p * bins).astype(int), 0, bins - 1)
-    frame = pd.DataFrame({"bin": index, "p": p, "y": joined[TARGET].to_numpy(dtype=float)})
-    grouped = frame.groupby("bin").agg(n_days=("p", "size"), mean_predicted=("p", "mean"), fraction_positive=("y", "mean"))
-    grouped = grouped.reset_index()
-    grouped["bin"] = grouped["bin"].map(lambda i: f"{i / bins:.1f}-{(i + 1) / bins:.1f}")
-    return grouped[columns]
+        return reliability_table([], [], bins)
+    return reliability_table(joined[TARGET].to_numpy(dtype=float), joined["p_meta"].to_numpy(dtype=float), bins)
 
 
 # --- drift ----------------------------------------------------------------------------------------

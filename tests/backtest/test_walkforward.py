@@ -23,7 +23,7 @@ PARAMS = {
     "har": {"C": 1.0},
     "meta": {"model": "logistic", "base_models": ["xgb", "lgbm", "lstm", "har_logit"], "logit_inputs": True,
              "features": ["funding_zscore", "oi_accel", "rv_7d"], "C": 1.0, "hidden_size": 8, "cv_blocks": 3,
-             "min_days": 60, "seed": 42},
+             "min_days": 60, "seed": 42, "calibration": "platt", "calibration_min_days": 20},
     "evaluate": {"periods": {"development": ["2022-12-01", "2023-02-28"], "confirmation": ["2023-03-01", None]},
                  "regimes": {"winter": ["2022-12-01", "2023-02-28"]}, "log_loss_eps": 1e-6, "bootstrap_block": 10,
                  "bootstrap_samples": 50, "seed": 1},
@@ -77,6 +77,31 @@ def test_every_model_and_the_stack_learn_only_from_days_before_the_origin(cold):
         if fold["role"] == "scored":
             assert pd.Timestamp(fold["meta"]["train_end"]) <= origin - pd.Timedelta(days=2)
             assert pd.Timestamp(fold["meta"]["train_start"]) >= pd.Timestamp("2022-09-01")  # out-of-sample rows only
+
+
+def test_each_fold_calibrates_on_earlier_folds_days_and_the_report_shows_raw_and_calibrated(cold):
+    scored = [fold for fold in cold["folds"] if fold["role"] == "scored"]
+    for fold in scored:
+        origin = pd.Timestamp(fold["origin"])
+        for model, record in fold["calibration"].items():
+            assert record["method"] == "platt"
+            if record["kind"] == "identity":
+                assert "min_days" in record["reason"], (fold["origin"], model)
+            else:
+                assert pd.Timestamp(record["fit_end"]) <= origin - pd.Timedelta(days=2), (fold["origin"], model)
+    # the first scored fold has no earlier p_meta: identity; base models have the stacking folds' days
+    assert scored[0]["calibration"]["meta"]["kind"] == "identity" and scored[0]["calibration"]["meta"]["n_fit"] == 0
+    assert scored[0]["calibration"]["xgb"]["kind"] == "platt"
+    assert scored[-1]["calibration"]["meta"]["kind"] == "platt"
+    report = cold["report"]
+    assert report["calibration"]["method"] == "platt" and report["calibration"]["folds_calibrated"]["meta"] == len(scored) - 1
+    development = report["periods"]["development"]
+    assert {"brier", "brier_skill", "brier_raw", "brier_skill_raw"} <= set(development["meta"])
+    for name in ("meta", "meta_raw"):
+        table = report["reliability"]["development"][name]
+        assert sum(row["n_days"] for row in table) == development["meta"]["n_days"]
+    predictions = cold["predictions"]
+    assert not np.allclose(predictions["p_meta"], predictions["p_meta_raw"])
 
 
 def test_perturbing_the_future_mid_month_changes_no_earlier_prediction(features, cold, tmp_path):

@@ -168,3 +168,19 @@ def test_buckets_sort_by_number_and_bootstrap_reads_either_pair_name():
     assert data.bootstrap_intervals({"v1": None}).empty
     with pytest.raises(data.DashboardError, match="predictions.parquet: column target_high_vol is missing"):
         data.calibration(pd.DataFrame({"p_meta": [0.1]}))
+
+
+def test_the_live_calibration_chart_holds_the_live_and_the_walk_forward_curves():
+    live = [{"bin": "0.1-0.2", "n_days": 3, "mean_predicted": 0.15, "fraction_positive": 1 / 3}]
+    report_table = [{"bin": "0.0-0.1", "n_days": 5, "mean_predicted": 0.05, "fraction_positive": 0.0},
+                    {"bin": "0.9-1.0", "n_days": 2, "mean_predicted": 0.95, "fraction_positive": 1.0}]
+    scored = pd.DataFrame({"p_meta": [0.05, 0.15, 0.15], "target_high_vol": [0.0, 1.0, 0.0]})
+    # the report's table when the release has one, else the same table from its scored days
+    assert data.walkforward_reliability({"reliability": {"overall": {"meta": report_table}}}, scored) == report_table
+    computed = data.walkforward_reliability({"overall": {}}, scored)
+    assert [(r["bin"], r["n_days"]) for r in computed] == [("0.0-0.1", 1), ("0.1-0.2", 2)]
+    assert data.walkforward_reliability(None, None) == []
+    curves = data.calibration_curves({"calibration": live, "walkforward_calibration": report_table})
+    assert curves["model"].tolist() == ["live", "walk-forward", "walk-forward"]
+    assert curves["n_days"].tolist() == [3, 5, 2]
+    assert data.calibration_curves({"calibration": live})["model"].tolist() == ["live"]

@@ -13,6 +13,7 @@ from riskai.evaluation.metrics import (
     bucket_shares,
     log_loss,
     precision_recall_at_k,
+    reliability_table,
     threshold_scores,
     top_k_count,
     roc_auc,
@@ -78,3 +79,14 @@ def test_bucket_shares_half_open_with_exactly_100_apart():
     assert shares == pytest.approx(dict(zip(RISK_BUCKETS, [0, 0.2, 0.2, 0.2, 0.2, 0.2])))
     with pytest.raises(ValueError):
         bucket_shares(np.array([100.5]))
+
+
+def test_reliability_table_counts_the_days_of_each_bin():
+    p = np.array([0.0, 0.05, 0.099, 0.1, 0.35, 0.35, 0.999, 1.0, np.nan])
+    y = np.array([0, 0, 1, 1, 0, 1, 1, 1, 1])
+    table = reliability_table(y, p)
+    assert table["bin"].tolist() == ["0.0-0.1", "0.1-0.2", "0.3-0.4", "0.9-1.0"]  # empty bins left out
+    assert table["n_days"].tolist() == [3, 1, 2, 2]  # 0.1 opens its bin, 1.0 closes the last, NaN left out
+    assert table["mean_predicted"].tolist() == pytest.approx([0.149 / 3, 0.1, 0.35, 0.9995])
+    assert table["fraction_positive"].tolist() == pytest.approx([1 / 3, 1.0, 0.5, 1.0])
+    assert reliability_table([], []).empty
