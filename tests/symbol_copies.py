@@ -48,5 +48,7 @@ def renamed_copy(source: Path, target: Path, base: str, names: Iterable[str] | N
         header, rest = data.split(b"\n", 1)
         header = ",".join(base_renamed(column, base) for column in header.decode().split(",")).encode()
         data = header + b"\n" + rest
-        (target / path.name).write_bytes(gzip.compress(data, compresslevel=1) if path.name.endswith(".gz") else data)
+        if path.name.endswith(".gz"):
+            data = gzip.compress(data, compresslevel=1, mtime=0)  # mtime 0: the same bytes on every copy
+        (target / path.name).write_bytes(data)
     return target
