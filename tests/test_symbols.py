@@ -5,7 +5,7 @@ import pytest
 
 from riskai.config import universe_symbols
 from riskai.paths import for_symbol
-from riskai.symbols import SymbolError, check_symbol
+from riskai.symbols import SymbolError, base_asset, check_symbol
 from riskai.warehouse.schema import WarehouseError
 from riskai.warehouse.schema import check_symbol as warehouse_check_symbol
 
@@ -32,3 +32,16 @@ def test_anything_else_is_refused_everywhere_with_one_line(symbol):
         universe_symbols({"universe": {"symbols": ["BTCUSDT", symbol]}})
     with pytest.raises(ValueError, match=r"^params.yaml extract.symbol: .* is not a symbol"):
         universe_symbols({"extract": {"symbol": symbol}})
+
+
+@pytest.mark.parametrize("symbol, base", [("BTCUSDT", "btc"), ("ETHUSDT", "eth"), ("1000PEPEUSDT", "1000pepe"),
+                                          ("TESTUSDT", "test")])
+def test_the_base_asset_is_the_symbol_without_its_quote_in_lower_case(symbol, base):
+    assert base_asset(symbol) == base
+
+
+@pytest.mark.parametrize("symbol", ["USDT", "BTCUSDC", "ETHBTC"])
+def test_a_symbol_without_a_known_quote_names_no_base_asset(symbol):
+    with pytest.raises(SymbolError, match=rf"^where: '{symbol}' does not end in a quote asset \(USDT\), so it names no "
+                                          r"base asset \[rule: quote_asset\]$"):
+        base_asset(symbol, "where")

@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 
 from riskai.config import load_params
-from riskai.warehouse.real import read_real_frames, real_file_hashes
+from riskai.warehouse.real import read_real
 from riskai.warehouse.schema import (
     WarehouseError,
     binance_futures_metrics,
@@ -181,8 +181,7 @@ def load_warehouse(
              else f"synthetic sample (seed {seed if seed is not None else setting('synthetic_seed')})")
     start, end = parse_day(start), parse_day(end)
     if source == "real":
-        frames = read_real_frames(data_dir, symbol)
-        provenance = real_file_hashes(data_dir)
+        frames, provenance = read_real(data_dir, symbol)
     else:
         seed = int(seed if seed is not None else setting("synthetic_seed"))
         span = (start or parse_day(setting("synthetic_start")), end or parse_day(setting("synthetic_end")))

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from riskai.warehouse.load import load_warehouse
 from riskai.warehouse.schema import binance_futures_metrics, whale_daily_stats
+from tests.symbol_copies import renamed_copy
 from tests.warehouse.conftest import assert_same_tables, engine_for, snapshot
 
 REAL_COUNTS = {
@@ -73,17 +74,13 @@ def test_dvol_is_the_days_close_and_its_missing_days_stay_missing(real):
 
 
 def test_a_folder_without_the_dvol_file_leaves_implied_volatility_empty(real_data_dir, tmp_path):
-    from riskai.warehouse.real import DVOL, read_real_frames, real_file_hashes
+    from riskai.warehouse.real import DVOL, read_real
 
-    folder = tmp_path / "files"
-    folder.mkdir()
-    for path in real_data_dir.iterdir():
-        if path.is_file() and path.name != DVOL:
-            (folder / path.name).symlink_to(path)
-    frames = read_real_frames(folder, "ETHUSDT")
+    names = [path.name for path in real_data_dir.iterdir() if path.name != DVOL]
+    frames, provenance = read_real(renamed_copy(real_data_dir, tmp_path / "files", "eth", names), "ETHUSDT")
     assert frames["implied_volatility"].empty
     assert list(frames["implied_volatility"].columns) == ["symbol", "date", "dvol_close"]
-    assert DVOL not in real_file_hashes(folder)
+    assert DVOL not in provenance and len(provenance) == 10
 
 
 def test_open_interest_only_where_the_source_has_it(real):

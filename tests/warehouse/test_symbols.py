@@ -11,6 +11,7 @@ from riskai.warehouse.__main__ import main as warehouse_main
 from riskai.warehouse.extract import read_provenance
 from riskai.warehouse.load import load_warehouse
 from riskai.warehouse.schema import WarehouseError
+from tests.symbol_copies import renamed_copy
 from tests.warehouse.conftest import SEED, engine_for, snapshot
 
 REAL_SPAN = ("2024-01-01", "2024-03-31")
@@ -25,7 +26,7 @@ def _assert_identical(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFra
         pd.testing.assert_frame_equal(left[name], right[name], obj=name)
 
 
-def test_a_second_symbol_never_changes_the_first(any_url, real_data_dir):
+def test_a_second_symbol_never_changes_the_first(any_url, real_data_dir, tmp_path):
     """BTCUSDT's real rows stay byte-identical while ETHUSDT is loaded from the synthetic generator (full,
     then pre-backfill) and from files under its own name; each symbol keeps its own provenance."""
     with engine_for(any_url) as engine:
@@ -48,7 +49,8 @@ def test_a_second_symbol_never_changes_the_first(any_url, real_data_dir):
         with engine.connect() as conn:
             assert read_provenance(conn, "BTCUSDT")["kind"] == "real"
             assert read_provenance(conn, "ETHUSDT")["kind"] == "synthetic"
-    assert riskai_main(["warehouse", "load", "--url", any_url, "--source", "real", "--data-dir", str(real_data_dir),
+    xrp_files = renamed_copy(real_data_dir, tmp_path / "xrpusdt", "xrp")  # the same values as XRP's files
+    assert riskai_main(["warehouse", "load", "--url", any_url, "--source", "real", "--data-dir", str(xrp_files),
                         "--symbol", "XRPUSDT", "--start", "2024-02-01", "--end", "2024-02-29"]) == 0
     with engine_for(any_url) as engine:
         after = snapshot(engine)
