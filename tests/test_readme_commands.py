@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dvc.cli import DvcParserError, parse_args as dvc_parse_args
 
-from riskai.operations.cli import build_parser
+from riskai.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

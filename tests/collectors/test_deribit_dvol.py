@@ -13,7 +13,7 @@ from riskai.collectors.deribit import PATH
 from riskai.collectors.errors import CollectError
 from riskai.collectors.sources import collect
 from riskai.collectors.standin import Fault
-from riskai.operations.cli import main
+from riskai.cli import main
 from riskai.warehouse.schema import implied_volatility, quarantine
 from tests.warehouse.conftest import snapshot
 

@@ -17,7 +17,7 @@ from riskai.collectors.errors import CollectError
 from riskai.collectors.sources import collect
 from riskai.collectors.standin import Fault
 from riskai.config import REPO_ROOT
-from riskai.operations.cli import main
+from riskai.cli import main
 from riskai.warehouse.extract import read_provenance
 from riskai.warehouse.schema import binance_futures_metrics, hourly_klines, whale_daily_stats
 from tests.collectors.conftest import END, START

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from riskai.collectors.errors import CollectError
 from riskai.collectors.sources import collect
 from riskai.collectors.standin import Fault
-from riskai.operations.cli import main
+from riskai.cli import main
 from riskai.warehouse.revisions import undo_revisions
 from riskai.warehouse.schema import binance_futures_metrics, quarantine, revisions
 from riskai.warehouse.upsert import upsert_frame

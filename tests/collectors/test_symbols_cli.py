@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from riskai.collectors.sources import collect
-from riskai.operations.cli import main
+from riskai.cli import main
 from tests.collectors.conftest import END, START
 from tests.warehouse.conftest import snapshot
 

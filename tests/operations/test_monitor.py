@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine
 
-from riskai.operations import cli
+from riskai import cli
 from riskai.operations.alerts import alert_payload, post_alerts
 from riskai.serving import monitor
 from riskai.warehouse.schema import create_schema

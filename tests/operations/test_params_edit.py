@@ -108,7 +108,7 @@ def test_values_within_their_schema_are_written(tmp_path):
 
 
 def test_cli_params_set_refuses_a_path_as_symbol_with_exit_2(tmp_path, monkeypatch, capsys):
-    from riskai.operations.cli import main
+    from riskai.cli import main
 
     (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)

@@ -5,7 +5,7 @@ import io
 import json
 from contextlib import redirect_stdout
 
-from riskai.operations import cli
+from riskai import cli
 from riskai.operations.render import compare_headline, fmt_number, fmt_share, render_human, render_summary
 
 # What `riskai release` returns: a tag, a flag and every output's hash (more than six entries).

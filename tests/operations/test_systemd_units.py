@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from riskai.config import REPO_ROOT
-from riskai.operations import cli
+from riskai import cli
 from tests.operations.test_cron import cron_commands
 
 UNIT_DIR = "/etc/systemd/system/"

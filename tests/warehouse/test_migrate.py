@@ -6,7 +6,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Column, MetaData, Table, inspect, select, text
 
-from riskai.operations.cli import main as riskai_main
+from riskai.cli import main as riskai_main
 from riskai.warehouse.__main__ import main as warehouse_main
 from riskai.warehouse.extract import extract_raw
 from riskai.warehouse.load import load_warehouse

@@ -8,7 +8,7 @@ import time
 import pandas as pd
 from sqlalchemy import select
 
-from riskai.operations.cli import main as riskai_main
+from riskai.cli import main as riskai_main
 from riskai.warehouse.__main__ import main as warehouse_main
 from riskai.warehouse.load import load_warehouse
 from riskai.warehouse.revisions import list_revisions, undo_revisions

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from riskai.operations.cli import main as riskai_main
+from riskai.cli import main as riskai_main
 from riskai.warehouse.__main__ import main as warehouse_main
 from riskai.warehouse.extract import read_provenance
 from riskai.warehouse.load import load_warehouse

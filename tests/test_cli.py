@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from riskai.operations.cli import build_parser
+from riskai.cli import build_parser
 from tests.operations.conftest import riskai
 
 SUBCOMMANDS = ["remote", "release", "rollback", "compare", "daily", "retrain", "params", "commit", "repro",
