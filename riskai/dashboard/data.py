@@ -735,36 +735,28 @@ def live_record(url: str, root: str | Path, symbol: str, day: dt.date) -> dict[s
     served = served_copy(root, symbol)
     record: dict[str, Any] = {"tag": None, "runs": runs}
     params = load_params(path=Path(root) / "params.yaml")
-    if served is not None:
-        tag, base = served
-        params = yaml.safe_load((base / "params.yaml").read_text(encoding="utf-8"))
-        engine = engine_for(url)
-        try:
-            raw = read_source_tables(engine, symbol, params["extract"]["start"], day)
-        finally:
-            engine.dispose()
-        frame, _ = build_features(raw, params["features"])
-        walkforward, _ = predictions_at(root, tag, symbol)
-        record.update(tag=tag, **monitor.track_record(base, symbol, tag, frame, scored, walkforward, params["evaluate"],
-                                                      operations.get("monitor_windows") or monitor.WINDOWS, day))
-        record["walkforward_calibration"] = walkforward_reliability(walkforward_report(root, tag, symbol)[0], walkforward)
-    groups = (list(monitor.variant_descriptions(served[1], symbol)["full"]["needs_groups"]) if served
-              else list(params["features"]["groups"]))
     engine = engine_for(url)
     try:
+        if served is not None:
+            tag, base = served
+            params = yaml.safe_load((base / "params.yaml").read_text(encoding="utf-8"))
+            frame, _ = build_features(read_source_tables(engine, symbol, params["extract"]["start"], day),
+                                      params["features"])
+            walkforward, _ = predictions_at(root, tag, symbol)
+            record.update(tag=tag, **monitor.track_record(base, symbol, tag, frame, scored, walkforward,
+                                                          params["evaluate"],
+                                                          operations.get("monitor_windows") or monitor.WINDOWS, day))
+            record["walkforward_calibration"] = walkforward_reliability(walkforward_report(root, tag, symbol)[0],
+                                                                        walkforward)
+        groups = monitor.needed_groups(served[1], symbol) if served else list(params["features"]["groups"])
         ages = source_ages(engine, symbol, day, groups, params["features"].get("availability") or {})
     finally:
         engine.dispose()
     stale = stale_groups(ages, operations["max_source_age_days"])
-    latest = scored.sort_values(["date", "model_version"]).tail(1)
     record["sources"] = pd.DataFrame([{"group": g, **a, "limit_days": operations["max_source_age_days"].get(g),
                                        "stale": g in stale} for g, a in ages.items()])
-    record["alerts"] = monitor.open_alerts(
-        runs=runs, stale=stale, breaches=record.get("breaches", []), drift=record.get("drift_frame"),
-        drift_limit=float(operations.get("drift_psi_limit", math.inf)),
-        risk_score=float(latest["risk_score"].iloc[0]) if len(latest) else None,
-        risk_day=f"{latest['date'].iloc[0]:%Y-%m-%d}" if len(latest) else None,
-        risk_limit=float(operations.get("alert_risk_score", math.inf)))
+    record["alerts"] = monitor.alerts_under(operations, runs=runs, stale=stale, record=record,
+                                            latest=monitor.latest_score(scored, record["tag"]))
     return record
 
 

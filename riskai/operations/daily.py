@@ -33,7 +33,7 @@ from riskai.evaluation import liquidation
 from riskai.features.build import build_features
 from riskai.features.coverage import is_indicator
 from riskai.io import read_json, read_parquet
-from riskai.models.common import DATE, TARGET
+from riskai.models.common import DATE
 from riskai.operations.lock import operations_lock
 from riskai.operations.predictions_table import upsert_prediction
 from riskai.operations.repo_state import require_tag
@@ -41,6 +41,7 @@ from riskai.operations.serving import CURRENT_POINTER, served_pointers, verify_s
 from riskai.operations.shell import RefusedError
 from riskai.serving.drivers import drivers_text, explain_day
 from riskai.serving.freshness import NoFreshVariantError, fresh_variant
+from riskai.serving.monitor import fit_window
 from riskai.serving.variant import PROBABILITIES, VARIANT_FILE, ServedVariant
 from riskai.warehouse.extract import open_warehouse, read_source_tables
 from riskai.warehouse.schema import WarehouseError, binance_futures_metrics, database_url, make_engine, timeout_hint
@@ -149,10 +150,7 @@ def model_data_end(served: ServedRelease) -> dt.date:
 
 def fit_reference(served: ServedRelease, variant: ServedVariant) -> pd.DataFrame:
     """The feature rows the variant was fitted on: the reference of out-of-range checks and liquidation ratios."""
-    first, last = in_sample_window(variant)
-    features = read_parquet(served.path(served.where.features))
-    dates = features[DATE]
-    return features.loc[(dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last)) & features[TARGET].notna()]
+    return fit_window(read_parquet(served.path(served.where.features)), *in_sample_window(variant))
 
 
 # --- checks -----------------------------------------------------------------------------------

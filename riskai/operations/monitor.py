@@ -56,7 +56,7 @@ def run_monitor(root: Path, day: dt.date | None = None, symbol: str | None = Non
         scored = _scored_days(predictions_engine, symbol, day)
         served, why_not = _served(root, symbol, pointers)
         features_params = (served.params if served else params)["features"]
-        groups = _needed_groups(served) if served else list(features_params["groups"])
+        groups = live.needed_groups(served.base, symbol) if served else list(features_params["groups"])
         ages = source_ages(warehouse, symbol, day, groups, features_params.get("availability") or {})
         stale = stale_groups(ages, operations["max_source_age_days"])
         summary: dict[str, Any] = {"symbol": symbol, "date": day.isoformat(),
@@ -66,12 +66,9 @@ def run_monitor(root: Path, day: dt.date | None = None, symbol: str | None = Non
         warehouse.dispose()
         predictions_engine.dispose()
     runs = live.read_runs(root / live.RUNS_LOG)
-    latest = _latest_score(scored, served.tag if served else None)
-    alerts = live.open_alerts(
-        runs=runs, stale=stale, breaches=track.pop("breaches", []), drift=track.get("drift_frame"),
-        drift_limit=float(operations.get("drift_psi_limit", float("inf"))),
-        risk_score=latest["risk_score"] if latest else None, risk_day=latest["date"] if latest else None,
-        risk_limit=float(operations.get("alert_risk_score", float("inf"))))
+    latest = live.latest_score(scored, served.tag if served else None)
+    alerts = live.alerts_under(operations, runs=runs, stale=stale, record=track, latest=latest)
+    track.pop("breaches", None)
     drift = track.pop("drift_frame", None)
     if drift is not None:
         track["drift"] = drift.head(SHOWN_FEATURES).to_dict("records")
@@ -96,26 +93,12 @@ def _served(root: Path, symbol: str, pointers: dict) -> tuple[ServedRelease | No
         return None, str(error)
 
 
-def _needed_groups(served: ServedRelease) -> list[str]:
-    """The groups the full variant needs (the fallbacks need fewer)."""
-    return list(live.variant_descriptions(served.base, served.symbol)["full"]["needs_groups"])
-
-
 def _scored_days(engine: Engine, symbol: str, day: dt.date) -> pd.DataFrame:
     if not inspect(engine).has_table(risk_predictions.name):
         return pd.DataFrame(columns=[c.name for c in risk_predictions.columns])
     frame = read_predictions(engine)
     frame = frame.loc[(frame["symbol"] == symbol) & (pd.to_datetime(frame[DATE]) <= pd.Timestamp(day))]
     return frame.assign(**{DATE: pd.to_datetime(frame[DATE])}).reset_index(drop=True)
-
-
-def _latest_score(scored: pd.DataFrame, tag: str | None) -> dict[str, Any] | None:
-    """The newest scored day (the served release's row where it scored that day too)."""
-    if scored.empty:
-        return None
-    last = scored.loc[scored[DATE] == scored[DATE].max()]
-    row = (last.loc[last["model_version"] == tag] if (last["model_version"] == tag).any() else last).iloc[-1]
-    return {"date": f"{row[DATE]:%Y-%m-%d}", "model_version": row["model_version"], "risk_score": float(row["risk_score"])}
 
 
 def walkforward_predictions(root: Path, served: ServedRelease) -> pd.DataFrame:

@@ -194,6 +194,20 @@ def variant_descriptions(served_base: Path, symbol: str) -> dict[str, dict[str, 
     return {path.parent.name: read_json(path) for path in sorted(base.glob("*/variant.json"))}
 
 
+def needed_groups(served_base: Path, symbol: str) -> list[str]:
+    """The source groups the full served variant needs (the fallbacks need fewer)."""
+    return list(variant_descriptions(served_base, symbol)["full"]["needs_groups"])
+
+
+def latest_score(scored: pd.DataFrame, tag: str | None) -> dict[str, Any] | None:
+    """The newest scored day (the served release's row where it scored that day too)."""
+    if scored.empty:
+        return None
+    last = scored.loc[scored[DATE] == scored[DATE].max()]
+    row = (last.loc[last["model_version"] == tag] if (last["model_version"] == tag).any() else last).iloc[-1]
+    return {"date": f"{row[DATE]:%Y-%m-%d}", "model_version": row["model_version"], "risk_score": float(row["risk_score"])}
+
+
 def track_record(served_base: Path, symbol: str, tag: str, frame: pd.DataFrame, scored: pd.DataFrame,
                  walkforward: pd.DataFrame | None, evaluate: Mapping[str, Any], windows: Iterable[int],
                  day: dt.date) -> dict[str, Any]:
@@ -254,6 +268,16 @@ def latest_runs(runs: Sequence[Mapping[str, Any]], commands: Iterable[str] = REC
 
 
 # --- alerts ---------------------------------------------------------------------------------------
+
+def alerts_under(operations: Mapping[str, Any], *, runs: Sequence[Mapping[str, Any]], stale: Mapping[str, Mapping],
+                 record: Mapping[str, Any], latest: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """``open_alerts`` with the limits of the operations params, for a track record and the latest score."""
+    return open_alerts(
+        runs=runs, stale=stale, breaches=record.get("breaches", []), drift=record.get("drift_frame"),
+        drift_limit=float(operations.get("drift_psi_limit", math.inf)),
+        risk_score=latest["risk_score"] if latest else None, risk_day=latest["date"] if latest else None,
+        risk_limit=float(operations.get("alert_risk_score", math.inf)))
+
 
 def open_alerts(*, runs: Sequence[Mapping[str, Any]] = (), stale: Mapping[str, Mapping] | None = None,
                 breaches: Sequence[Mapping] = (), drift: pd.DataFrame | None = None, drift_limit: float = math.inf,
