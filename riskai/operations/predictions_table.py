@@ -1,16 +1,28 @@
 """The `risk_predictions` table: one row per (date, symbol, model_version) written by `riskai daily`.
 
-It has its own MetaData so the warehouse's `create_schema` stays about source data; the row holds
-no wall-clock timestamp, so rerunning a day rewrites identical values (an idempotent upsert).
+It has its own MetaData and its own Alembic history (``predictions_migrations``, version table
+``riskai_predictions_version``): the predictions may live in the warehouse or in a database of their
+own, and the warehouse's `create_schema` stays about source data. The row holds no wall-clock
+timestamp, so rerunning a day rewrites identical values (an idempotent upsert).
 """
 from __future__ import annotations
 
+import logging
+import weakref
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Boolean, Column, Date, Double, Engine, MetaData, String, Table, Text, false, inspect, select, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Boolean, Column, Date, Double, Engine, MetaData, String, Table, Text, false, select
 
 from riskai.warehouse.upsert import upsert_frame
+
+logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-command chatter; failures still raise
+MIGRATIONS = Path(__file__).resolve().parent / "predictions_migrations"
+VERSION_TABLE = "riskai_predictions_version"
+_MIGRATED: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # engines brought to head in this process
 
 metadata = MetaData()
 
@@ -45,19 +57,18 @@ risk_predictions = Table(
     Column("drivers", Text),
 )
 
-# Columns added after the table's first version: (name, DDL type) added in place to an older table.
-ADDED_COLUMNS = (("in_sample", "BOOLEAN NOT NULL DEFAULT FALSE"), ("p_har_logit", "DOUBLE PRECISION"),
-                 ("variant", "VARCHAR(64)"), ("stale_sources", "TEXT"), ("drivers", "TEXT"))
-
 
 def create_predictions_table(engine: Engine) -> None:
-    """Create the table, or add the columns an older version of it lacks (old rows keep NULL there)."""
-    metadata.create_all(engine)
+    """Bring the table to its current revision through its Alembic migrations: create it where it is
+    absent, add the columns an older version lacks (old rows keep NULL there); at head nothing happens."""
+    if engine in _MIGRATED:
+        return
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
-        present = {column["name"] for column in inspect(conn).get_columns(risk_predictions.name)}
-        for name, ddl in ADDED_COLUMNS:
-            if name not in present:
-                conn.execute(text(f"ALTER TABLE risk_predictions ADD COLUMN {name} {ddl}"))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    _MIGRATED.add(engine)
 
 
 def upsert_prediction(engine: Engine, row: dict[str, Any]) -> None:

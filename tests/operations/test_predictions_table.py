@@ -1,4 +1,5 @@
-"""risk_predictions upserts are idempotent on SQLite and PostgreSQL."""
+"""risk_predictions upserts are idempotent on SQLite and PostgreSQL; its schema changes only through its
+Alembic migrations (riskai/operations/predictions_migrations)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,7 +8,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, delete
 
-from riskai.operations.predictions_table import ADDED_COLUMNS, read_predictions, risk_predictions, upsert_prediction
+from riskai.operations.predictions_table import (
+    VERSION_TABLE,
+    create_predictions_table,
+    read_predictions,
+    risk_predictions,
+    upsert_prediction,
+)
+
+LATER_COLUMNS = {"in_sample", "p_har_logit", "variant", "stale_sources", "drivers"}  # not in the first version
 
 ROW = {
     "date": dt.date(2025, 1, 20), "symbol": "TESTUSDT", "model_version": "v-test", "model_commit": "0" * 40,
@@ -49,10 +58,11 @@ def test_postgres_upsert_is_idempotent(postgres_url):
 def _upgrade_keeps_old_rows(engine):
     """A table of the first version (no in_sample, p_har_logit, variant, stale_sources, drivers) gains the
     columns in place; its rows stay, with NULL (or the default) in what they never recorded."""
-    from sqlalchemy import MetaData, Table, text
+    from sqlalchemy import Column, MetaData, Table, text
 
-    old = Table("risk_predictions", MetaData(), *[c.copy() for c in risk_predictions.columns
-                                                     if c.name not in {n for n, _ in ADDED_COLUMNS}])
+    old = Table("risk_predictions", MetaData(),
+                *[Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                  for c in risk_predictions.columns if c.name not in LATER_COLUMNS])
     old.create(engine)
     with engine.begin() as conn:
         conn.execute(old.insert().values(**ROW))
@@ -75,3 +85,29 @@ def test_an_older_sqlite_table_gains_the_new_columns(tmp_path):
 @pytest.mark.postgres
 def test_an_older_postgres_table_gains_the_new_columns(postgres_url):
     _upgrade_keeps_old_rows(create_engine(postgres_url))
+
+
+def _at_head_matches_the_table_definition(engine):
+    """A new database migrated to head holds exactly the columns, types and keys of ``risk_predictions``
+    (Alembic's own comparison finds nothing to change), and records its revision in its own table."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import MetaData, inspect
+
+    create_predictions_table(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
+        assert context.get_current_revision() == "p0002"
+        mine = MetaData()
+        risk_predictions.to_metadata(mine)
+        assert compare_metadata(context, mine) == []
+        assert "alembic_version" not in inspect(conn).get_table_names()  # the warehouse's history is not touched
+
+
+def test_a_new_sqlite_database_is_migrated_to_the_table_definition(tmp_path):
+    _at_head_matches_the_table_definition(create_engine(f"sqlite:///{tmp_path / 'p.sqlite'}"))
+
+
+@pytest.mark.postgres
+def test_a_new_postgres_database_is_migrated_to_the_table_definition(postgres_url):
+    _at_head_matches_the_table_definition(create_engine(postgres_url))
