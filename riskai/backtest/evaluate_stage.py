@@ -18,7 +18,7 @@ import pandas as pd
 
 from riskai.backtest.base_models import BASE_MODELS
 from riskai.backtest.plan import FULL_VARIANT, SCORED, plan_folds
-from riskai.backtest.scores import MODELS, between, fold_scores, score_all, walkforward_report
+from riskai.backtest.scores import MODELS, between, fold_scores, group_effect, score_all, walkforward_report
 from riskai.evaluation.metrics import bucket_shares
 from riskai.io import read_json, read_parquet
 from riskai.models.common import DATE, TARGET
@@ -50,7 +50,7 @@ def evaluate_walkforward(plan: Mapping[str, Any], meta_dir: Path, stage_dirs: Ma
     for variant, entry in plan["variants"].items():
         if variant != FULL_VARIANT:
             rows = read_parquet(meta_dir / "scored" / f"{variant}.parquet")
-            report["variants"][variant] = _variant_summary(rows, entry["dropped_groups"], periods, evaluate)
+            report["variants"][variant] = _variant_summary(rows, entry["dropped_groups"], periods, evaluate, scored)
     plots = {name: [{"origin": entry["origin"], **entry["scores"][name]} for entry in folds if "scores" in entry]
              for name in MODELS}
     return {"headline": headline(report), "report": report, "folds": folds, "plots": plots,
@@ -105,28 +105,33 @@ def _fold_reports(plan: Mapping[str, Any], meta_dir: Path, stage_dirs: Mapping[s
 
 
 def _variant_summary(scored: pd.DataFrame, dropped: list[str], periods: Mapping[str, list],
-                     evaluate: Mapping[str, Any]) -> dict[str, Any]:
-    """A fallback's skill: ROC-AUC, PR-AUC and Brier per model, overall and per period."""
+                     evaluate: Mapping[str, Any], full: pd.DataFrame) -> dict[str, Any]:
+    """A fallback's skill: ROC-AUC, PR-AUC and Brier per model, overall and per period; and ``effect``:
+    each model of the full variant minus the same model without the dropped groups, with its bootstrap
+    interval (what those groups add), overall and per period."""
     eps = float(evaluate["log_loss_eps"])
     keep = ("roc_auc", "pr_auc", "brier")
+    block, samples, seed = (int(evaluate[k]) for k in ("bootstrap_block", "bootstrap_samples", "seed"))
 
     def compact(rows: pd.DataFrame) -> dict[str, dict[str, Any]]:
         return {model: {k: v for k, v in scores.items() if k in keep} for model, scores in score_all(rows, eps).items()}
 
-    summary: dict[str, Any] = {"dropped_groups": list(dropped), "overall": compact(scored), "periods": {}}
+    summary: dict[str, Any] = {"dropped_groups": list(dropped), "overall": compact(scored), "periods": {},
+                               "effect": {"overall": group_effect(full, scored, block, samples, seed)}}
     for name, (start, end) in periods.items():
         period = between(scored, start, end)
         if len(period):
             summary["periods"][name] = compact(period)
+            summary["effect"][name] = group_effect(between(full, start, end), period, block, samples, seed)
     return summary
 
 
 def _calibration_summary(fold_reports: list[dict]) -> dict[str, Any]:
-    """The method, and per model how many scored folds were calibrated (the rest: identity, too few days)."""
+    """Per model its method and how many scored folds were calibrated (the rest: identity, too few days)."""
     records = [entry["calibration"] for entry in fold_reports if entry.get("calibration")]
-    methods = sorted({r["method"] for record in records for r in record.values()})
     models = sorted({model for record in records for model in record})
-    return {"method": methods[0] if len(methods) == 1 else methods,
+    methods = {m: sorted({record[m]["method"] for record in records if m in record}) for m in models}
+    return {"method": {m: found[0] if len(found) == 1 else found for m, found in methods.items()},
             "folds_calibrated": {m: sum(record[m]["kind"] != "identity" for record in records if m in record)
                                  for m in models},
             "folds": len(records)}

@@ -6,7 +6,7 @@ the served meta model is the same procedure at the serving refit's origin, learn
 Alarm thresholds are chosen on the same rows. Reference forecasts (persistence, climatology of each
 fold's fit window) are added here so every model is scored on the same days.
 
-Calibration (``meta.calibration``: none | platt | isotonic): fold k's calibrator of each model (meta and
+Calibration (``meta.calibration``: per model none | platt | isotonic): fold k's calibrator of each model (meta and
 base models) is fitted on the raw out-of-sample predictions of earlier folds dated before its origin
 minus the purge (``calibration.calibrate_at``), the served one on every walk-forward prediction known at
 the serving refit (``served/<variant>/calibration.json``). Scored days keep p_<model> calibrated (what is
@@ -57,7 +57,8 @@ def stacking_settings(plan: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[
 
 def calibration_settings(plan: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword settings of ``calibrate_at``: the purge of the plan, the method and min_days of the meta params."""
-    return {"purge_days": int(plan["purge_days"]), "method": str(meta.get("calibration", "none")),
+    method = meta.get("calibration", "none")
+    return {"purge_days": int(plan["purge_days"]), "method": method if isinstance(method, Mapping) else str(method),
             "min_days": int(meta.get("calibration_min_days", meta["min_days"]))}
 
 

@@ -1,6 +1,7 @@
 """Probability calibration fitted on out-of-sample predictions only (params ``meta.calibration``).
 
-A ``ProbabilityCalibrator`` maps a model's probability to a calibrated one: Platt scaling (a logistic
+Each model has its own method (``meta.calibration`` maps model -> method). A ``ProbabilityCalibrator``
+maps a model's probability to a calibrated one: Platt scaling (a logistic
 regression on the probability's log-odds: two numbers) or isotonic regression (a non-decreasing step
 function, linearly interpolated between its thresholds), or ``none`` (identity). It is only ever fitted
 on predictions that were out-of-sample for the model that made them and whose labels were known before
@@ -130,18 +131,29 @@ def known_before(rows: pd.DataFrame, origin: pd.Timestamp, purge_days: int) -> p
     return rows.loc[(rows[DATE] <= fit_end) & rows[TARGET].notna()].sort_values(DATE).reset_index(drop=True)
 
 
+def method_of(method: str | Mapping[str, str], model: str) -> str:
+    """A model's calibration method: ``method`` itself (one for every model) or its entry in a mapping
+    model -> method (params ``meta.calibration``); a model the mapping leaves out is not calibrated."""
+    chosen = method if isinstance(method, str) else method.get(model, "none")
+    if chosen not in METHODS:
+        raise ValueError(f"params meta.calibration ({model}): must be one of {METHODS}, not {chosen!r}")
+    return chosen
+
+
 def calibrate_at(rows: pd.DataFrame, windows: Mapping[str, list], origin: pd.Timestamp, *, purge_days: int,
-                 method: str, min_days: int) -> dict[str, ProbabilityCalibrator]:
+                 method: str | Mapping[str, str], min_days: int) -> dict[str, ProbabilityCalibrator]:
     """Each model's calibrator for a retrain at ``origin``: fitted on ``rows`` (date, TARGET, p_<model>) known
-    before it. ``windows``: model -> the fit window of the model that predicted each row of ``rows``; the
-    stacking guard proves every row it learns from out-of-sample for its model."""
+    before it, with the model's method (``method_of``). ``windows``: model -> the fit window of the model
+    that predicted each row of ``rows``; the stacking guard proves every row it learns from out-of-sample
+    for its model."""
     calibrators = {}
     for model, per_row in windows.items():
         column = f"p_{model}"
         mine = rows.assign(_window=pd.Series(per_row, index=rows.index, dtype=object)).dropna(subset=[column])
         train = known_before(mine, origin, purge_days)
         check_out_of_sample(train[DATE], {model: list(train["_window"])})
-        calibrators[model] = ProbabilityCalibrator(method, min_days).fit(train[column], train[TARGET], train[DATE])
+        calibrators[model] = ProbabilityCalibrator(method_of(method, model), min_days).fit(
+            train[column], train[TARGET], train[DATE])
     return calibrators
 
 

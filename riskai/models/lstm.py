@@ -7,9 +7,14 @@ training. The epoch count is chosen on the train windows of the last ``selection
 windows before them), then the network is refitted on every train window for that many epochs; the
 config records the fit window and that selection slice. The model is saved as a torch ``state_dict`` (loaded back with ``weights_only=True``) plus a
 JSON config that holds everything else needed to rebuild it: feature order, scaler, hyperparameters.
+
+Fitting and scoring run with oneDNN off (``portable_kernels``): oneDNN's LSTM kernels pick their
+blocking per CPU, so two machines trained different last bits; without it torch runs its own kernels on
+MKL in its COMPATIBLE mode (``riskai.DETERMINISTIC_ISA``), the same on every x86 CPU.
 """
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,19 @@ from riskai.models.common import (
 )
 
 PREDICT_BATCH = 1024
+# A day's probability must not depend on how many days are scored with it (`riskai daily` scores one,
+# the walk-forward a month): a batch of one or two runs matrix-vector kernels that round differently, so
+# smaller batches are padded with zero windows to this size (from 8 rows on, each row's result is the same).
+MIN_PREDICT_BATCH = 64
+
+
+def portable_kernels(method):
+    """Run ``method`` with torch's oneDNN (mkldnn) kernels off: their results depend on the CPU."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with torch.backends.mkldnn.flags(enabled=False):
+            return method(*args, **kwargs)
+    return wrapper
 
 
 def config_path(state_path: str | Path) -> Path:
@@ -125,6 +143,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"lstm.dropout: must be in [0, 1), got {self.dropout!r}")
 
+    @portable_kernels
     def fit(self, X, y, *, segment, dates):
         """Train on windows labelled ``train``; choose the epoch on its last ``selection_days``; refit.
 
@@ -225,6 +244,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError("predict_frame needs consecutive daily rows sorted by date")
         return self.predict_proba(frame)[:, 1]
 
+    @portable_kernels
     def _predict_positive(self, features: np.ndarray) -> np.ndarray:
         torch.set_num_threads(self.num_threads)
         positive = np.full(len(features), np.nan)
@@ -235,7 +255,10 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         self.net_.eval()
         with torch.no_grad():
             for chunk in np.array_split(ends, int(np.ceil(len(ends) / PREDICT_BATCH))):
-                logits = self.net_(self._windows(scaled, chunk).to(self.device_))
+                windows = self._windows(scaled, chunk)
+                if len(chunk) < MIN_PREDICT_BATCH:  # zero windows after it: the batched kernels, not gemv
+                    windows = torch.cat([windows, windows.new_zeros((MIN_PREDICT_BATCH - len(chunk), *windows.shape[1:]))])
+                logits = self.net_(windows.to(self.device_))[: len(chunk)]
                 positive[chunk] = torch.sigmoid(logits).double().cpu().numpy()
         return positive
 

@@ -58,6 +58,9 @@ POSITIVE = {"learning_rate", "C", "timeout_s", "request_deadline_s", "connect_ti
             "max_open_gap_rel", "drift_psi_limit", "alert_risk_score"}
 SHARES = {"subsample", "colsample_bytree", "dropout", "target_quantile", "prevalence_min", "prevalence_max",
           "max_nan_share", "max_recent_missing_share", "out_of_range_missing_share", "log_loss_eps"}
+# Text keys with a fixed set of values (a key or every key under it: meta.calibration.xgb).
+CHOICES = {"meta.calibration": ("none", "platt", "isotonic"), "meta.model": ("logistic", "mlp"),
+           "split.window": ("expanding", "sliding"), "lstm.device": ("auto", "cpu", "cuda")}
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 LOOKS_LIKE_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 
@@ -144,6 +147,9 @@ def check_value(dotted: str, value: Any, current: Any) -> None:
     if isinstance(current, str):
         if not isinstance(value, str):
             refuse("type", _kind(current))
+        choices = next((c for key, c in CHOICES.items() if dotted == key or dotted.startswith(key + ".")), None)
+        if choices and value not in choices:
+            refuse("choice", "one of " + ", ".join(choices))
         return
     if isinstance(current, list):
         if not isinstance(value, (list, tuple)):

@@ -6,7 +6,8 @@ explanation always describes the score it sits beside:
 - XGBoost and LightGBM: their own exact tree SHAP values (``pred_contribs`` / ``pred_contrib``), in
   log-odds, around the training expectation (the bias).
 - HAR-logit: coefficient × (term − its mean over the fit window), around the model at that mean.
-- LSTM: no per-feature attribution (no exact one exists for it here); only its part of the meta model.
+- LSTM: no per-feature attribution (no exact one exists for it here); only its part of the meta model
+  (its raw log-odds: the meta model stacks raw base probabilities, whatever their calibration).
 - Meta (logistic): coefficient × standardised input (a base model's log-odds or a key feature) plus
   the intercept. An MLP meta model has no additive form: its gradient at the day's inputs stands in
   for the coefficients and the intercept takes the remainder.
@@ -152,9 +153,12 @@ def explain_day(variant: "ServedVariant", frame: pd.DataFrame, reference: pd.Dat
     return {
         "meta": {**block(meta, None), "kind": variant.meta.model},
         **{name: block(parts) for name, parts in models.items()},
-        "lstm": {"log_odds": float(logit(last["p_lstm"])), "note": LSTM_NOTE},
+        "lstm": {"log_odds": float(logit(last.get("p_lstm_raw", last["p_lstm"]))), "note": LSTM_NOTE},
         "top": {**top, "terms": [[name, value] for name, value in top["terms"].items()]},
         "weights": weights,
+        # The risk score's own map of the meta log-odds (meta.calibration.meta): with "identity" the top
+        # block sums to the score's log-odds; a Platt map scales them, an isotonic one re-ranks nothing.
+        "calibration": variant.calibrators["meta"].kind_ if "meta" in variant.calibrators else "identity",
     }
 
 

@@ -124,3 +124,18 @@ def test_apply_calibration_keeps_the_raw_probability():
     np.testing.assert_array_equal(out["p_meta_raw"], rows["p_meta"])
     np.testing.assert_array_equal(out["p_meta"], calibrators["meta"].apply(rows["p_meta"]))
     assert not np.allclose(out["p_meta"], rows["p_meta"])
+
+
+def test_each_model_has_its_own_method():
+    """params meta.calibration maps model -> method: a model set to none (or left out) stays the identity
+    while another is fitted; an unknown method is refused naming the parameter and the model."""
+    rows, windows = _history()
+    rows["p_xgb"] = rows["p_meta"]
+    both = {**windows, "xgb": windows["meta"]}
+    calibrators = calibrate_at(rows, both, ORIGIN, purge_days=PURGE, method={"meta": "none", "xgb": "isotonic"},
+                               min_days=30)
+    assert calibrators["meta"].kind_ == "identity" and calibrators["meta"].reason_ == "method none"
+    assert calibrators["xgb"].kind_ == "isotonic"
+    assert calibrate_at(rows, both, ORIGIN, purge_days=PURGE, method={"xgb": "platt"}, min_days=30)["meta"].kind_ == "identity"
+    with pytest.raises(ValueError, match=r"meta.calibration \(xgb\).*'beta'"):
+        calibrate_at(rows, both, ORIGIN, purge_days=PURGE, method={"xgb": "beta"}, min_days=30)

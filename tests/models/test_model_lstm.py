@@ -102,3 +102,38 @@ def test_scaler_uses_train_rows_only(fitted, dataset, features):
 def test_device_auto_resolves_to_what_torch_sees(fitted):
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto") == expected == fitted.device_
+
+
+PORTABLE_FIT = """
+import hashlib, numpy as np, pandas as pd
+import riskai
+from riskai.models.lstm import LSTMRiskClassifier
+rng = np.random.default_rng(0)
+X = pd.DataFrame(rng.normal(size=(300, 6)), columns=[f"f{i}" for i in range(6)])
+y = (X["f0"] + rng.normal(size=300) > 1).astype(float).to_numpy()
+model = LSTMRiskClassifier(seq_len=10, hidden_size=8, max_epochs=2, patience=1, selection_days=60).fit(
+    X, y, segment=np.array(["train"] * 300, dtype=object), dates=pd.date_range("2022-01-01", periods=300))
+digest = hashlib.sha256(np.nan_to_num(model.predict_proba(X)[:, 1]).tobytes())
+for tensor in model.net_.state_dict().values():
+    digest.update(tensor.numpy().tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_the_fit_does_not_depend_on_the_kernels_a_cpu_would_pick():
+    """Another CPU, played by capping oneDNN's and MKL's instruction sets: the same weights and
+    probabilities to the bit (oneDNN picks its LSTM kernels per CPU, so the wrapper keeps off it)."""
+    import os
+    import subprocess
+    import sys
+
+    def digest(**env):
+        done = subprocess.run([sys.executable, "-c", PORTABLE_FIT], env={**os.environ, **env},
+                              capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    reference = digest()
+    assert len(reference) == 64
+    assert digest(ONEDNN_MAX_CPU_ISA="SSE41") == reference
+    assert digest(MKL_ENABLE_INSTRUCTIONS="SSE4_2") == reference
+

@@ -83,6 +83,9 @@ def test_block_style_as_dvc_exp_run_writes_it_nested_keys_and_atomic_write(tmp_p
     ("extract.start=2026-01-01", "params.yaml extract.start: 2026-01-01 is after extract.end 2025-11-30 [rule: span]"),
     ("extract.end=null", "params.yaml extract.end: null is not allowed, it needs text [rule: not_null]"),
     ("features.groups=[price, 3]", "features.groups[1]: 3 is not text [rule: type]"),
+    ("meta.calibration.xgb=beta", "meta.calibration.xgb: 'beta' is not one of none, platt, isotonic [rule: choice]"),
+    ("meta.calibration=platt", "params.yaml meta.calibration: 'platt' is not a mapping [rule: type]"),
+    ("split.window=rolling", "split.window: 'rolling' is not one of expanding, sliding [rule: choice]"),
 ])
 def test_values_outside_their_schema_are_refused_in_one_line_and_nothing_is_written(tmp_path, assignment, message):
     params = tmp_path / "params.yaml"
@@ -100,11 +103,12 @@ def test_values_within_their_schema_are_written(tmp_path):
     set_params(params, dict(parse_assignment(a) for a in [
         "universe.symbols=[BTCUSDT, 1000PEPEUSDT]", "split.start=2023-02-01", "xgb.n_estimators=10", "meta.C=2",
         "operations.retrain_min_pr_auc_gain=0", 'evaluate.periods.confirmation=["2025-01-01", null]',
-        "compute.scheduler=tcp://127.0.0.1:8786"]))
+        "compute.scheduler=tcp://127.0.0.1:8786", "meta.calibration.meta=isotonic"]))
     loaded = yaml.safe_load(params.read_text())
     assert loaded["universe"]["symbols"] == ["BTCUSDT", "1000PEPEUSDT"] and loaded["meta"]["C"] == 2
     assert loaded["evaluate"]["periods"]["confirmation"] == ["2025-01-01", None]
     assert loaded["split"]["start"] == "2023-02-01" and loaded["compute"]["scheduler"] == "tcp://127.0.0.1:8786"
+    assert loaded["meta"]["calibration"]["meta"] == "isotonic" and loaded["meta"]["calibration"]["xgb"] == "platt"
 
 
 def test_cli_params_set_refuses_a_path_as_symbol_with_exit_2(tmp_path, monkeypatch, capsys):

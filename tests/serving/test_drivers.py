@@ -141,6 +141,7 @@ def test_the_days_drivers_explain_its_score(variant, frame, tmp_path):
     top = dict(drivers["top"]["terms"])
     assert set(drivers["meta"]["terms"]) == {"xgb", "lgbm", "lstm", "har_logit", "funding_zscore"}
     assert drivers["lstm"]["note"] == LSTM_NOTE
+    assert drivers["calibration"] == "identity"  # no calibrator: the top block sums to the score's log-odds
     weights = drivers["weights"]
     assert weights["xgb"] == pytest.approx(variant.meta.coef_[0] / variant.meta.scale_[0])
     # A booster's features enter the ranking times the meta model's weight on that booster.
