@@ -306,12 +306,13 @@ def live_page(url: str, root: str) -> None:
             st.dataframe(calibration_rows, hide_index=True)
             st.altair_chart(charts.calibration(data.calibration_curves(record), "Live and walk-forward calibration of "
                                                f"{record['tag']}'s risk score (dashed: perfect)"), width="stretch")
-        st.subheader(f"Feature drift: PSI of the last {record['drift_days']} scored days vs the fit window")
+        st.subheader(f"Feature drift: PSI of the last {record['drift_days']} scored days vs the fit window's last year "
+                     "(noise: what chance alone reaches)")
         drift = record.get("drift_frame")
         if drift is None:
             st.info("No scored day of the served release yet.")
         else:
-            st.dataframe(drift, hide_index=True, column_config={"psi": SCORE})
+            st.dataframe(drift, hide_index=True, column_config={"psi": SCORE, "noise": SCORE})
     st.subheader("Source freshness")
     st.dataframe(record["sources"], hide_index=True)
     st.subheader("Last nights' runs")

@@ -745,7 +745,8 @@ def live_record(url: str, root: str | Path, symbol: str, day: dt.date) -> dict[s
             walkforward, _ = predictions_at(root, tag, symbol)
             record.update(tag=tag, **monitor.track_record(base, symbol, tag, frame, scored, walkforward,
                                                           params["evaluate"],
-                                                          operations.get("monitor_windows") or monitor.WINDOWS, day))
+                                                          operations.get("monitor_windows") or monitor.WINDOWS, day,
+                                                          **monitor.drift_settings(operations)))
             record["walkforward_calibration"] = walkforward_reliability(walkforward_report(root, tag, symbol)[0],
                                                                         walkforward)
         groups = monitor.needed_groups(served[1], symbol) if served else list(params["features"]["groups"])

@@ -119,7 +119,8 @@ def _track_record(root: Path, served: ServedRelease, warehouse: Engine, scored: 
         walkforward = None
         band_note = f"walk-forward predictions of {served.tag} not readable: " + " ".join(str(error).split())[:200]
     record = live.track_record(served.base, served.symbol, served.tag, frame, scored, walkforward,
-                               served.params["evaluate"], operations.get("monitor_windows") or live.WINDOWS, day)
+                               served.params["evaluate"], operations.get("monitor_windows") or live.WINDOWS, day,
+                               **live.drift_settings(operations))
     return {**record, "band_note": band_note or record.get("band_note")}
 
 

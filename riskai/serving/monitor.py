@@ -37,6 +37,9 @@ METRICS = ("roc_auc", "pr_auc", "brier", "alarm_hit_rate")
 MIN_WINDOW_DAYS = 20
 PSI_BINS = 10
 PSI_EPS = 1e-4
+NOISE_DRAWS = 200  # same-distribution samples behind a feature's PSI noise level
+DRIFT_DAYS = 90  # default operations.drift_days: the live days whose features are compared
+DRIFT_REFERENCE_DAYS = 365  # default operations.drift_reference_days: the fit window's last days they are compared with
 CALIBRATION_BINS = RELIABILITY_BINS
 ALERT_KINDS = ("night_failed", "source_stale", "skill_out_of_band", "drift", "risk_score")
 
@@ -172,6 +175,24 @@ def psi(reference: Sequence[float], live: Sequence[float], bins: int = PSI_BINS)
     return float(np.sum((lv - r) * np.log(lv / r)))
 
 
+def psi_noise(reference: Sequence[float], n_live: int, draws: int = NOISE_DRAWS, seed: int = 0) -> float:
+    """The PSI that chance alone reaches: the 95th percentile of ``psi(reference, sample)`` over ``draws``
+    samples of ``n_live`` days drawn from the reference itself (seeded, so a rerun says the same). With
+    30 live days some of 10 bins stay empty and chance alone often passes a 0.25 limit."""
+    reference = np.asarray(reference, dtype=float)
+    reference = reference[np.isfinite(reference)]
+    if reference.size == 0 or n_live <= 0:
+        return math.inf
+    rng = np.random.default_rng(seed)
+    return float(np.quantile([psi(reference, rng.choice(reference, n_live)) for _ in range(draws)], 0.95))
+
+
+def drift_settings(operations: Mapping[str, Any]) -> dict[str, int]:
+    """``track_record``'s drift windows from the operations params (defaults where a release predates them)."""
+    return {"drift_days": int(operations.get("drift_days", DRIFT_DAYS)),
+            "drift_reference_days": int(operations.get("drift_reference_days", DRIFT_REFERENCE_DAYS))}
+
+
 def fit_window(features: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
     """The labelled feature rows of [first, last]: the days a served variant was fitted on."""
     dates = features[DATE]
@@ -179,10 +200,14 @@ def fit_window(features: pd.DataFrame, first: dt.date, last: dt.date) -> pd.Data
 
 
 def feature_drift(reference: pd.DataFrame, live: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
-    """PSI of each feature's live values against the fit window, largest first."""
-    rows = [{"feature": name, "psi": psi(reference[name], live[name])} for name in names
-            if name in reference and name in live]
-    frame = pd.DataFrame(rows, columns=["feature", "psi"])
+    """PSI of each feature's live values against the reference days, largest first, with ``noise``: the
+    PSI chance alone reaches for as many days (``psi_noise``)."""
+    rows = []
+    for name in names:
+        if name in reference and name in live:
+            ref, now = reference[name].to_numpy(dtype=float), live[name].to_numpy(dtype=float)
+            rows.append({"feature": name, "psi": psi(ref, now), "noise": psi_noise(ref, int(np.isfinite(now).sum()))})
+    frame = pd.DataFrame(rows, columns=["feature", "psi", "noise"])
     return frame.sort_values("psi", ascending=False, na_position="last").reset_index(drop=True)
 
 
@@ -210,11 +235,14 @@ def latest_score(scored: pd.DataFrame, tag: str | None) -> dict[str, Any] | None
 
 def track_record(served_base: Path, symbol: str, tag: str, frame: pd.DataFrame, scored: pd.DataFrame,
                  walkforward: pd.DataFrame | None, evaluate: Mapping[str, Any], windows: Iterable[int],
-                 day: dt.date) -> dict[str, Any]:
+                 day: dt.date, *, drift_days: int = DRIFT_DAYS, drift_reference_days: int = DRIFT_REFERENCE_DAYS
+                 ) -> dict[str, Any]:
     """The live record of release ``tag`` for ``symbol`` as of ``day``: per window its metrics beside the
-    walk-forward band, the breaches, the live calibration and each feature's PSI (last scored days of the
-    smallest window against the fit window). ``frame``: the features built from the warehouse (labels
-    included); ``scored``: its risk_predictions rows; ``walkforward``: the release's out-of-sample days."""
+    walk-forward band, the breaches, the live calibration and each feature's PSI (its last ``drift_days``
+    scored days against the last ``drift_reference_days`` of the fit window: an expanding window reaches
+    back years, and a level such as implied volatility has moved since then without anything being
+    wrong). ``frame``: the features built from the warehouse (labels included); ``scored``: its
+    risk_predictions rows; ``walkforward``: the release's out-of-sample days."""
     windows = [int(w) for w in windows]
     descriptions = variant_descriptions(served_base, symbol)
     full = descriptions["full"]
@@ -225,9 +253,10 @@ def track_record(served_base: Path, symbol: str, tag: str, frame: pd.DataFrame, 
         w: walkforward_band(walkforward, figures[w]["n_days"], int(evaluate["bootstrap_block"]),
                             int(evaluate["bootstrap_samples"]), int(evaluate["seed"])) for w in windows}
     features = read_parquet(Path(served_base) / paths.for_symbol(symbol).features)
-    reference = fit_window(features, dt.date.fromisoformat(full["fit_start"]), dt.date.fromisoformat(full["data_end"]))
+    reference = fit_window(features, dt.date.fromisoformat(full["fit_start"]),
+                           dt.date.fromisoformat(full["data_end"])).tail(int(drift_reference_days))
     mine = scored.loc[scored["model_version"] == tag, DATE]
-    recent = frame.loc[frame[DATE].isin(pd.to_datetime(mine).sort_values().tail(min(windows)))]
+    recent = frame.loc[frame[DATE].isin(pd.to_datetime(mine).sort_values().tail(int(drift_days)))]
     names = [n for n in full["inputs"] if not is_indicator(n)]
     return {
         "live": {w: {**figures[w], "band": bands.get(w, {})} for w in windows},
@@ -274,7 +303,7 @@ def alerts_under(operations: Mapping[str, Any], *, runs: Sequence[Mapping[str, A
     """``open_alerts`` with the limits of the operations params, for a track record and the latest score."""
     return open_alerts(
         runs=runs, stale=stale, breaches=record.get("breaches", []), drift=record.get("drift_frame"),
-        drift_limit=float(operations.get("drift_psi_limit", math.inf)),
+        drift_limit=float(operations.get("drift_psi_limit", math.inf)),  # and above each feature's noise level
         risk_score=latest["risk_score"] if latest else None, risk_day=latest["date"] if latest else None,
         risk_limit=float(operations.get("alert_risk_score", math.inf)))
 
@@ -304,10 +333,12 @@ def open_alerts(*, runs: Sequence[Mapping[str, Any]] = (), stale: Mapping[str, M
                                   f"[{breach['low']:.3f}, {breach['high']:.3f}]"})
     if drift is not None:
         for row in drift.to_dict("records"):
-            if row["psi"] is not None and not pd.isna(row["psi"]) and row["psi"] > drift_limit:
+            noise = float(row.get("noise", 0.0) or 0.0)
+            if row["psi"] is not None and not pd.isna(row["psi"]) and row["psi"] > max(drift_limit, noise):
                 alerts.append({"kind": "drift", "feature": row["feature"], "psi": float(row["psi"]),
-                               "limit": drift_limit, "message": f"feature {row['feature']} drifted from the fit "
-                               f"window: PSI {row['psi']:.2f} above the limit {drift_limit:g}"})
+                               "noise": noise, "limit": drift_limit,
+                               "message": f"feature {row['feature']} drifted from the fit window: PSI "
+                                          f"{row['psi']:.2f} above the limit {drift_limit:g} and what chance alone reaches ({noise:.2f})"})
     if risk_score is not None and risk_score >= risk_limit:
         alerts.append({"kind": "risk_score", "risk_score": float(risk_score), "date": risk_day, "limit": risk_limit,
                        "message": f"risk score {risk_score:.1f} on {risk_day} is at or above {risk_limit:g}"})

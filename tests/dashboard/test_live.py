@@ -85,7 +85,8 @@ def test_live_page_shows_skill_calibration_drift_freshness_runs_and_alerts(live_
     assert not at.exception, [e.value for e in at.exception]
     assert [h.value for h in at.header] == ["Live"]
     assert [s.value for s in at.subheader] == ["Live skill vs the walk-forward band", "Calibration of the live scores",
-                                               "Feature drift: PSI of the last 30 scored days vs the fit window",
+                                               "Feature drift: PSI of the last 63 scored days vs the fit window's "
+                                               "last year (noise: what chance alone reaches)",
                                                "Source freshness", "Last nights' runs"]
     errors = [e.value for e in at.error]
     assert errors[0].startswith("night_failed: `riskai daily` failed (exit 1)")
@@ -99,6 +100,6 @@ def test_live_page_shows_skill_calibration_drift_freshness_runs_and_alerts(live_
     assert row["days"] == 30 and row["live"] == pytest.approx(expected)
     assert skill.loc[skill["window"] == "last 365 days", "days"].iloc[0] == 62  # every live day with an outcome
     assert calibration["n_days"].sum() == 62
-    assert sorted(drift["feature"]) == sorted(INPUTS) and drift["psi"].notna().all()
+    assert sorted(drift["feature"]) == sorted(INPUTS) and drift["psi"].notna().all() and (drift["noise"] > 0).all()
     assert set(sources["group"]) == {"calendar", "funding", "price", "volatility"} and not sources["stale"].any()
     assert list(runs["status"]) == ["failed"]

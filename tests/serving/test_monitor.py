@@ -127,3 +127,27 @@ def test_calibration_table_counts_the_days_of_each_bin():
     assert table.to_dict("list") == {"bin": ["0.0-0.1", "0.3-0.4", "0.9-1.0"], "n_days": [2, 1, 1],
                                      "mean_predicted": pytest.approx([0.06, 0.35, 0.95]),
                                      "fraction_positive": [0.5, 0.0, 1.0]}
+
+
+def test_the_noise_is_what_chance_alone_reaches_and_the_alert_waits_for_more():
+    """Same distribution, 30 live days against 365: chance alone often passes a 0.25 limit, and the
+    noise level the drift frame states covers 95 % of such samples; only a real shift alerts."""
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 365)})
+    draws = np.array([monitor.psi(reference["x"], rng.normal(0, 1, 30)) for _ in range(300)])
+    noise = monitor.psi_noise(reference["x"], 30)
+    assert np.mean(draws > 0.25) > 0.5  # a bare limit would alert on most quiet months
+    assert 0.85 < np.mean(draws <= noise) < 0.99
+    assert monitor.psi_noise(reference["x"], 30) == noise  # seeded: a rerun states the same
+    assert monitor.psi_noise(reference["x"], 90) < noise  # more live days, less chance
+    shifted = monitor.feature_drift(reference, pd.DataFrame({"x": rng.normal(2.5, 1, 30)}), ["x"])
+    assert shifted["noise"].iloc[0] == pytest.approx(noise)
+    quiet = pd.DataFrame({"feature": ["x"], "psi": [noise - 0.01], "noise": [noise]})
+    assert monitor.open_alerts(drift=quiet, drift_limit=0.25) == []
+    (alert,) = monitor.open_alerts(drift=shifted, drift_limit=0.25)
+    assert alert["kind"] == "drift" and alert["noise"] == pytest.approx(noise) and "chance alone" in alert["message"]
+
+
+def test_drift_compares_the_last_scored_days_with_the_fit_windows_last_year():
+    assert monitor.drift_settings({}) == {"drift_days": monitor.DRIFT_DAYS, "drift_reference_days": monitor.DRIFT_REFERENCE_DAYS}
+    assert monitor.drift_settings({"drift_days": 60, "drift_reference_days": 200}) == {"drift_days": 60, "drift_reference_days": 200}
