@@ -53,8 +53,12 @@ def portable_kernels(method):
     """Run ``method`` with torch's oneDNN (mkldnn) kernels off: their results depend on the CPU."""
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
-        with torch.backends.mkldnn.flags(enabled=False):
+        previous = torch.backends.mkldnn.enabled  # not mkldnn.flags(): it warns about TF32 on every call
+        torch.backends.mkldnn.enabled = False
+        try:
             return method(*args, **kwargs)
+        finally:
+            torch.backends.mkldnn.enabled = previous
     return wrapper
 
 
