@@ -28,9 +28,8 @@ from riskai.evaluation.bootstrap import moving_block_indices
 from riskai.evaluation.metrics import RELIABILITY_BINS, average_precision, reliability_table, roc_auc
 from riskai.features.coverage import is_indicator
 from riskai.io import read_json, read_parquet
+from riskai.runlog import RECORDED_COMMANDS, RUNS_LOG  # noqa: F401 - re-exported (dashboard, monitor)
 
-RUNS_LOG = Path("data/operations/runs.jsonl")  # one JSON line per run of an operations command
-RECORDED_COMMANDS = ("daily", "collect", "retrain")  # the nights' runs whose failure opens an alert
 WINDOWS = (30, 90, 365)  # default operations.monitor_windows
 METRICS = ("roc_auc", "pr_auc", "brier", "alarm_hit_rate")
 # Higher is better for every metric but Brier; a window needs this many days with both classes to be judged.
@@ -38,7 +37,7 @@ MIN_WINDOW_DAYS = 20
 PSI_BINS = 10
 PSI_EPS = 1e-4
 CALIBRATION_BINS = RELIABILITY_BINS
-ALERT_KINDS = ("night_failed", "source_stale", "skill_out_of_band", "drift", "risk_score")
+ALERT_KINDS = ("night_failed", "source_stale", "skill_out_of_band", "drift", "risk_score", "warehouse_unreachable")
 
 
 # --- outcomes -------------------------------------------------------------------------------------
