@@ -309,7 +309,7 @@ def live_page(url: str, root: str) -> None:
         st.subheader(f"Feature drift: PSI of the last {record['drift_days']} scored days vs the fit window")
         drift = record.get("drift_frame")
         if drift is None:
-            st.info("No scored day of the served release yet.")
+            st.info("Too few scored days of the served release to judge drift yet (riskai monitor says how many).")
         else:
             st.dataframe(drift, hide_index=True, column_config={"psi": SCORE})
     st.subheader("Source freshness")

@@ -234,7 +234,9 @@ def track_record(served_base: Path, symbol: str, tag: str, frame: pd.DataFrame, 
         "breaches": skill_breaches(figures, bands),
         "calibration": calibration_table(joined).to_dict("records"),
         "drift_days": int(len(recent)),
-        "drift_frame": feature_drift(reference, recent, names) if len(recent) else None,
+        # A PSI of a few days is noise (one day puts all its mass in one bin: PSI about 8 for every feature),
+        # so drift is judged, like skill, from MIN_WINDOW_DAYS scored days on.
+        "drift_frame": feature_drift(reference, recent, names) if len(recent) >= MIN_WINDOW_DAYS else None,
     }
 
 

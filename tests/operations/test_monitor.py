@@ -201,3 +201,4 @@ def test_recording_a_run_does_not_import_the_monitor_statistics():
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy' or m.startswith('riskai.serving')))\n")
     proc = run([sys.executable, "-c", code], REPO_ROOT)
     assert proc.stdout.strip() == "[]"
+
