@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-retrain", action="store_true", help="leave out the monthly retrain")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--max-minutes", type=float, help="stop after the first morning past this wall time "
+                        "(the checks then cover the nights replayed)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the cluster and the servers on the way out
     work = args.work or Path(tempfile.mkdtemp(prefix="riskai-soak-"))
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     replay = Replay(repo, REAL_DATA, args.cut, args.nights, schedule, retrain=not args.no_retrain)
     try:
         replay_started = time.perf_counter()
-        replay.run()
+        replay.run(None if args.max_minutes is None else 60 * args.max_minutes)
         replay_s = time.perf_counter() - replay_started
         reference = replay.reference()
         checks = verdict(replay, reference)

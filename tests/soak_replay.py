@@ -245,6 +245,7 @@ class Replay:
         """`riskai ARGS` in the repository, in its own process group; ``kill_when()`` true: SIGKILL it."""
         proc = subprocess.Popen([sys.executable, "-m", "riskai", *args], cwd=self.repo, env=self.env(now),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.current = proc
         if kill_when is not None:
             deadline = time.monotonic() + 120
             while proc.poll() is None and not kill_when() and time.monotonic() < deadline:
@@ -282,7 +283,10 @@ class Replay:
             self.postgres.stop()
 
     # ------------------------------------------------------------------ the clock
-    def run(self) -> None:
+    def run(self, deadline_s: float | None = None) -> None:
+        """Step the clock through every night; with ``deadline_s`` (wall seconds), stop after the first
+        morning past it, and keep the nights and the faults replayed so far."""
+        stop_at = None if deadline_s is None else time.monotonic() + deadline_s
         by_moment = {item.at: item for item in self.schedule}
         start = dt.datetime.combine(self.cut + dt.timedelta(days=1), dt.time(0), dt.timezone.utc)
         collect_behind = True  # the warehouse ends at the cut: the first hour catches up
@@ -312,6 +316,10 @@ class Replay:
                 self.riskai(self.commands["retrain"][:], now)
             if now.hour == 6:
                 self.monitor(now + dt.timedelta(minutes=45))
+                if stop_at is not None and time.monotonic() > stop_at:
+                    self.nights = len(self.nights_run)
+                    self.schedule = [item for item in self.schedule if item.at < now]
+                    break
         self.standin.faults.clear()
 
     def collect(self, now: dt.datetime, fault: Injected | None) -> int:
@@ -390,6 +398,10 @@ class Replay:
         return left
 
     def close(self) -> None:
+        current = getattr(self, "current", None)
+        if current is not None and current.poll() is None:  # interrupted mid-command: its group goes too
+            os.killpg(current.pid, signal.SIGKILL)
+            current.wait()
         self.standin.stop()
         self.webhook.close()
         try:
