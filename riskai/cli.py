@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from riskai.operations.shell import CommandError, RefusedError
+# The nights' commands whose every run is appended to data/operations/runs.jsonl (riskai monitor).
+from riskai.runlog import RECORDED_COMMANDS
 from riskai.warehouse.schema import WarehouseError
 
 # Failures whose message already names the file, table, URL or command: logged as one line.
@@ -28,8 +30,6 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 # Commands that change the repository, its served release or the predictions: one at a time, under
 # the repository's operations lock (riskai.operations.lock); a second is refused naming the holder.
 LOCKED_COMMANDS = ("release", "rollback", "retrain", "daily", "commit", "repro")
-# The nights' commands whose every run is appended to data/operations/runs.jsonl (riskai monitor).
-RECORDED_COMMANDS = ("daily", "collect", "retrain")
 RUN_STATUS = {EXIT_OK: "ok", EXIT_FAILED: "failed", EXIT_REFUSED: "refused"}
 
 
@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
 def record_run(root: Path, args, started: dt.datetime, code: int, reason: str | None) -> None:
     """Append the run to data/operations/runs.jsonl (what `riskai monitor` shows and alerts on); a log
     that cannot be written is one warning, never a failed run."""
-    from riskai.serving.monitor import RUNS_LOG
+    from riskai.runlog import RUNS_LOG
 
     record = {"command": args.command, "symbol": getattr(args, "symbol", None),
               "started": started.isoformat(timespec="seconds"),

@@ -310,7 +310,7 @@ def live_page(url: str, root: str) -> None:
                      "(noise: what chance alone reaches)")
         drift = record.get("drift_frame")
         if drift is None:
-            st.info("No scored day of the served release yet.")
+            st.info("Too few scored days of the served release to judge drift yet (riskai monitor says how many).")
         else:
             st.dataframe(drift, hide_index=True, column_config={"psi": SCORE, "noise": SCORE})
     st.subheader("Source freshness")

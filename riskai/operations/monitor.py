@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from riskai.clock import last_closed_day
 from riskai.columns import DATE
@@ -29,7 +30,7 @@ from riskai.operations.shell import RefusedError
 from riskai.serving import monitor as live
 from riskai.serving.freshness import source_ages, stale_groups
 from riskai.warehouse.extract import open_warehouse, read_source_tables
-from riskai.warehouse.schema import database_url, make_engine
+from riskai.warehouse.schema import WarehouseError, database_url, make_engine, masked_url, timeout_hint
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,12 @@ def run_monitor(root: Path, day: dt.date | None = None, symbol: str | None = Non
     if symbol is None:
         symbol = next(iter(pointers)) if len(pointers) == 1 else params["extract"]["symbol"]
     timeouts = {key: (params.get("warehouse") or {}).get(key) for key in ("connect_timeout_s", "statement_timeout_s")}
-    warehouse = open_warehouse(_absolute_sqlite(database_url(database), root), timeouts)
-    predictions_engine = make_engine(_absolute_sqlite(database_url(predictions_database or database), root),
-                                     timeouts.get("connect_timeout_s"), timeouts.get("statement_timeout_s"))
+    runs = live.read_runs(root / live.RUNS_LOG)
+    warehouse = predictions_engine = None
     try:
+        warehouse = open_warehouse(_absolute_sqlite(database_url(database), root), timeouts)
+        predictions_engine = make_engine(_absolute_sqlite(database_url(predictions_database or database), root),
+                                         timeouts.get("connect_timeout_s"), timeouts.get("statement_timeout_s"))
         scored = _scored_days(predictions_engine, symbol, day)
         served, why_not = _served(root, symbol, pointers)
         features_params = (served.params if served else params)["features"]
@@ -62,10 +65,14 @@ def run_monitor(root: Path, day: dt.date | None = None, symbol: str | None = Non
         summary: dict[str, Any] = {"symbol": symbol, "date": day.isoformat(),
                                    "model_version": served.tag if served else None}
         track = _track_record(root, served, warehouse, scored, day, operations) if served else {"served": why_not}
+    except (SQLAlchemyError, WarehouseError) as error:
+        # The morning the database is down is the morning the desk must hear of it: the runs log is on
+        # disk, so the failed nights and the outage itself are still alerted (then exit 1, one line).
+        return _unreachable(root, operations, symbol, day, runs, warehouse or database_url(database), error)
     finally:
-        warehouse.dispose()
-        predictions_engine.dispose()
-    runs = live.read_runs(root / live.RUNS_LOG)
+        for engine in (warehouse, predictions_engine):
+            if engine is not None:
+                engine.dispose()
     latest = live.latest_score(scored, served.tag if served else None)
     alerts = live.alerts_under(operations, runs=runs, stale=stale, record=track, latest=latest)
     track.pop("breaches", None)
@@ -82,6 +89,18 @@ def run_monitor(root: Path, day: dt.date | None = None, symbol: str | None = Non
         "webhook": _deliver(operations.get("alert_webhook_url"), alerts, symbol, day),
     })
     return summary
+
+
+def _unreachable(root: Path, operations: dict[str, Any], symbol: str, day: dt.date, runs: list[dict[str, Any]],
+                 where: Engine | str, error: Exception) -> dict[str, Any]:
+    """The summary when the warehouse does not answer: the runs' alerts and one for the outage."""
+    reason = timeout_hint((str(getattr(error, "orig", None) or error).strip().splitlines() or ["?"])[0])
+    message = f"warehouse at {masked_url(where)} unreachable: {reason}"
+    log.error("monitor: %s", message)
+    alerts = [*live.open_alerts(runs=runs), {"kind": "warehouse_unreachable", "message": message}]
+    return {"symbol": symbol, "date": day.isoformat(), "model_version": None, "alerts": alerts, "latest_score": None,
+            "warehouse": message, "runs": runs[-SHOWN_RUNS:],
+            "webhook": _deliver(operations.get("alert_webhook_url"), alerts, symbol, day)}
 
 
 def _served(root: Path, symbol: str, pointers: dict) -> tuple[ServedRelease | None, str | None]:

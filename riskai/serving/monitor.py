@@ -28,9 +28,8 @@ from riskai.evaluation.bootstrap import moving_block_indices
 from riskai.evaluation.metrics import RELIABILITY_BINS, average_precision, reliability_table, roc_auc
 from riskai.features.coverage import is_indicator
 from riskai.io import read_json, read_parquet
+from riskai.runlog import RECORDED_COMMANDS, RUNS_LOG  # noqa: F401 - re-exported (dashboard, monitor)
 
-RUNS_LOG = Path("data/operations/runs.jsonl")  # one JSON line per run of an operations command
-RECORDED_COMMANDS = ("daily", "collect", "retrain")  # the nights' runs whose failure opens an alert
 WINDOWS = (30, 90, 365)  # default operations.monitor_windows
 METRICS = ("roc_auc", "pr_auc", "brier", "alarm_hit_rate")
 # Higher is better for every metric but Brier; a window needs this many days with both classes to be judged.
@@ -41,7 +40,7 @@ NOISE_DRAWS = 200  # same-distribution samples behind a feature's PSI noise leve
 DRIFT_DAYS = 90  # default operations.drift_days: the live days whose features are compared
 DRIFT_REFERENCE_DAYS = 365  # default operations.drift_reference_days: the fit window's last days they are compared with
 CALIBRATION_BINS = RELIABILITY_BINS
-ALERT_KINDS = ("night_failed", "source_stale", "skill_out_of_band", "drift", "risk_score")
+ALERT_KINDS = ("night_failed", "source_stale", "skill_out_of_band", "drift", "risk_score", "warehouse_unreachable")
 
 
 # --- outcomes -------------------------------------------------------------------------------------
@@ -264,7 +263,9 @@ def track_record(served_base: Path, symbol: str, tag: str, frame: pd.DataFrame, 
         "breaches": skill_breaches(figures, bands),
         "calibration": calibration_table(joined).to_dict("records"),
         "drift_days": int(len(recent)),
-        "drift_frame": feature_drift(reference, recent, names) if len(recent) else None,
+        # A PSI of a few days is noise (one day puts all its mass in one bin: PSI about 8 for every feature),
+        # so drift is judged, like skill, from MIN_WINDOW_DAYS scored days on.
+        "drift_frame": feature_drift(reference, recent, names) if len(recent) >= MIN_WINDOW_DAYS else None,
     }
 
 

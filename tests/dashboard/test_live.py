@@ -103,3 +103,26 @@ def test_live_page_shows_skill_calibration_drift_freshness_runs_and_alerts(live_
     assert sorted(drift["feature"]) == sorted(INPUTS) and drift["psi"].notna().all() and (drift["noise"] > 0).all()
     assert set(sources["group"]) == {"calendar", "funding", "price", "volatility"} and not sources["stale"].any()
     assert list(runs["status"]) == ["failed"]
+
+
+def test_drift_is_judged_only_from_enough_scored_days(live_repo, tmp_path):
+    """One scored day puts all its mass in one PSI bin (PSI about 8 for every feature): the first mornings
+    after a release opened an alert per feature. Drift waits for monitor.MIN_WINDOW_DAYS days, like skill."""
+    from riskai.operations.predictions_table import read_predictions
+    from riskai.serving import monitor
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    scored = read_predictions(engine)
+    engine.dispose()
+    scored = scored.loc[scored["symbol"] == SYMBOL].assign(**{DATE: lambda f: pd.to_datetime(f[DATE])})
+    base = tmp_path / "repo" / "data" / "serving" / TAG / SYMBOL
+    evaluate = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["evaluate"]
+
+    def drift(days: int):
+        return monitor.track_record(base, SYMBOL, TAG, live_repo["frame"], scored.tail(days), None, evaluate, [30],
+                                    DAY)["drift_frame"]
+
+    assert drift(3) is None
+    assert monitor.psi(live_repo["frame"]["rv_7d"].dropna(), live_repo["frame"]["rv_7d"].dropna().tail(1)) > 5
+    judged = drift(monitor.MIN_WINDOW_DAYS)
+    assert sorted(judged["feature"]) == sorted(INPUTS) and judged["psi"].notna().all()

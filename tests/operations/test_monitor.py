@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import shutil
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -166,3 +167,38 @@ def test_the_run_log_leaves_the_git_tree_clean(tmp_path):
                    cli.EXIT_OK, None)
     assert monitor.read_runs(f"{repo}/{monitor.RUNS_LOG}")
     assert run(["git", "status", "--porcelain"], repo).stdout == ""
+
+
+def test_an_unreachable_warehouse_still_alerts_the_failed_night_and_the_outage_in_one_line(tmp_path, webhook,
+                                                                                           monkeypatch, capsys, caplog):
+    """The morning the database is down is the morning the desk must hear of it: the runs log is on disk."""
+    repo, _ = _repo(tmp_path)
+    monkeypatch.chdir(repo)
+    assert cli.main(["params", "set", f"operations.alert_webhook_url={webhook.url}"]) == 0
+    cli.record_run(tmp_path / "repo", argparse.Namespace(command="daily", symbol=None),
+                   dt.datetime(2024, 3, 2, tzinfo=dt.timezone.utc), cli.EXIT_FAILED, "collect failed: warehouse at x")
+    capsys.readouterr()
+    down = "postgresql+psycopg2://postgres:secret@127.0.0.1:1/warehouse"  # nothing listens on port 1
+    with caplog.at_level(logging.ERROR):
+        assert cli.main(["monitor", "--date", DAY.isoformat(), "--database-url", down, "--json"]) == cli.EXIT_FAILED
+    summary = json.loads(capsys.readouterr().out)
+    assert [a["kind"] for a in summary["alerts"]] == ["night_failed", "warehouse_unreachable"]
+    assert summary["alerts"][1]["message"].startswith("warehouse at postgresql+psycopg2://postgres:***@127.0.0.1:1/"
+                                                      "warehouse unreachable: connection to server")
+    (body,) = webhook.bodies
+    assert [a["kind"] for a in body["alerts"]] == ["night_failed", "warehouse_unreachable"]
+    assert "secret" not in json.dumps(body)
+    assert not any(record.exc_info for record in caplog.records)  # one line, no traceback
+    assert all("\n" not in record.getMessage() for record in caplog.records)
+
+
+def test_recording_a_run_does_not_import_the_monitor_statistics():
+    """Every hourly `riskai collect` records its run: naming the log must not import scipy (seconds a run)."""
+    code = ("import argparse, datetime as dt, pathlib, sys, tempfile\n"
+            "from riskai import cli\n"
+            "cli.record_run(pathlib.Path(tempfile.mkdtemp()), argparse.Namespace(command='collect', symbol=None),\n"
+            "               dt.datetime.now(dt.timezone.utc), 0, None)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy' or m.startswith('riskai.serving')))\n")
+    proc = run([sys.executable, "-c", code], REPO_ROOT)
+    assert proc.stdout.strip() == "[]"
+
