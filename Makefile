@@ -19,14 +19,17 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip check
 	touch $@
 
-# Re-resolve pyproject.toml (with the test extra) into requirements.lock, hashes included.
+# Re-resolve pyproject.toml (with the test extra) into requirements.lock, hashes included. The current
+# pins are uv's preferences (its output file), so only what pyproject.toml's change needs moves.
 lock:
 	rm -rf .lock-tools && $(PYTHON) -m venv .lock-tools && .lock-tools/bin/pip install --quiet "uv==0.13.9"
+	cp requirements.lock .lock-tools/requirements.txt
+	.lock-tools/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --find-links /opt/wheels --no-annotate --no-header -q \
+	  -o .lock-tools/requirements.txt
 	( echo "# Exact versions and hashes of every dependency (Python 3.11, x86_64 Linux). Installed by 'make install';"; \
 	  echo "# regenerate with 'make lock' after changing pyproject.toml. torch is the CPU build from /opt/wheels."; \
-	  echo "--find-links /opt/wheels"; \
-	  .lock-tools/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
-	    --python-platform x86_64-manylinux_2_28 --find-links /opt/wheels --no-annotate --no-header -q -o - ) > requirements.lock
+	  echo "--find-links /opt/wheels"; grep -v -e '^#' -e '^--find-links' .lock-tools/requirements.txt ) > requirements.lock
 	rm -rf .lock-tools
 
 # Creates and loads the embedded SQLite warehouse only when no other database is configured and
@@ -41,11 +44,14 @@ repro: warehouse
 
 # The fast tier: units and the tiny end-to-end pipelines (no test marked slow). test-all: everything
 # (the slow tier runs `dvc repro` on real-data copies and several-symbol universes); CI runs test-all.
+# Both run in TEST_WORKERS pytest-xdist processes (one per CPU; TEST_WORKERS=0: one process), a
+# module's tests in one worker (tests/conftest.py).
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadgroup
 
 test-all: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(BIN)/python benchmarks/bench_pipeline.py
