@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install lock warehouse repro test test-all bench dashboard clean-venv
+.PHONY: install lock warehouse repro test test-all test-soak bench dashboard clean-venv
 
 install: $(VENV)/.installed
 
@@ -19,14 +19,17 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip check
 	touch $@
 
-# Re-resolve pyproject.toml (with the test extra) into requirements.lock, hashes included.
+# Re-resolve pyproject.toml (with the test extra) into requirements.lock, hashes included. The current
+# pins are uv's preferences (its output file), so only what pyproject.toml's change needs moves.
 lock:
 	rm -rf .lock-tools && $(PYTHON) -m venv .lock-tools && .lock-tools/bin/pip install --quiet "uv==0.13.9"
+	cp requirements.lock .lock-tools/requirements.txt
+	.lock-tools/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --find-links /opt/wheels --no-annotate --no-header -q \
+	  -o .lock-tools/requirements.txt
 	( echo "# Exact versions and hashes of every dependency (Python 3.11, x86_64 Linux). Installed by 'make install';"; \
 	  echo "# regenerate with 'make lock' after changing pyproject.toml. torch is the CPU build from /opt/wheels."; \
-	  echo "--find-links /opt/wheels"; \
-	  .lock-tools/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
-	    --python-platform x86_64-manylinux_2_28 --find-links /opt/wheels --no-annotate --no-header -q -o - ) > requirements.lock
+	  echo "--find-links /opt/wheels"; grep -v -e '^#' -e '^--find-links' .lock-tools/requirements.txt ) > requirements.lock
 	rm -rf .lock-tools
 
 # Creates and loads the embedded SQLite warehouse only when no other database is configured and
@@ -39,13 +42,20 @@ warehouse: install
 repro: warehouse
 	$(BIN)/dvc repro
 
-# The fast tier: units and the tiny end-to-end pipelines (no test marked slow). test-all: everything
-# (the slow tier runs `dvc repro` on real-data copies and several-symbol universes); CI runs test-all.
+# The fast tier: units and the tiny end-to-end pipelines (no test marked slow), in TEST_WORKERS
+# pytest-xdist processes (one per CPU; TEST_WORKERS=0: one process), a module's tests in one worker
+# (tests/conftest.py). test-all (what CI runs): the fast tier, then the slow tier in one process (it runs
+# `dvc repro` on real-data copies and several-symbol universes). test-soak: the two-week soak replay
+# (tests/operations/test_soak.py, about 25 min here), outside test-all to keep CI short.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadgroup
 
-test-all: install
-	$(BIN)/python -m pytest -q
+test-all: test
+	$(BIN)/python -m pytest -q -m "slow and not soak"
+
+test-soak: install
+	$(BIN)/python -m pytest -q -m soak
 
 bench: install
 	$(BIN)/python benchmarks/bench_pipeline.py

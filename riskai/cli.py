@@ -18,10 +18,6 @@ from typing import Any, Callable
 from riskai.operations.shell import CommandError, RefusedError
 # The nights' commands whose every run is appended to data/operations/runs.jsonl (riskai monitor).
 from riskai.runlog import RECORDED_COMMANDS
-from riskai.warehouse.schema import WarehouseError
-
-# Failures whose message already names the file, table, URL or command: logged as one line.
-EXPECTED_FAILURES = (WarehouseError, CommandError)
 
 log = logging.getLogger("riskai")
 
@@ -392,6 +388,16 @@ def record_run(root: Path, args, started: dt.datetime, code: int, reason: str | 
         log.warning("cannot record the run in %s: %s", RUNS_LOG, err)
 
 
+def expected_failures() -> tuple[type[Exception], ...]:
+    """Failures whose message already names the file, table, URL or command: logged as one line.
+
+    WarehouseError counts once riskai.warehouse.schema is imported (nothing raises it before), so a
+    command that never touches the warehouse (`--help`, release, rollback) does not import SQLAlchemy.
+    """
+    schema = sys.modules.get("riskai.warehouse.schema")
+    return (CommandError, schema.WarehouseError) if schema is not None else (CommandError,)
+
+
 def _one_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
@@ -421,7 +427,7 @@ def _dispatch(args) -> tuple[int, str | None]:
         return EXIT_REFUSED, _one_line(err)
     except SystemExit:
         raise
-    except EXPECTED_FAILURES as err:  # the message names what failed: one line, no traceback
+    except expected_failures() as err:  # the message names what failed: one line, no traceback
         log.error("failed: %s", err)
         if args.json:
             print(json.dumps({"status": "failed", "error": str(err)}, sort_keys=True))

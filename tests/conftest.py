@@ -51,3 +51,23 @@ def real_data_dir() -> Path:
     if not REAL_DATA_DIR.is_dir():
         pytest.skip(f"real data not found at {REAL_DATA_DIR}")
     return REAL_DATA_DIR
+
+
+# Fixtures that build a whole pipeline once per session (minutes): under pytest-xdist every test that
+# uses one runs in the same worker, so it is still built once.
+SHARED_SESSION_FIXTURES = ("scenario_repo", "reproduced_repo")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Groups for `--dist loadgroup` (`make test` and `make test-all` run pytest-xdist): the tests of a
+    module with a module-scoped fixture run in one worker, so the fixture is built once, and so do the
+    tests that use one of SHARED_SESSION_FIXTURES; every other test goes to whichever worker is free.
+    Without xdist the marks change nothing."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        shared = [name for name in SHARED_SESSION_FIXTURES if name in item.fixturenames]
+        scopes = {defs[-1].scope for defs in item._fixtureinfo.name2fixturedefs.values() if defs}
+        if shared or "module" in scopes:
+            item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.nodeid.split("::")[0]))

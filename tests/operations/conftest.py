@@ -44,19 +44,28 @@ def postgres_url(postgres_schema_url) -> str:
 
 # --- the tiny pipeline (tests/operations/tiny_repo.py) ----------------------------------------------
 
-@pytest.fixture
-def tiny_repo(tmp_path):
-    from tests.operations.tiny_repo import make_tiny_repo
+@pytest.fixture(scope="session")
+def tiny_repo_template(tmp_path_factory):
+    """The tiny pipeline built once (git, DVC, one `dvc repro`, one `riskai commit`); never used in place."""
+    from tests.operations.tiny_repo import tiny_repo_template as build
 
-    return make_tiny_repo(tmp_path / "repo")
+    return build(tmp_path_factory.mktemp("tiny-template") / "repo")
+
+
+@pytest.fixture
+def tiny_repo(tmp_path, tiny_repo_template):
+    """A fresh copy of the tiny pipeline for one test."""
+    from tests.operations.tiny_repo import copy_tiny_repo
+
+    return copy_tiny_repo(tiny_repo_template, tmp_path / "repo")
 
 
 @pytest.fixture(scope="module")
-def two_releases(tmp_path_factory):
+def two_releases(tmp_path_factory, tiny_repo_template):
     """v1 (depth 3) and v2 (depth 7) released; v2 served."""
-    from tests.operations.tiny_repo import make_tiny_repo
+    from tests.operations.tiny_repo import copy_tiny_repo
 
-    repo = make_tiny_repo(tmp_path_factory.mktemp("versions") / "repo")
+    repo = copy_tiny_repo(tiny_repo_template, tmp_path_factory.mktemp("versions") / "repo")
     riskai(repo, "release", "v1", "-m", "first")
     riskai(repo, "params", "set", "xgb.depth=7")
     run(["dvc", "repro", "-q"], repo)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.soak_replay import KINDS, PG_BIN, Replay, release_repo, standard_schedule, verdict
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]  # make test-soak: not in test-all (CI)
 
 CUT, NIGHTS = dt.date(2025, 5, 31), 14
 

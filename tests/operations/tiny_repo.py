@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import textwrap
+from pathlib import Path
 
 import yaml
 
@@ -80,6 +81,7 @@ def md5(path) -> str:
 
 
 def make_tiny_repo(repo):
+    """Build the tiny pipeline from scratch: git and DVC init, `dvc repro`, `riskai commit` (seconds)."""
     repo.mkdir()
     (repo / "stage.py").write_text(STAGE)
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
@@ -90,4 +92,26 @@ def make_tiny_repo(repo):
     init_git(repo)
     run(["dvc", "repro", "-q"], repo)
     riskai(repo, "commit", "-m", "run 1")
+    return repo
+
+
+def tiny_repo_template(repo):
+    """`make_tiny_repo`, checked to be copyable: no file outside git's and DVC's internals names the
+    repository's own path (a DVC remote configured by absolute path would be shared by every copy)."""
+    make_tiny_repo(repo)
+    internal = (repo / ".git", repo / ".dvc" / "tmp")
+    leaked = [path for path in repo.rglob("*") if path.is_file() and not any(d in path.parents for d in internal)
+              and str(repo) in path.read_text(errors="ignore")]
+    assert not leaked, f"the tiny repository names its own path, so a copy would share it: {leaked}"
+    return repo
+
+
+def copy_tiny_repo(template, repo):
+    """A copy of `tiny_repo_template` (the same files, git history and DVC cache), each test's starting
+    point: building the repository once per session and copying it keeps these tests fast. DVC's
+    state database (.dvc/tmp: hashes keyed by inode) stays behind and is rebuilt; git's index is
+    refreshed, as a `git status` in a copied checkout would."""
+    dvc_dir = template / ".dvc"
+    shutil.copytree(template, repo, symlinks=True, ignore=lambda d, names: ["tmp"] if Path(d) == dvc_dir else [])
+    run(["git", "update-index", "-q", "--refresh"], repo)
     return repo
