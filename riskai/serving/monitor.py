@@ -164,14 +164,23 @@ def psi(reference: Sequence[float], live: Sequence[float], bins: int = PSI_BINS)
     reference, live = reference[np.isfinite(reference)], live[np.isfinite(live)]
     if reference.size == 0 or live.size == 0:
         return None
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1))[1:-1])
+    edges = _psi_edges(reference, bins)
+    return _psi_against(edges, _psi_shares(edges, reference), live)
 
-    def shares(values: np.ndarray) -> np.ndarray:
-        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-        return np.maximum(counts / values.size, PSI_EPS)
 
-    r, lv = shares(reference), shares(live)
-    return float(np.sum((lv - r) * np.log(lv / r)))
+def _psi_edges(reference: np.ndarray, bins: int) -> np.ndarray:
+    """The reference's inner quantile edges: the bins every PSI against it counts in."""
+    return np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1))[1:-1])
+
+
+def _psi_shares(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    return np.maximum(counts / values.size, PSI_EPS)
+
+
+def _psi_against(edges: np.ndarray, reference_shares: np.ndarray, live: np.ndarray) -> float:
+    live_shares = _psi_shares(edges, live)
+    return float(np.sum((live_shares - reference_shares) * np.log(live_shares / reference_shares)))
 
 
 def psi_noise(reference: Sequence[float], n_live: int, draws: int = NOISE_DRAWS, seed: int = 0) -> float:
@@ -183,7 +192,9 @@ def psi_noise(reference: Sequence[float], n_live: int, draws: int = NOISE_DRAWS,
     if reference.size == 0 or n_live <= 0:
         return math.inf
     rng = np.random.default_rng(seed)
-    return float(np.quantile([psi(reference, rng.choice(reference, n_live)) for _ in range(draws)], 0.95))
+    edges = _psi_edges(reference, PSI_BINS)  # the reference's bins and shares, once for every draw
+    shares = _psi_shares(edges, reference)
+    return float(np.quantile([_psi_against(edges, shares, rng.choice(reference, n_live)) for _ in range(draws)], 0.95))
 
 
 def drift_settings(operations: Mapping[str, Any]) -> dict[str, int]:
