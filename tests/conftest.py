@@ -60,7 +60,7 @@ SHARED_SESSION_FIXTURES = ("scenario_repo", "reproduced_repo")
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Groups for `--dist loadgroup` (`make test` and `make test-all` run pytest-xdist): the tests of a
+    """Groups for `--dist loadgroup` (`make test`, also the first part of `make test-all`, runs pytest-xdist): the tests of a
     module with a module-scoped fixture run in one worker, so the fixture is built once, and so do the
     tests that use one of SHARED_SESSION_FIXTURES; every other test goes to whichever worker is free.
     Without xdist the marks change nothing."""
