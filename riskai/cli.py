@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from riskai.operations.shell import CommandError, RefusedError
 # The nights' commands whose every run is appended to data/operations/runs.jsonl (riskai monitor).
-from riskai.runlog import RECORDED_COMMANDS
+from riskai.runlog import RECORDED_COMMANDS, finish_run, start_run
 
 log = logging.getLogger("riskai")
 
@@ -358,34 +358,31 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"status": "failed", "error": str(err)}, sort_keys=True))
         return EXIT_FAILED
     started = dt.datetime.now(dt.timezone.utc)
+    recorded = args.command in RECORDED_COMMANDS
+    # `running` first: a run killed before it can record its outcome is still seen (as killed) by the monitor.
+    run_id = start_run(Path.cwd(), args.command, getattr(args, "symbol", None), started) if recorded else None
     try:
         code, reason = _dispatch(args)
     except SystemExit as err:  # a handler's own exit (collect's one-line failure, the dashboard's code)
-        if args.command in RECORDED_COMMANDS and err.code not in (None, 0):
-            code = err.code if isinstance(err.code, int) else EXIT_FAILED
-            record_run(Path.cwd(), args, started, code, getattr(err, "reason", None) or f"exit {err.code}")
+        if recorded:
+            code = err.code if isinstance(err.code, int) else (EXIT_OK if err.code is None else EXIT_FAILED)
+            reason = None if code == EXIT_OK else getattr(err, "reason", None) or f"exit {err.code}"
+            record_run(Path.cwd(), args, started, code, reason, run_id)
         raise
-    if args.command in RECORDED_COMMANDS:
-        record_run(Path.cwd(), args, started, code, reason)
+    except BaseException as err:  # Ctrl-C or SIGTERM's KeyboardInterrupt: recorded, then on its way
+        if recorded:
+            record_run(Path.cwd(), args, started, EXIT_FAILED, f"interrupted: {type(err).__name__}", run_id)
+        raise
+    if recorded:
+        record_run(Path.cwd(), args, started, code, reason, run_id)
     return code
 
 
-def record_run(root: Path, args, started: dt.datetime, code: int, reason: str | None) -> None:
-    """Append the run to data/operations/runs.jsonl (what `riskai monitor` shows and alerts on); a log
-    that cannot be written is one warning, never a failed run."""
-    from riskai.runlog import RUNS_LOG
-
-    record = {"command": args.command, "symbol": getattr(args, "symbol", None),
-              "started": started.isoformat(timespec="seconds"),
-              "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "status": RUN_STATUS.get(code, "failed"), "exit_code": code, "reason": reason}
-    try:
-        path = root / RUNS_LOG
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as log_file:
-            log_file.write(json.dumps(record, default=str) + "\n")
-    except OSError as err:
-        log.warning("cannot record the run in %s: %s", RUNS_LOG, err)
+def record_run(root: Path, args, started: dt.datetime, code: int, reason: str | None, run_id: str | None = None) -> None:
+    """Append the run's outcome to data/operations/runs.jsonl (what `riskai monitor` shows and alerts on);
+    a log that cannot be written is one warning, never a failed run."""
+    finish_run(root, run_id, args.command, getattr(args, "symbol", None), started, RUN_STATUS.get(code, "failed"),
+               code, reason)
 
 
 def expected_failures() -> tuple[type[Exception], ...]:

@@ -69,11 +69,20 @@ def comparison_window(challenger: pd.DataFrame, champion: pd.DataFrame, days: in
     return both.sort_values("date").tail(days).reset_index(drop=True)
 
 
+# The params sections that change what the models predict. The others change where or how it runs
+# (operations, collect, compute, warehouse), what is checked or reported (validate, evaluate) or which
+# symbols have pipelines (universe): a retrain after such an edit is a refresh, not a new configuration
+# that must beat the champion by retrain_min_pr_auc_gain (an alert webhook set after the release made
+# every monthly refresh lose, and the served model aged past max_model_age_days).
+MODEL_SECTIONS = ("extract", "features", "split", "xgb", "lgbm", "lstm", "har", "meta")
+NOT_MODEL_KEYS = {("extract", "end"), ("extract", "symbol")}  # the data window; the commands' default symbol
+
+
 def configuration_changed(challenger: dict[str, Any], champion: dict[str, Any]) -> list[str]:
-    """Params (section.key) that differ beyond the data window (extract.end) and operations."""
+    """Params (section.key) of the model sections that differ, beyond the data window (extract.end)."""
     changed = []
     for section in sorted(set(challenger) | set(champion)):
-        if section == "operations":
+        if section not in MODEL_SECTIONS:
             continue
         ours, theirs = challenger.get(section) or {}, champion.get(section) or {}
         if not isinstance(ours, dict) or not isinstance(theirs, dict):  # a top-level value, not a section
@@ -81,8 +90,7 @@ def configuration_changed(challenger: dict[str, Any], champion: dict[str, Any]) 
                 changed.append(section)
             continue
         for key in sorted(set(ours) | set(theirs)):
-            window = section == "extract" and key == "end"
-            if not window and ours.get(key) != theirs.get(key):
+            if (section, key) not in NOT_MODEL_KEYS and ours.get(key) != theirs.get(key):
                 changed.append(f"{section}.{key}")
     return changed
 
@@ -193,6 +201,13 @@ def retrain(root: Path, tag: str | None = None, assignments: list[str] = (), dry
     branch = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
     if roll_to is not None:  # explicit --set edits still win over the rolled dates
         params = load_params(path=root / "params.yaml")
+        end = dt.date.fromisoformat(str(params["extract"]["end"]))
+        if roll_to == end and not assignments:  # the monthly cron line right after a release: not a failure
+            reason = f"extract.end is already {end}: the served release covers --roll-to {roll_to}, nothing to retrain"
+            log.info("retrain: %s", reason)
+            return {"up_to_date": True, "promote": False, "reason": reason, "tag": None, "dry_run": dry_run,
+                    "base_commit": base, "branch": branch}
+        rolled_window(params, roll_to)  # a day before extract.end is refused before the warehouse is asked
         # Every symbol must have prices up to the new end: the one that stops earliest decides.
         collected = {symbol: last_collected_day(root, symbol) for symbol in universe_symbols(params)}
         known = {symbol: day for symbol, day in collected.items() if day is not None}

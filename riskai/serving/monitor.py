@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -28,7 +27,7 @@ from riskai.evaluation.bootstrap import moving_block_indices
 from riskai.evaluation.metrics import RELIABILITY_BINS, average_precision, reliability_table, roc_auc
 from riskai.features.coverage import is_indicator
 from riskai.io import read_json, read_parquet
-from riskai.runlog import RECORDED_COMMANDS, RUNS_LOG  # noqa: F401 - re-exported (dashboard, monitor)
+from riskai.runlog import RECORDED_COMMANDS, RUNS_LOG, read_runs  # noqa: F401 - re-exported (dashboard, monitor)
 
 WINDOWS = (30, 90, 365)  # default operations.monitor_windows
 METRICS = ("roc_auc", "pr_auc", "brier", "alarm_hit_rate")
@@ -282,22 +281,6 @@ def track_record(served_base: Path, symbol: str, tag: str, frame: pd.DataFrame, 
 
 # --- runs -----------------------------------------------------------------------------------------
 
-def read_runs(path: str | Path) -> list[dict[str, Any]]:
-    """Every recorded run, oldest first (a line that does not parse is skipped)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    runs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            runs.append(record)
-    return runs
-
-
 def latest_runs(runs: Sequence[Mapping[str, Any]], commands: Iterable[str] = RECORDED_COMMANDS) -> dict[str, dict]:
     """The last run of each command (per symbol where the run names one)."""
     latest: dict[str, dict] = {}
@@ -329,11 +312,12 @@ def open_alerts(*, runs: Sequence[Mapping[str, Any]] = (), stale: Mapping[str, M
     the latest risk score at or above the limit."""
     alerts = []
     for key, run in latest_runs(runs).items():
-        if run.get("status") != "ok":
+        if run.get("status") not in ("ok", "running"):  # killed: no outcome recorded and its process gone
             alerts.append({"kind": "night_failed", "command": key, "status": run.get("status"),
                            "exit_code": run.get("exit_code"), "started": run.get("started"),
-                           "message": f"`riskai {key}` {run.get('status')} (exit {run.get('exit_code')}) at "
-                                      f"{run.get('started')}: {run.get('reason') or 'no reason recorded'}"})
+                           "message": f"`riskai {key}` {run.get('status')}"
+                                      + (f" (exit {run['exit_code']})" if run.get("exit_code") is not None else "")
+                                      + f" at {run.get('started')}: {run.get('reason') or 'no reason recorded'}"})
     for group, age in sorted((stale or {}).items()):
         alerts.append({"kind": "source_stale", "group": group, **age,
                        "message": f"source {group} is stale: last {age.get('last') or 'never'}, "
