@@ -7,13 +7,13 @@ __version__ = "0.1.0"
 # AVX-512 kernels on CPUs that have them, whose floating-point rounding differs from the AVX2 ones, and
 # a fresh clone on another CPU would not reproduce dvc.lock byte for byte. They read these when they
 # load, so riskai is imported before them (every stage script imports it first); a value already in
-# the environment wins. MKL (torch's BLAS) is COMPATIBLE: its one code path documented to give the same
-# results on every Intel and non-Intel x86 CPU (MKL_CBWR=AVX2 was not honoured on AMD: a Zen 3 machine
-# trained other LSTM bits than an AVX-512 one). The LSTM also keeps off oneDNN (riskai.models.lstm).
+# the environment wins. MKL (torch's BLAS, used only by the LSTM) is left to pick its code path: even in its
+# COMPATIBLE mode an Intel and an AMD machine trained float32 LSTM weights 1e-7 apart, so the LSTM computes
+# in float64 and keeps float32 weights and probabilities, which every MKL path rounds to the same bits
+# (tests/models/test_model_lstm.py), and keeps off oneDNN (riskai.models.lstm).
 DETERMINISTIC_ISA = {
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
     "OPENBLAS_CORETYPE": "Haswell",
-    "MKL_CBWR": "COMPATIBLE",
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
 }

@@ -8,9 +8,12 @@ windows before them), then the network is refitted on every train window for tha
 config records the fit window and that selection slice. The model is saved as a torch ``state_dict`` (loaded back with ``weights_only=True``) plus a
 JSON config that holds everything else needed to rebuild it: feature order, scaler, hyperparameters.
 
-Fitting and scoring run with oneDNN off (``portable_kernels``): oneDNN's LSTM kernels pick their
-blocking per CPU, so two machines trained different last bits; without it torch runs its own kernels on
-MKL in its COMPATIBLE mode (``riskai.DETERMINISTIC_ISA``), the same on every x86 CPU.
+The same bits on every x86 CPU: the network computes in float64 and its weights and probabilities are
+kept as float32 (``COMPUTE_DTYPE``, ``STORED_DTYPE``). In float32 an Intel (AVX-512) and an AMD (AVX2)
+machine trained weights that differed at 1e-7 even with MKL in its COMPATIBLE mode, so every stored value
+moved; in float64 the vendor BLAS's code paths differ near the 16th digit, below float32's rounding.
+Fitting and scoring also keep off oneDNN (``portable_kernels``), whose LSTM kernels pick their blocking
+per CPU.
 """
 from __future__ import annotations
 
@@ -42,6 +45,11 @@ from riskai.models.common import (
     selection_split,
 )
 
+# The network computes in float64 and keeps its weights and probabilities as float32: two CPUs whose
+# vendor BLAS rounds differently (MKL's code paths on Intel and AMD) differ near float64's last bit,
+# and rounding to float32 leaves the same bits (fp32 training differed at 1e-7: every stored value moved).
+COMPUTE_DTYPE = torch.float64
+STORED_DTYPE = torch.float32
 PREDICT_BATCH = 1024
 # A day's probability must not depend on how many days are scored with it (`riskai daily` scores one,
 # the walk-forward a month): a batch of one or two runs matrix-vector kernels that round differently, so
@@ -179,7 +187,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"train windows hold a single class (prevalence {prevalence}): nothing to learn")
         self.pos_weight_ = (1.0 - prevalence) / prevalence
         as_tensor = lambda ends: (self._windows(scaled, ends).to(self.device_),  # noqa: E731
-                                  torch.as_tensor(y[ends], dtype=torch.float32).to(self.device_))
+                                  torch.as_tensor(y[ends], dtype=COMPUTE_DTYPE).to(self.device_))
 
         self.net_ = self._build_net().to(self.device_)
         self.history_ = self._train(*as_tensor(fit_ends), self.max_epochs, selection=(as_tensor(selection_ends)[0], y[selection_ends]))
@@ -187,6 +195,9 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         seed_everything(self.seed)
         self.net_ = self._build_net().to(self.device_)
         self._train(*as_tensor(train_ends), self.best_epoch_)
+        with torch.no_grad():  # the weights as saved: float32, so every later prediction starts from them
+            for parameter in self.net_.parameters():
+                parameter.copy_(parameter.to(STORED_DTYPE))
         self.net_.eval()
         return self
 
@@ -198,7 +209,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
         history, best_auc = [], -np.inf
         if selection is not None:
             self.best_epoch_ = 1
-            selection_y_tensor = torch.as_tensor(selection[1], dtype=torch.float32, device=self.device_)
+            selection_y_tensor = torch.as_tensor(selection[1], dtype=COMPUTE_DTYPE, device=self.device_)
         for epoch in range(1, epochs + 1):
             self.net_.train()
             total = 0.0
@@ -263,17 +274,17 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
                 if len(chunk) < MIN_PREDICT_BATCH:  # zero windows after it: the batched kernels, not gemv
                     windows = torch.cat([windows, windows.new_zeros((MIN_PREDICT_BATCH - len(chunk), *windows.shape[1:]))])
                 logits = self.net_(windows.to(self.device_))[: len(chunk)]
-                positive[chunk] = torch.sigmoid(logits).double().cpu().numpy()
+                positive[chunk] = torch.sigmoid(logits).to(STORED_DTYPE).double().cpu().numpy()
         return positive
 
     # -- helpers -------------------------------------------------------------------------------
     def _build_net(self) -> _LSTMNet:
-        return _LSTMNet(len(self.features_), self.hidden_size, self.num_layers, self.dropout)
+        return _LSTMNet(len(self.features_), self.hidden_size, self.num_layers, self.dropout).to(COMPUTE_DTYPE)
 
     def _scale(self, features: np.ndarray) -> np.ndarray:
         """Standardise with the train statistics; missing values become 0 (the train mean)."""
         scaled = (np.asarray(features, dtype=np.float64) - self.scaler_mean_) / self.scaler_std_
-        return np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        return np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0)
 
     def _windows(self, scaled: np.ndarray, ends: np.ndarray) -> torch.Tensor:
         """(len(ends), seq_len, n_features) windows ending at the given row positions."""
@@ -300,7 +311,7 @@ class LSTMRiskClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path, *, dataset_sha256: str | None = None) -> None:
         """Write the state_dict to ``path`` (.pt) and the JSON config beside it (.json)."""
         buffer = io.BytesIO()  # a file object keeps the temp file's name out of the archive
-        torch.save({k: v.detach().cpu() for k, v in self.net_.state_dict().items()}, buffer)
+        torch.save({k: v.detach().cpu().to(STORED_DTYPE) for k, v in self.net_.state_dict().items()}, buffer)
         with atomic_path(path, ".pt") as tmp:
             tmp.write_bytes(buffer.getvalue())
         write_json(config_path(path), self.config(dataset_sha256))

@@ -120,6 +120,24 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.parametrize("branch", ["AUTO", "AVX2", "AVX512"])
+def test_the_fit_does_not_depend_on_the_code_path_mkl_takes(branch):
+    """MKL rounds differently per code path (and per CPU vendor: COMPATIBLE on an Intel and an AMD machine
+    trained float32 weights 1e-7 apart). Forcing its other branches plays another CPU: the float64 network
+    with float32 weights and probabilities gives the same bits (a float32 network does not, on a CPU with
+    AVX-512; an AMD CPU takes one branch whatever is asked, and this test cannot tell there)."""
+    import os
+    import subprocess
+    import sys
+
+    def digest(**env):
+        done = subprocess.run([sys.executable, "-c", PORTABLE_FIT], env={**os.environ, **env},
+                              capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    assert digest(MKL_CBWR=branch) == digest(MKL_CBWR="COMPATIBLE")
+
+
 def test_the_fit_does_not_depend_on_the_kernels_a_cpu_would_pick():
     """Another CPU, played by capping oneDNN's and MKL's instruction sets: the same weights and
     probabilities to the bit (oneDNN picks its LSTM kernels per CPU, so the wrapper keeps off it)."""
