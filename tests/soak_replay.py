@@ -69,7 +69,7 @@ KINDS = {
     "implausible": Kind(fails=True, reason="page refused", quarantines="binance-klines"),  # close = 1e30
     "other_host": Kind(fails=True, reason="not on the configured host"),  # Coin Metrics next_page_url elsewhere
     "server_down": Kind(fails=True, reason="HTTP 502; gave up"),  # 502 past every retry
-    "sigkill": Kind(fails=False),           # the hourly collect is killed mid-run (no run record: cron sees none)
+    "sigkill": Kind(fails=False),           # the hourly collect is killed mid-run (read as killed; the next hour's closes it)
     "database_restart": Kind(fails=True, reason="warehouse at"),  # PostgreSQL stopped 00:20, started 03:00
 }
 
@@ -298,7 +298,9 @@ class Replay:
                 restart_at = None
             collect_at, daily_at = now + dt.timedelta(minutes=5), now + dt.timedelta(minutes=30)
             if (fault := by_moment.get(collect_at)) is not None and fault.kind == "sigkill":
-                collect_behind = not self.killed_collect(collect_at)
+                # Killed: cron's next hourly collect runs and records its outcome (the killed run's
+                # `running` line alerts until a later collect succeeds).
+                collect_behind = self.killed_collect(collect_at)
             elif now.hour == 0 or collect_behind:
                 collect_behind = self.collect(collect_at, by_moment.get(collect_at)) != 0
             else:
